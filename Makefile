@@ -1,0 +1,42 @@
+# Jovay node. `make devnet` and `make test` install what is missing first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+ARGS ?=
+
+.PHONY: install devnet test test-all lint bench compile clean
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+devnet: install
+	$(BIN)/jovay devnet $(ARGS)
+
+test: install
+	$(BIN)/pytest -q $(ARGS)
+
+test-all: install
+	$(BIN)/pytest -q -m '' $(ARGS)
+
+lint: install
+	$(BIN)/ruff check jovay prover tests benchmarks
+	$(BIN)/mypy jovay
+
+bench: install
+	$(BIN)/python benchmarks/sequencer_tps.py
+
+compile: install
+	$(BIN)/jovay compile
+
+clean:
+	rm -rf $(VENV) node_modules devnet-data build *.egg-info

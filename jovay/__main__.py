@@ -1,0 +1,5 @@
+import sys
+
+from jovay.cli import main
+
+sys.exit(main())

@@ -1,0 +1,81 @@
+"""`jovay`: the one entry point for every role (also `python -m jovay`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from jovay import CLIENT_VERSION
+
+
+def _add_l1_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--l1-rpc", required=True, help="L1 JSON-RPC URL (anvil)")
+    parser.add_argument("--l1-contracts", required=True, type=Path, help="l1.json written by the deployer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jovay", description="Jovay L2 rollup node")
+    parser.add_argument("--version", action="version", version=CLIENT_VERSION)
+    parser.add_argument("--log-level", default="INFO")
+    roles = parser.add_subparsers(dest="role", required=True)
+
+    devnet = roles.add_parser("devnet", help="anvil + contracts + sequencer/RPC + batcher, funded dev keys")
+    devnet.add_argument("--data-dir", type=Path, default=Path("devnet-data"))
+    devnet.add_argument("--rpc-port", type=int, default=8545)
+    devnet.add_argument("--l1-port", type=int, default=8546)
+    devnet.add_argument("--block-time-ms", type=int, default=250)
+    devnet.add_argument("--batch-interval-s", type=float, default=2.0)
+
+    node = roles.add_parser("node", help="sequencer node with JSON-RPC, or a replica with --replica")
+    node.add_argument("--data-dir", type=Path, required=True)
+    node.add_argument("--genesis", type=Path, help="genesis.json (default: DATA_DIR/genesis.json)")
+    node.add_argument("--rpc-host", default="127.0.0.1", help="listen address (0.0.0.0 only inside a container)")
+    node.add_argument("--rpc-port", type=int, default=8545)
+    node.add_argument("--block-time-ms", type=int, default=250)
+    node.add_argument("--replica", action="store_true", help="derive the chain from L1 data only")
+    _add_l1_args(node)
+
+    batcher = roles.add_parser("batcher", help="post L2 blocks as batches to the L1 Rollup contract")
+    batcher.add_argument("--l2-rpc", required=True)
+    batcher.add_argument("--key", required=True, help="the batcher's L1 private key (hex)")
+    batcher.add_argument("--interval-s", type=float, default=2.0)
+    _add_l1_args(batcher)
+
+    roles.add_parser("compile", help="compile contracts/ with solcjs into the artifact cache")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.role == "devnet":
+        from jovay.devnet import DevnetConfig, run_devnet
+
+        return run_devnet(DevnetConfig(args.data_dir, args.rpc_port, args.l1_port, args.block_time_ms,
+                                       args.batch_interval_s))
+    if args.role == "node":
+        from jovay.node import NodeConfig, run_node
+
+        run_node(NodeConfig(
+            data_dir=args.data_dir, genesis_path=args.genesis or args.data_dir / "genesis.json",
+            l1_rpc=args.l1_rpc, l1_contracts_path=args.l1_contracts, rpc_host=args.rpc_host,
+            rpc_port=args.rpc_port,
+            replica=args.replica, block_time_ms=args.block_time_ms,
+        ))
+        return 0
+    if args.role == "batcher":
+        from jovay.node import BatcherRoleConfig, run_batcher
+
+        run_batcher(BatcherRoleConfig(args.l1_rpc, args.l1_contracts, args.l2_rpc, args.key, args.interval_s))
+        return 0
+    if args.role == "compile":
+        from jovay.l1.solc import main as compile_main
+
+        return compile_main([])
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The batcher: packs sealed L2 blocks into zstd batches and commits them to the L1 Rollup contract.
+
+It is its own process: it reads blocks from the node over JSON-RPC (`debug_getRawBlock`) and learns
+where to resume from the Rollup contract itself, so a restarted batcher neither skips nor repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import httpx
+from web3 import Web3
+
+from jovay.codec.batch import BatchBlock, encode_batch, tx_list_commitment
+from jovay.codec.blocks import Header, decode_block
+from jovay.errors import JovayError, TemporaryError
+from jovay.l1.contracts import L1Deployment
+from jovay.l1.txmanager import L1TxManager
+
+log = logging.getLogger(__name__)
+
+DEPOSIT_TYPE_BYTE = 0x7E
+MAX_BATCH_RAW_BYTES = 1024 * 1024  # before compression; keeps one commit well inside an L1 block's gas
+
+
+@dataclass(frozen=True, slots=True)
+class BatcherConfig:
+    interval_s: float = 2.0
+    max_blocks_per_batch: int = 2_000
+
+
+class L2Client:
+    """The few node RPC calls the batcher needs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(timeout=30)
+
+    def call(self, method: str, params: list) -> object:
+        response = self.http.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        body = response.json()
+        if "error" in body:
+            raise TemporaryError(f"{method}: {body['error']}")
+        return body["result"]
+
+    def head(self) -> int:
+        return int(str(self.call("eth_blockNumber", [])), 16)
+
+    def block(self, number: int) -> tuple[Header, list[bytes]]:
+        raw = bytes.fromhex(str(self.call("debug_getRawBlock", [hex(number)]))[2:])
+        return decode_block(raw)
+
+
+def batch_block(header: Header, raw_txs: list[bytes]) -> BatchBlock:
+    """A block as batch data: its L2 transactions, and how many deposits it took from L1."""
+    deposits = sum(1 for raw in raw_txs if raw[0] == DEPOSIT_TYPE_BYTE)
+    l2_txs = [raw for raw in raw_txs if raw[0] != DEPOSIT_TYPE_BYTE]
+    return BatchBlock(header.number, header.timestamp, deposits, l2_txs)
+
+
+class Batcher:
+    def __init__(self, w3: Web3, deployment: L1Deployment, txm: L1TxManager, l2: L2Client,
+                 config: BatcherConfig | None = None) -> None:
+        self.rollup = deployment.rollup(w3)
+        self.txm = txm
+        self.l2 = l2
+        self.config = config or BatcherConfig()
+        self._stop = threading.Event()
+
+    def submit_next(self) -> int | None:
+        """Commit the next batch of sealed blocks, if any; returns the batch index committed."""
+        first = int(self.rollup.functions.lastCommittedL2Block().call()) + 1
+        last = min(self.l2.head(), first + self.config.max_blocks_per_batch - 1)
+        if last < first:
+            return None
+        batch_index = int(self.rollup.functions.nextBatchIndex().call())
+        pre_root = bytes(self.rollup.functions.lastStateRoot().call())
+        queue_position = int(self.rollup.functions.lastL1MessageQueuePosition().call())
+        parent_header, _ = self.l2.block(first - 1)
+        if parent_header.state_root != pre_root:
+            raise JovayError(
+                f"L2 block {first - 1} root 0x{parent_header.state_root.hex()} differs from the "
+                f"Rollup's last root 0x{pre_root.hex()}: this node is not the chain on L1"
+            )
+        blocks, all_txs, header = self._collect(first, last)
+        data = encode_batch(blocks)
+        queue_position += sum(b.l1_message_count for b in blocks)
+        call = self.rollup.functions.commitBatch(
+            batch_index, data, tx_list_commitment(all_txs), pre_root, header.state_root, header.number,
+            queue_position,
+        )
+        self.txm.send({"to": self.rollup.address, "data": call._encode_transaction_data()})
+        log.info("batch %d: L2 blocks %d..%d, %d bytes", batch_index, first, header.number, len(data))
+        return batch_index
+
+    def _collect(self, first: int, last: int) -> tuple[list[BatchBlock], list[bytes], Header]:
+        """Blocks first..last, cut short before their transactions pass MAX_BATCH_RAW_BYTES."""
+        header, raw_txs = self.l2.block(first)
+        blocks, all_txs, size = [batch_block(header, raw_txs)], list(raw_txs), sum(map(len, raw_txs))
+        for number in range(first + 1, last + 1):
+            next_header, raw_txs = self.l2.block(number)
+            size += sum(map(len, raw_txs))
+            if size > MAX_BATCH_RAW_BYTES:
+                break
+            header = next_header
+            blocks.append(batch_block(header, raw_txs))
+            all_txs.extend(raw_txs)
+        return blocks, all_txs, header
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while self.submit_next() is not None and not self._stop.is_set():
+                    pass
+            except TemporaryError as exc:
+                log.warning("batcher: %s", exc)
+            except Exception:
+                log.exception("batcher failed; retrying")
+            self._stop.wait(self.config.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()

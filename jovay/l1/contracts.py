@@ -1,0 +1,85 @@
+"""Deploys the L1 contracts (Bridge, then Rollup) and hands out web3 contract objects for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+
+from jovay.errors import CriticalError
+from jovay.l1.solc import CompiledContract
+from jovay.l1.txmanager import L1TxManager
+
+
+@dataclass(frozen=True)
+class L1Deployment:
+    """Where the L1 contracts live; `deploy_block` (the Bridge's block) is where log scans start."""
+
+    bridge_address: ChecksumAddress
+    rollup_address: ChecksumAddress
+    deploy_block: int
+    bridge_abi: list[dict[str, Any]] = field(repr=False)
+    rollup_abi: list[dict[str, Any]] = field(repr=False)
+
+    def bridge(self, w3: Web3) -> Contract:
+        return w3.eth.contract(address=self.bridge_address, abi=self.bridge_abi)
+
+    def rollup(self, w3: Web3) -> Contract:
+        return w3.eth.contract(address=self.rollup_address, abi=self.rollup_abi)
+
+    def to_json(self) -> dict[str, Any]:
+        """Addresses and block only: ABIs come from the compiled artifacts again."""
+        return {
+            "bridge": self.bridge_address,
+            "rollup": self.rollup_address,
+            "deployBlock": self.deploy_block,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], artifacts: dict[str, CompiledContract]) -> L1Deployment:
+        return cls(
+            Web3.to_checksum_address(d["bridge"]),
+            Web3.to_checksum_address(d["rollup"]),
+            int(d["deployBlock"]),
+            artifacts["Bridge"].abi,
+            artifacts["Rollup"].abi,
+        )
+
+
+def _deploy_one(
+    w3: Web3, txm: L1TxManager, artifact: CompiledContract, *args: Any
+) -> tuple[ChecksumAddress, int]:
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = factory.constructor(*args).data_in_transaction
+    receipt = txm.send({"data": data})
+    address = receipt.get("contractAddress")
+    if not address:
+        raise CriticalError(f"deploying {artifact.name} gave no contract address")
+    return Web3.to_checksum_address(address), receipt["blockNumber"]
+
+
+def deploy(
+    w3: Web3,
+    deployer_key: str | bytes,
+    artifacts: dict[str, CompiledContract],
+    *,
+    batcher: str | None = None,
+    genesis_state_root: bytes = bytes(32),
+    txm: L1TxManager | None = None,
+) -> L1Deployment:
+    """Deploys Bridge, then Rollup(batcher, genesisStateRoot, bridge).
+
+    `batcher` defaults to the deployer's address; pass `txm` to share a tx manager (and its nonce)
+    already used for `deployer_key`.
+    """
+    if len(genesis_state_root) != 32:
+        raise ValueError("genesis state root must be 32 bytes")
+    txm = txm or L1TxManager(w3, deployer_key)
+    batcher_address = Web3.to_checksum_address(batcher or Account.from_key(deployer_key).address)
+    bridge, block = _deploy_one(w3, txm, artifacts["Bridge"])
+    rollup, _ = _deploy_one(w3, txm, artifacts["Rollup"], batcher_address, genesis_state_root, bridge)
+    return L1Deployment(bridge, rollup, block, artifacts["Bridge"].abi, artifacts["Rollup"].abi)

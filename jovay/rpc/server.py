@@ -1,0 +1,104 @@
+"""The JSON-RPC 2.0 envelope over HTTP (FastAPI): single requests, batches, errors, limits.
+
+Methods are plain functions from a params list to a JSON value; this module only routes and wraps.
+No request may crash the server or leak a stack trace: unexpected exceptions become -32603.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from jovay.errors import InvalidTransaction
+from jovay.rpc.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_BATCH_SIZE = 1_000
+
+Method = Callable[[list[Any]], Any]
+
+
+def _response(request_id: Any, *, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
+    if error is not None:
+        return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
+
+
+def handle_request(methods: dict[str, Method], request: Any) -> dict[str, Any]:
+    """Answer one JSON-RPC request object."""
+    if not isinstance(request, dict):
+        return _response(None, error=RpcError(INVALID_REQUEST, "invalid request"))
+    request_id = request.get("id")
+    if not _valid_id(request_id):
+        return _response(None, error=RpcError(INVALID_REQUEST, "invalid request: bad id"))
+    method_name = request.get("method")
+    if request.get("jsonrpc") != "2.0" or not isinstance(method_name, str):
+        return _response(request_id, error=RpcError(INVALID_REQUEST, "invalid request"))
+    params = request.get("params", [])
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        return _response(request_id, error=RpcError(-32602, "non-array args"))
+    method = methods.get(method_name)
+    if method is None:
+        message = f"the method {method_name} does not exist/is not available"
+        return _response(request_id, error=RpcError(METHOD_NOT_FOUND, message))
+    try:
+        return _response(request_id, result=method(params))
+    except RpcError as exc:
+        return _response(request_id, error=exc)
+    except InvalidTransaction as exc:
+        return _response(request_id, error=RpcError(exc.rpc_code, exc.message))
+    except Exception:
+        log.exception("internal error in %s", method_name)
+        return _response(request_id, error=RpcError(INTERNAL_ERROR, "internal error"))
+
+
+def handle_body(methods: dict[str, Method], body: bytes) -> tuple[int, Any]:
+    """HTTP status and JSON answer for a request body (single request or batch)."""
+    if len(body) > MAX_BODY_BYTES:
+        return _body_too_large(len(body))
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return 200, _response(None, error=RpcError(PARSE_ERROR, "parse error"))
+    if isinstance(payload, list):
+        if not payload:
+            return 200, _response(None, error=RpcError(INVALID_REQUEST, "empty batch"))
+        if len(payload) > MAX_BATCH_SIZE:
+            message = f"batch too large: {len(payload)} requests, limit {MAX_BATCH_SIZE}"
+            return 200, _response(None, error=RpcError(INVALID_REQUEST, message))
+        return 200, [handle_request(methods, item) for item in payload]
+    return 200, handle_request(methods, payload)
+
+
+def _body_too_large(size: int) -> tuple[int, Any]:
+    message = f"request body too large: {size} bytes, limit {MAX_BODY_BYTES}"
+    return 413, _response(None, error=RpcError(INVALID_REQUEST, message))
+
+
+def create_app(methods: dict[str, Method]) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/")
+    async def rpc(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            status, answer = _body_too_large(int(declared))
+        else:
+            status, answer = handle_body(methods, await request.body())
+        return Response(json.dumps(answer, separators=(",", ":")), status_code=status,
+                        media_type="application/json")
+
+    return app

@@ -1,0 +1,120 @@
+"""The mempool: pending signed transactions by sender and nonce, with geth's admission rules.
+
+The pool keeps a per-sender nonce map. It bounds the nonce gap ahead of the account's nonce, the
+transactions per sender and the total, and lets a transaction be replaced only by one paying at least
+`REPLACEMENT_BUMP_PERCENT` more in both fee caps. Stateful checks (balance, fees against the base fee)
+happen before `add`, in the sequencer, against the latest state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from jovay.codec.transactions import SignedTx
+from jovay.errors import InvalidTransaction
+
+REPLACEMENT_BUMP_PERCENT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolLimits:
+    max_nonce_gap: int = 256  # a nonce may be at most this far ahead of the account's nonce
+    max_per_sender: int = 512
+    max_total: int = 200_000
+
+
+def _bumped_enough(old: int, new: int) -> bool:
+    return new * 100 >= old * (100 + REPLACEMENT_BUMP_PERCENT)
+
+
+class Mempool:
+    """Thread-safe: RPC handlers add while the block producer takes and removes."""
+
+    def __init__(self, limits: MempoolLimits | None = None) -> None:
+        self.limits = limits or MempoolLimits()
+        self._lock = threading.Lock()
+        self._by_hash: dict[bytes, SignedTx] = {}
+        self._by_sender: dict[bytes, dict[int, SignedTx]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def get(self, tx_hash: bytes) -> SignedTx | None:
+        return self._by_hash.get(tx_hash)
+
+    def add(self, signed: SignedTx, account_nonce: int) -> SignedTx | None:
+        """Admit a transaction whose sender's nonce is `account_nonce`; returns the one it replaced."""
+        tx, sender = signed.tx, signed.sender
+        with self._lock:
+            if signed.hash in self._by_hash:
+                raise InvalidTransaction("already known")
+            if tx.nonce < account_nonce:
+                raise InvalidTransaction(
+                    f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {account_nonce}"
+                )
+            if tx.nonce > account_nonce + self.limits.max_nonce_gap:
+                raise InvalidTransaction(
+                    f"nonce too high: address 0x{sender.hex()}, tx: {tx.nonce} state: {account_nonce} "
+                    f"(gap exceeds the mempool limit of {self.limits.max_nonce_gap})"
+                )
+            queue = self._by_sender.setdefault(sender, {})
+            replaced = queue.get(tx.nonce)
+            if replaced is not None:
+                self._check_replacement(replaced, signed)
+            elif len(queue) >= self.limits.max_per_sender:
+                raise InvalidTransaction(
+                    f"account limit exceeded: address 0x{sender.hex()} has {len(queue)} pending transactions"
+                )
+            elif len(self._by_hash) >= self.limits.max_total:
+                raise InvalidTransaction("txpool is full")
+            if replaced is not None:
+                del self._by_hash[replaced.hash]
+            queue[tx.nonce] = signed
+            self._by_hash[signed.hash] = signed
+            return replaced
+
+    @staticmethod
+    def _check_replacement(old: SignedTx, new: SignedTx) -> None:
+        if not (
+            _bumped_enough(old.tx.max_fee_per_gas, new.tx.max_fee_per_gas)
+            and _bumped_enough(old.tx.max_priority_fee_per_gas, new.tx.max_priority_fee_per_gas)
+        ):
+            raise InvalidTransaction("replacement transaction underpriced")
+
+    def pending_nonce(self, sender: bytes, account_nonce: int) -> int:
+        """The nonce after the sender's run of consecutive pooled transactions (`pending` tag)."""
+        queue = self._by_sender.get(sender)
+        nonce = account_nonce
+        if queue:
+            while nonce in queue:
+                nonce += 1
+        return nonce
+
+    def snapshot_by_sender(self) -> list[list[SignedTx]]:
+        """Each sender's transactions in nonce order, for the block producer to pick from."""
+        with self._lock:
+            return [[queue[n] for n in sorted(queue)] for queue in self._by_sender.values() if queue]
+
+    def remove(self, txs: Iterable[SignedTx]) -> None:
+        with self._lock:
+            for signed in txs:
+                if self._by_hash.pop(signed.hash, None) is None:
+                    continue
+                queue = self._by_sender.get(signed.sender)
+                if queue is not None:
+                    queue.pop(signed.tx.nonce, None)
+                    if not queue:
+                        del self._by_sender[signed.sender]
+
+    def remove_stale(self, sender: bytes, account_nonce: int) -> None:
+        """Drop a sender's transactions whose nonce the chain has already used."""
+        with self._lock:
+            queue = self._by_sender.get(sender, {})
+            stale = [signed for nonce, signed in queue.items() if nonce < account_nonce]
+        self.remove(stale)
+
+    def content(self) -> dict[bytes, list[SignedTx]]:
+        with self._lock:
+            return {sender: [q[n] for n in sorted(q)] for sender, q in self._by_sender.items()}

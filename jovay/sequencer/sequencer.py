@@ -1,0 +1,144 @@
+"""The sequencer: admits signed transactions, and seals a block every `block_time` (or when full).
+
+Admission decodes and recovers the sender outside any lock, then checks the transaction against the
+head's state and the next block's base fee, so that what enters the pool could enter a block. The
+producer thread takes L1 deposits first, then pooled transactions, highest tip first and nonce order
+per sender; a transaction that turns out invalid is dropped, never sealed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jovay.codec.blocks import Header
+from jovay.codec.transactions import DepositTx, SignedTx, decode_transaction
+from jovay.errors import InvalidTransaction
+from jovay.params import TX_BASE_GAS
+from jovay.sequencer.mempool import Mempool, MempoolLimits
+from jovay.state.overlay import StateOverlay
+from jovay.stf.accounts import get_account
+from jovay.stf.block import BlockExecution, child_env
+from jovay.stf.transaction import check_funds, check_static_rules, next_l1_message_index
+from jovay.storage.chain import Chain
+
+log = logging.getLogger(__name__)
+
+MAX_DEPOSITS_PER_BLOCK = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class SequencerConfig:
+    block_time_s: float = 0.25
+    max_txs_per_block: int = 20_000
+    mempool: MempoolLimits = MempoolLimits()
+
+
+DepositSource = Callable[[int, int], list[DepositTx]]  # (next queue index, max count) -> deposits
+
+
+class Sequencer:
+    def __init__(self, chain: Chain, config: SequencerConfig | None = None,
+                 deposits: DepositSource | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.chain = chain
+        self.config = config or SequencerConfig()
+        self.mempool = Mempool(self.config.mempool)
+        self.deposits = deposits
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- admission -------------------------------------------------------------------------------
+    def submit(self, raw: bytes) -> bytes:
+        """Validate and pool a raw signed transaction; returns its hash or raises InvalidTransaction."""
+        signed = decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
+        state = StateOverlay(self.chain.store.leaf)
+        head = self.chain.head
+        env = child_env(head, head.timestamp, self.chain.genesis.chain_id)
+        check_static_rules(state, env, signed)
+        nonce, balance = get_account(state, signed.sender)
+        check_funds(signed, balance)
+        self.mempool.add(signed, nonce)
+        return signed.hash
+
+    def pending_nonce(self, sender: bytes) -> int:
+        nonce, _ = get_account(StateOverlay(self.chain.store.leaf), sender)
+        return self.mempool.pending_nonce(sender, nonce)
+
+    # --- production ------------------------------------------------------------------------------
+    def produce_block(self) -> Header:
+        """Build and seal one block from pending deposits and pooled transactions."""
+        execution = self.chain.new_execution(max(int(self.clock()), self.chain.head.timestamp))
+        if self.deposits is not None:
+            for deposit in self.deposits(next_l1_message_index(execution.state), MAX_DEPOSITS_PER_BLOCK):
+                execution.add_deposit(deposit)
+        included, dropped = self._fill(execution)
+        header = self.chain.seal(execution)
+        self.mempool.remove(included + dropped)
+        return header
+
+    def _fill(self, execution: BlockExecution) -> tuple[list[SignedTx], list[SignedTx]]:
+        """Add pooled transactions by tip, nonce order per sender, until the block is full."""
+        base_fee = execution.env.base_fee
+        queues = self.mempool.snapshot_by_sender()
+        heap = [(-_tip(queue[0], base_fee), i, 0) for i, queue in enumerate(queues)]
+        heapq.heapify(heap)
+        included: list[SignedTx] = []
+        dropped: list[SignedTx] = []
+        limit = self.config.max_txs_per_block
+        while heap and len(included) < limit and execution.env.gas_limit - execution.gas_used >= TX_BASE_GAS:
+            _, i, pos = heapq.heappop(heap)
+            signed = queues[i][pos]
+            try:
+                execution.add_transaction(signed)
+            except InvalidTransaction as exc:
+                if _keep_for_later(exc):
+                    continue  # a nonce gap or a full block: the sender waits for a later block
+                dropped.append(signed)
+                log.info("dropped 0x%s: %s", signed.hash.hex(), exc)
+                if not str(exc).startswith("nonce too low"):
+                    continue
+            else:
+                included.append(signed)
+            if pos + 1 < len(queues[i]):
+                heapq.heappush(heap, (-_tip(queues[i][pos + 1], base_fee), i, pos + 1))
+        return included, dropped
+
+    def run(self) -> None:
+        """Seal a block every `block_time_s`; at once again while the pool holds more than fits."""
+        interval = self.config.block_time_s
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.produce_block()
+            except Exception:  # a bug must not stop the chain silently: log it loudly and go on
+                log.exception("block production failed")
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay < 0:
+                next_at = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="sequencer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def _tip(signed: SignedTx, base_fee: int) -> int:
+    tx = signed.tx
+    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
+
+
+def _keep_for_later(exc: InvalidTransaction) -> bool:
+    message = str(exc)
+    return message.startswith(("nonce too high", "gas limit reached", "max fee per gas less than block base fee"))

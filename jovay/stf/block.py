@@ -1,0 +1,172 @@
+"""apply_block: a block's deposits and transactions over its parent's state, and the sealed header.
+
+The sequencer builds blocks one transaction at a time (dropping invalid ones) with `BlockExecution`;
+a replica re-executes a block from L1 data with `apply_block`, where any invalid transaction makes the
+whole block invalid. Both end in `seal_block`, so both compute the same header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jovay.codec.blocks import (
+    EMPTY_OMMERS_HASH,
+    Header,
+    Receipt,
+    encode_receipt,
+    logs_bloom,
+    receipts_root,
+    transactions_root,
+)
+from jovay.codec.transactions import DepositTx, SignedTx, encode_transaction
+from jovay.crypto.keccak import keccak256
+from jovay.errors import InvalidBlock, InvalidTransaction
+from jovay.params import BASE_FEE_CHANGE_DENOMINATOR, ELASTICITY_MULTIPLIER, MIN_BASE_FEE
+from jovay.state.overlay import StateOverlay
+from jovay.state.smt import SparseMerkleTree, root_to_bytes
+from jovay.stf.transaction import BlockEnv, TxOutcome, process_deposit, process_transaction
+
+DEPOSIT_TX_TYPE = 0x7E
+
+
+def next_base_fee(parent_base_fee: int, parent_gas_used: int, parent_gas_limit: int) -> int:
+    """EIP-1559's update rule, floored at MIN_BASE_FEE so an idle L2 keeps a sane price."""
+    target = parent_gas_limit // ELASTICITY_MULTIPLIER
+    if parent_gas_used == target:
+        fee = parent_base_fee
+    elif parent_gas_used > target:
+        delta = max(parent_base_fee * (parent_gas_used - target) // target // BASE_FEE_CHANGE_DENOMINATOR, 1)
+        fee = parent_base_fee + delta
+    else:
+        delta = parent_base_fee * (target - parent_gas_used) // target // BASE_FEE_CHANGE_DENOMINATOR
+        fee = parent_base_fee - delta
+    return max(fee, MIN_BASE_FEE)
+
+
+def child_env(parent: Header, timestamp: int, chain_id: int) -> BlockEnv:
+    """The environment of the block after `parent`; everything but the timestamp follows from it."""
+    base_fee = next_base_fee(parent.base_fee_per_gas, parent.gas_used, parent.gas_limit)
+    return BlockEnv(parent.number + 1, timestamp, base_fee, parent.gas_limit, chain_id, parent.coinbase)
+
+
+@dataclass(slots=True)
+class ExecutedTx:
+    """A transaction as it landed: its encoding, hash, sender and what executing it did."""
+
+    encoded: bytes
+    tx_hash: bytes
+    sender: bytes
+    tx: SignedTx | DepositTx
+    outcome: TxOutcome
+
+    @property
+    def tx_type(self) -> int:
+        return DEPOSIT_TX_TYPE if isinstance(self.tx, DepositTx) else self.tx.tx.tx_type
+
+
+@dataclass(slots=True)
+class BlockExecution:
+    """A block being executed: deposits first, then transactions, each against the running state."""
+
+    state: StateOverlay
+    env: BlockEnv
+    executed: list[ExecutedTx] = field(default_factory=list)
+    gas_used: int = 0
+
+    def add_deposit(self, deposit: DepositTx) -> ExecutedTx:
+        if any(not isinstance(item.tx, DepositTx) for item in self.executed):
+            raise InvalidTransaction("deposits must come before the block's transactions")
+        outcome = process_deposit(self.state, deposit)
+        encoded = encode_transaction(deposit)
+        item = ExecutedTx(encoded, keccak256(encoded), deposit.sender, deposit, outcome)
+        self.executed.append(item)
+        return item
+
+    def add_transaction(self, signed: SignedTx) -> ExecutedTx:
+        """Execute one transaction; on `InvalidTransaction` the state is left as it was."""
+        snapshot = self.state.snapshot()
+        try:
+            outcome = process_transaction(self.state, self.env, signed, self.env.gas_limit - self.gas_used)
+        except InvalidTransaction:
+            self.state.revert(snapshot)
+            raise
+        self.gas_used += outcome.gas_used
+        item = ExecutedTx(signed.raw, signed.hash, signed.sender, signed, outcome)
+        self.executed.append(item)
+        return item
+
+
+def apply_block(state: StateOverlay, env: BlockEnv, deposits: list[DepositTx], txs: list[SignedTx]) -> BlockExecution:
+    """Re-execute a block strictly: a transaction that may not be in it makes the block invalid."""
+    execution = BlockExecution(state, env)
+    try:
+        for deposit in deposits:
+            execution.add_deposit(deposit)
+        for index, signed in enumerate(txs):
+            try:
+                execution.add_transaction(signed)
+            except InvalidTransaction as exc:
+                raise InvalidBlock(f"block {env.number} transaction {index}: {exc}") from exc
+    except InvalidTransaction as exc:
+        raise InvalidBlock(f"block {env.number}: {exc}") from exc
+    return execution
+
+
+def build_receipts(executed: list[ExecutedTx]) -> list[Receipt]:
+    receipts, cumulative = [], 0
+    for item in executed:
+        cumulative += item.outcome.gas_used
+        logs = item.outcome.logs
+        receipts.append(Receipt(item.tx_type, item.outcome.status, cumulative, logs, logs_bloom(logs)))
+    return receipts
+
+
+def seal_block(parent_hash: bytes, execution: BlockExecution, tree: SparseMerkleTree) -> tuple[Header, list[Receipt]]:
+    """Commit the block's writes to the tree and build its header."""
+    tree.update_many(execution.state.writes())
+    receipts = build_receipts(execution.executed)
+    env = execution.env
+    header = Header(
+        parent_hash=parent_hash,
+        ommers_hash=EMPTY_OMMERS_HASH,
+        coinbase=env.coinbase,
+        state_root=root_to_bytes(tree.root),
+        transactions_root=transactions_root([item.encoded for item in execution.executed]),
+        receipts_root=receipts_root([encode_receipt(r) for r in receipts]),
+        logs_bloom=_combined_bloom(receipts),
+        difficulty=0,
+        number=env.number,
+        gas_limit=env.gas_limit,
+        gas_used=execution.gas_used,
+        timestamp=env.timestamp,
+        extra_data=b"",
+        mix_hash=bytes(32),
+        nonce=bytes(8),
+        base_fee_per_gas=env.base_fee,
+    )
+    return header, receipts
+
+
+def _combined_bloom(receipts: list[Receipt]) -> bytes:
+    bloom = 0
+    for receipt in receipts:
+        bloom |= int.from_bytes(receipt.bloom, "big")
+    return bloom.to_bytes(256, "big")
+
+
+def per_transaction_roots(
+    tree: SparseMerkleTree, state: StateOverlay, env: BlockEnv, deposits: list[DepositTx], txs: list[SignedTx]
+) -> list[int]:
+    """The state root after every deposit and transaction of a block (fraud-proof bisection needs them).
+
+    `tree` must be at the parent's root and `state` must read the parent's state; both are advanced.
+    """
+    execution = BlockExecution(state, env)
+    roots = []
+    steps = [(execution.add_deposit, d) for d in deposits] + [(execution.add_transaction, t) for t in txs]
+    for step, item in steps:
+        snapshot = state.snapshot()
+        step(item)  # type: ignore[operator]
+        tree.update_many(state.writes_since(snapshot))
+        roots.append(tree.root)
+    return roots

@@ -1,0 +1,171 @@
+"""The chain: the store, the state tree at the head, and how a block becomes part of it.
+
+`Chain` is the one writer. It hands out a `BlockExecution` over the head's state, seals it with the
+Poseidon root and stores block, receipts, leaves and tree nodes in one LMDB transaction. Readers get
+state at any stored block through `state_reader`, which walks the tree from that block's root.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import rlp
+
+from jovay.codec.blocks import Header, Log, Receipt, block_hash, decode_block, encode_block
+from jovay.codec.transactions import DepositTx, SignedTx
+from jovay.errors import CriticalError, InvalidBlock
+from jovay.params import GENESIS_BASE_FEE
+from jovay.state.overlay import StateOverlay
+from jovay.state.smt import SparseMerkleTree, decode_node, encode_node
+from jovay.stf.block import BlockExecution, ExecutedTx, child_env, seal_block
+from jovay.stf.genesis import Genesis
+from jovay.stf.transaction import BlockEnv
+from jovay.storage.store import BlockWrite, ChainStore
+
+
+class LmdbNodeStore:
+    """Tree nodes read from LMDB; new nodes wait in memory until their block is written."""
+
+    def __init__(self, store: ChainStore) -> None:
+        self._store = store
+        self.pending: dict[int, tuple] = {}
+
+    def get(self, node_hash: int) -> tuple | None:
+        node = self.pending.get(node_hash)
+        if node is not None:
+            return node
+        raw = self._store.node(node_hash)
+        return None if raw is None else decode_node(raw)
+
+    def put(self, node_hash: int, node: tuple) -> None:
+        self.pending[node_hash] = node
+
+    def take_pending(self) -> dict[int, bytes]:
+        encoded = {h: encode_node(n) for h, n in self.pending.items()}
+        self.pending = {}
+        return encoded
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReceipt:
+    """A receipt as served over RPC: the consensus receipt plus what RPC adds."""
+
+    receipt: Receipt
+    gas_used: int
+    effective_gas_price: int
+    return_data: bytes
+
+
+def encode_receipts(executed: list[ExecutedTx], receipts: list[Receipt]) -> bytes:
+    rows = []
+    for item, receipt in zip(executed, receipts, strict=True):
+        logs = [[log.address, list(log.topics), log.data] for log in receipt.logs]
+        outcome = item.outcome
+        rows.append([receipt.tx_type, receipt.status, receipt.cumulative_gas_used, logs, receipt.bloom,
+                     outcome.gas_used, outcome.effective_gas_price, outcome.return_data])
+    return rlp.encode(rows)
+
+
+def decode_receipts(data: bytes) -> list[StoredReceipt]:
+    out = []
+    for tx_type, status, cumulative, logs, bloom, gas_used, price, return_data in rlp.decode(data):
+        parsed_logs = [Log(address, list(topics), log_data) for address, topics, log_data in logs]
+        receipt = Receipt(_int(tx_type), _int(status), _int(cumulative), parsed_logs, bloom)
+        out.append(StoredReceipt(receipt, _int(gas_used), _int(price), return_data))
+    return out
+
+
+def _int(b: bytes) -> int:
+    return int.from_bytes(b, "big")
+
+
+BlockListener = Callable[[Header, list[ExecutedTx]], None]
+
+
+class Chain:
+    """Owns the store and the head; `seal` is the only way a block gets in."""
+
+    def __init__(self, data_dir: Path, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.store = ChainStore(data_dir / "chain")
+        self.nodes = LmdbNodeStore(self.store)
+        self._write_lock = threading.Lock()
+        self.listeners: list[BlockListener] = []
+        if self.store.head_number() is None:
+            self._write_genesis()
+        head_number = self.store.head_number()
+        assert head_number is not None
+        self.head, _ = self.block(head_number)  # type: ignore[misc]
+        self.head_hash = block_hash(self.head)
+        self.tree = SparseMerkleTree(self.nodes, int.from_bytes(self.head.state_root, "big"))
+
+    # --- writing ---------------------------------------------------------------------------------
+    def _write_genesis(self) -> None:
+        tree = SparseMerkleTree(self.nodes, 0)
+        state = StateOverlay(lambda key: 0)
+        for key, value in self.genesis.state_writes().items():
+            state.set(key, value)
+        env = BlockEnv(0, self.genesis.timestamp, GENESIS_BASE_FEE, self.genesis.gas_limit, self.genesis.chain_id)
+        header, receipts = seal_block(bytes(32), BlockExecution(state, env), tree)
+        self._store_block(header, [], receipts, state.writes())
+
+    def new_execution(self, timestamp: int) -> BlockExecution:
+        """A block on top of the head, reading the head's state; time may not go backwards."""
+        if timestamp < self.head.timestamp:
+            raise InvalidBlock(f"block timestamp {timestamp} is before its parent's {self.head.timestamp}")
+        env = child_env(self.head, timestamp, self.genesis.chain_id)
+        return BlockExecution(StateOverlay(self.store.leaf), env)
+
+    def seal(self, execution: BlockExecution) -> Header:
+        """Commit an executed block: root, header, one LMDB write; then tell the listeners."""
+        with self._write_lock:
+            if execution.env.number != self.head.number + 1:
+                raise CriticalError(f"sealing block {execution.env.number} on head {self.head.number}")
+            header, receipts = seal_block(self.head_hash, execution, self.tree)
+            self._store_block(header, execution.executed, receipts, execution.state.writes())
+        for listener in self.listeners:
+            listener(header, execution.executed)
+        return header
+
+    def _store_block(self, header: Header, executed: list[ExecutedTx], receipts: list[Receipt],
+                     writes: dict[int, int]) -> None:
+        hash_ = block_hash(header)
+        write = BlockWrite(
+            number=header.number,
+            block_hash=hash_,
+            block_rlp=encode_block(header, [item.encoded for item in executed]),
+            receipts_rlp=encode_receipts(executed, receipts),
+            tx_hashes=[item.tx_hash for item in executed],
+            state_writes=writes,
+            tree_nodes=self.nodes.take_pending(),
+        )
+        self.store.write_block(write)
+        self.head, self.head_hash = header, hash_
+
+    # --- reading ---------------------------------------------------------------------------------
+    def block(self, number: int) -> tuple[Header, list[bytes]] | None:
+        raw = self.store.block_rlp(number)
+        return None if raw is None else decode_block(raw)
+
+    def receipts(self, number: int) -> list[StoredReceipt]:
+        raw = self.store.receipts_rlp(number)
+        return [] if raw is None else decode_receipts(raw)
+
+    def state_reader(self, number: int | None = None) -> Callable[[int], int]:
+        """Leaf reads at block `number` (the head when None or when it is the head)."""
+        if number is None or number == self.head.number:
+            return self.store.leaf
+        found = self.block(number)
+        if found is None:
+            raise KeyError(number)
+        tree = SparseMerkleTree(LmdbNodeStore(self.store), int.from_bytes(found[0].state_root, "big"))
+        return tree.get
+
+    def close(self) -> None:
+        self.store.close()
+
+
+__all__ = ["Chain", "DepositTx", "SignedTx", "StoredReceipt"]

@@ -1,0 +1,132 @@
+"""LMDB chain store: blocks, receipts, the transaction index, state leaves and tree nodes.
+
+Everything a block changes is written in one LMDB write transaction (`write_block`), so a crash, even
+`kill -9`, leaves the store at the previous block or the new one, never in between. Tree nodes are
+content-addressed and never deleted, so the state at any past block stays readable.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+
+_U64 = struct.Struct(">Q")
+_TX_LOCATION = struct.Struct(">QI")
+
+HEAD_KEY = b"head"
+SAFE_KEY = b"safe"
+FINALIZED_KEY = b"finalized"
+MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
+
+
+def u64(n: int) -> bytes:
+    return _U64.pack(n)
+
+
+def key32(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockWrite:
+    """Everything one block adds to the store."""
+
+    number: int
+    block_hash: bytes
+    block_rlp: bytes  # encode_block(header, raw txs)
+    receipts_rlp: bytes
+    tx_hashes: list[bytes]
+    state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted)
+    tree_nodes: Mapping[int, bytes]  # node hash -> encode_node(node)
+
+
+class ChainStore:
+    """The node's LMDB environment; thread-safe for one writer and many readers."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.env = lmdb.open(
+            str(path), map_size=MAP_SIZE, max_dbs=8, readonly=readonly, lock=True, writemap=False,
+            max_readers=256,
+        )
+        self._meta = self.env.open_db(b"meta")
+        self._blocks = self.env.open_db(b"blocks")
+        self._receipts = self.env.open_db(b"receipts")
+        self._hashes = self.env.open_db(b"hashes")
+        self._txs = self.env.open_db(b"txs")
+        self._leaves = self.env.open_db(b"leaves")
+        self._nodes = self.env.open_db(b"nodes")
+
+    def close(self) -> None:
+        self.env.close()
+
+    def write_block(self, block: BlockWrite, meta: Mapping[bytes, bytes] | None = None) -> None:
+        """Store one block and its state changes atomically, and make it the head."""
+        with self.env.begin(write=True) as txn:
+            number_key = u64(block.number)
+            txn.put(number_key, block.block_rlp, db=self._blocks)
+            txn.put(number_key, block.receipts_rlp, db=self._receipts)
+            txn.put(block.block_hash, number_key, db=self._hashes)
+            for index, tx_hash in enumerate(block.tx_hashes):
+                txn.put(tx_hash, _TX_LOCATION.pack(block.number, index), db=self._txs)
+            for key, value in block.state_writes.items():
+                if value:
+                    txn.put(key32(key), key32(value), db=self._leaves)
+                else:
+                    txn.delete(key32(key), db=self._leaves)
+            for node_hash, node in block.tree_nodes.items():
+                txn.put(key32(node_hash), node, db=self._nodes)
+            txn.put(HEAD_KEY, number_key, db=self._meta)
+            for key, value in (meta or {}).items():
+                txn.put(key, value, db=self._meta)
+
+    def set_meta(self, key: bytes, value: bytes) -> None:
+        with self.env.begin(write=True) as txn:
+            txn.put(key, value, db=self._meta)
+
+    def get_meta(self, key: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(key, db=self._meta)
+
+    def head_number(self) -> int | None:
+        raw = self.get_meta(HEAD_KEY)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def block_rlp(self, number: int) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(u64(number), db=self._blocks)
+
+    def receipts_rlp(self, number: int) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(u64(number), db=self._receipts)
+
+    def number_of_hash(self, block_hash: bytes) -> int | None:
+        with self.env.begin() as txn:
+            raw = txn.get(block_hash, db=self._hashes)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        with self.env.begin() as txn:
+            raw = txn.get(tx_hash, db=self._txs)
+        return None if raw is None else _TX_LOCATION.unpack(raw)
+
+    def leaf(self, key: int) -> int:
+        """The latest value of a state leaf (0 when absent)."""
+        with self.env.begin() as txn:
+            raw = txn.get(key32(key), db=self._leaves)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def node(self, node_hash: int) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(key32(node_hash), db=self._nodes)
+
+    @contextmanager
+    def reader(self) -> Iterator[lmdb.Transaction]:
+        """One read transaction for many lookups (cheaper than one each)."""
+        with self.env.begin() as txn:
+            yield txn
