@@ -1,0 +1,49 @@
+"""Shared test helpers: keys, transactions signed by eth_account (an independent implementation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi import encode
+from eth_account import Account
+from eth_utils import keccak
+
+from jovay.codec.transactions import SignedTx, decode_transaction
+from jovay.params import DEFAULT_L2_CHAIN_ID, MIN_BASE_FEE
+
+CHAIN_ID = DEFAULT_L2_CHAIN_ID
+KEYS = [bytes([i + 1]) * 32 for i in range(8)]
+ADDRESSES = [bytes.fromhex(Account.from_key(k).address[2:]) for k in KEYS]
+GWEI = 10**9
+ETH = 10**18
+
+
+def raw_tx(key: bytes, *, nonce: int, to: bytes | None, value: int = 0, data: bytes = b"", gas: int = 21_000,
+           max_fee: int = 2 * MIN_BASE_FEE, tip: int = 1_000, chain_id: int = CHAIN_ID, tx_type: int = 2,
+           access_list: list[Any] | None = None) -> bytes:
+    """A signed transaction's raw bytes, signed by eth_account."""
+    fields: dict[str, Any] = {"nonce": nonce, "gas": gas, "value": value, "data": data, "chainId": chain_id}
+    if to is not None:
+        fields["to"] = "0x" + to.hex()
+    if tx_type == 2:
+        fields |= {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "type": 2}
+    else:
+        fields["gasPrice"] = max_fee
+        if tx_type == 1:
+            fields |= {"type": 1, "accessList": access_list or []}
+    return bytes(Account.sign_transaction(fields, key).raw_transaction)
+
+
+def signed_tx(key: bytes, **kwargs: Any) -> SignedTx:
+    return decode_transaction(raw_tx(key, **kwargs), expected_chain_id=kwargs.get("chain_id", CHAIN_ID))
+
+
+def calldata(signature: str, *args: Any) -> bytes:
+    """ABI calldata for a function signature such as `transfer(address,uint256)`."""
+    types = signature[signature.index("(") + 1 : -1]
+    type_list = [t for t in types.split(",") if t]
+    return keccak(text=signature)[:4] + encode(type_list, list(args))
+
+
+def address_hex(address: bytes) -> str:
+    return "0x" + address.hex()

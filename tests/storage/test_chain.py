@@ -1,0 +1,109 @@
+"""The LMDB chain: genesis, sealing, restart at the same head, crash safety, historical state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lmdb
+
+from jovay.codec.blocks import block_hash
+from jovay.state.smt import MemoryNodeStore, SparseMerkleTree, root_to_bytes
+from jovay.stf.accounts import get_account
+from jovay.stf.genesis import Genesis
+from jovay.state.overlay import StateOverlay
+from jovay.storage.chain import Chain
+from tests.helpers import ADDRESSES, ETH, KEYS, signed_tx
+
+ALICE, BOB = ADDRESSES[:2]
+
+
+def make_genesis() -> Genesis:
+    return Genesis(identity_admin=ADDRESSES[0], timestamp=1_700_000_000, alloc={ALICE: 10 * ETH})
+
+
+def seal_transfer(chain: Chain, nonce: int, value: int) -> None:
+    execution = chain.new_execution(chain.head.timestamp + 1)
+    execution.add_transaction(signed_tx(KEYS[0], nonce=nonce, to=BOB, value=value))
+    chain.seal(execution)
+
+
+def root_of_leaves(data_dir: Path) -> bytes:
+    """The Poseidon root of every leaf in the store, rebuilt in a fresh in-memory tree."""
+    env = lmdb.open(str(data_dir / "chain"), max_dbs=8, readonly=True, lock=False)
+    leaves = env.open_db(b"leaves")
+    tree = SparseMerkleTree(MemoryNodeStore())
+    with env.begin() as txn:
+        items = {int.from_bytes(k, "big"): int.from_bytes(v, "big") for k, v in txn.cursor(db=leaves)}
+    env.close()
+    tree.update_many(items)
+    return root_to_bytes(tree.root)
+
+
+def test_genesis_root_is_the_tree_of_genesis_leaves(tmp_path: Path) -> None:
+    genesis = make_genesis()
+    chain = Chain(tmp_path, genesis)
+    expected = SparseMerkleTree(MemoryNodeStore())
+    expected.update_many(genesis.state_writes())
+    assert chain.head.number == 0
+    assert chain.head.state_root == root_to_bytes(expected.root)
+    chain.close()
+
+
+def test_restart_resumes_at_same_head_and_keeps_history(tmp_path: Path) -> None:
+    chain = Chain(tmp_path, make_genesis())
+    for nonce in range(3):
+        seal_transfer(chain, nonce, 1_000 + nonce)
+    head, head_hash = chain.head, chain.head_hash
+    chain.close()
+
+    reopened = Chain(tmp_path, make_genesis())
+    assert reopened.head == head and reopened.head_hash == head_hash == block_hash(head)
+    assert get_account(StateOverlay(reopened.state_reader()), BOB) == (0, 3_003)
+    assert get_account(StateOverlay(reopened.state_reader(1)), BOB) == (0, 1_000)
+    assert get_account(StateOverlay(reopened.state_reader(0)), BOB) == (0, 0)
+    parent = reopened.block(2)
+    assert parent is not None and reopened.head.parent_hash == block_hash(parent[0])
+    seal_transfer(reopened, 3, 1)  # and it keeps building
+    assert reopened.head.number == 4
+    assert root_of_leaves(tmp_path) == reopened.head.state_root
+    reopened.close()
+
+
+CRASH_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.storage.test_chain import make_genesis, seal_transfer
+from jovay.storage.chain import Chain
+chain = Chain(Path({data!r}), make_genesis())
+nonce = chain.head.number
+while True:
+    seal_transfer(chain, nonce, 1)
+    nonce += 1
+    print(chain.head.number, flush=True)
+"""
+
+
+def test_kill_9_never_leaves_half_a_block(tmp_path: Path) -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    script = CRASH_SCRIPT.format(root=root, data=str(tmp_path))
+    for _ in range(2):  # crash, recover, crash again on top of the recovered chain
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        seen = 0
+        while seen < 5 and time.monotonic() < deadline:
+            seen = int(proc.stdout.readline() or seen)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        chain = Chain(tmp_path, make_genesis())
+        assert chain.head.number >= 5
+        assert root_of_leaves(tmp_path) == chain.head.state_root
+        nonce, _ = get_account(StateOverlay(chain.state_reader()), ALICE)
+        assert nonce == chain.head.number  # one transfer per block, none half-applied
+        chain.close()
