@@ -56,8 +56,16 @@ def selector_call(signature: str, types: list[str], args: list[object]) -> bytes
 
 
 def sign(key: bytes, nonce: int, to: bytes, data: bytes = b"", value: int = 0, gas: int = 21_000) -> bytes:
-    tx = DynamicFeeTx(chain_id=CHAIN_ID, nonce=nonce, max_priority_fee_per_gas=1, max_fee_per_gas=MAX_FEE,
-                      gas_limit=gas, to=to, value=value, data=data)
+    tx = DynamicFeeTx(
+        chain_id=CHAIN_ID,
+        nonce=nonce,
+        max_priority_fee_per_gas=1,
+        max_fee_per_gas=MAX_FEE,
+        gas_limit=gas,
+        to=to,
+        value=value,
+        data=data,
+    )
     return sign_transaction(tx, key)
 
 
@@ -80,7 +88,9 @@ def drain(seq: Sequencer) -> int:
 def setup_token(seq: Sequencer, keys: list[bytes]) -> None:
     """Create a token, allowlist every account and give each some units (not timed)."""
     admin = keys[0]
-    create = selector_call("createToken(string,string,uint8)", ["string", "string", "uint8"], ["Bench", "BNC", 0])
+    create = selector_call(
+        "createToken(string,string,uint8)", ["string", "string", "uint8"], ["Bench", "BNC", 0]
+    )
     seq.submit(sign(admin, 0, ASSET_REGISTRY, create, gas=300_000))
     nonce = 1
     for key in keys:
@@ -136,8 +146,12 @@ def main() -> None:
             for kind in ("eth", "token"):
                 run = measure(seq, workload(seq, keys, kind), kind)
                 runs.append(run)
-                print(f"{kind:5s} {run.txs} txs in {run.blocks} blocks: admit {run.txs / run.admit_s:8.0f} tx/s, "
-                      f"seal {run.txs / run.seal_s:8.0f} tx/s, end to end {run.tps:8.0f} tx/s", flush=True)
+                print(
+                    f"{kind:5s} {run.txs} txs in {run.blocks} blocks: "
+                    f"admit {run.txs / run.admit_s:8.0f} tx/s, "
+                    f"seal {run.txs / run.seal_s:8.0f} tx/s, end to end {run.tps:8.0f} tx/s",
+                    flush=True,
+                )
         seq.chain.close()
     summary = {}
     for kind in ("eth", "token"):
@@ -150,8 +164,16 @@ def main() -> None:
         }
         print(f"median {kind}: {summary[kind]['median_tps']:.0f} tx/s end to end (state root included)")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sequencer_tps.json").write_text(json.dumps({"accounts": args.accounts, "runs": [
-        r.__dict__ | {"tps": r.tps} for r in runs], "summary": summary}, indent=2))
+    (RESULTS / "sequencer_tps.json").write_text(
+        json.dumps(
+            {
+                "accounts": args.accounts,
+                "runs": [r.__dict__ | {"tps": r.tps} for r in runs],
+                "summary": summary,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     node = roles.add_parser("node", help="sequencer node with JSON-RPC, or a replica with --replica")
     node.add_argument("--data-dir", type=Path, required=True)
     node.add_argument("--genesis", type=Path, help="genesis.json (default: DATA_DIR/genesis.json)")
-    node.add_argument("--rpc-host", default="127.0.0.1", help="listen address (0.0.0.0 only inside a container)")
+    node.add_argument(
+        "--rpc-host", default="127.0.0.1", help="listen address (0.0.0.0 only inside a container)"
+    )
     node.add_argument("--rpc-port", type=int, default=8545)
     node.add_argument("--block-time-ms", type=int, default=250)
     node.add_argument("--replica", action="store_true", help="derive the chain from L1 data only")
@@ -49,21 +51,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.role == "devnet":
         from jovay.devnet import DevnetConfig, run_devnet
 
-        return run_devnet(DevnetConfig(args.data_dir, args.rpc_port, args.l1_port, args.block_time_ms,
-                                       args.batch_interval_s))
+        return run_devnet(
+            DevnetConfig(
+                args.data_dir, args.rpc_port, args.l1_port, args.block_time_ms, args.batch_interval_s
+            )
+        )
     if args.role == "node":
         from jovay.node import NodeConfig, run_node
 
-        run_node(NodeConfig(
-            data_dir=args.data_dir, genesis_path=args.genesis or args.data_dir / "genesis.json",
-            l1_rpc=args.l1_rpc, l1_contracts_path=args.l1_contracts, rpc_host=args.rpc_host,
-            rpc_port=args.rpc_port,
-            replica=args.replica, block_time_ms=args.block_time_ms,
-        ))
+        run_node(
+            NodeConfig(
+                data_dir=args.data_dir,
+                genesis_path=args.genesis or args.data_dir / "genesis.json",
+                l1_rpc=args.l1_rpc,
+                l1_contracts_path=args.l1_contracts,
+                rpc_host=args.rpc_host,
+                rpc_port=args.rpc_port,
+                replica=args.replica,
+                block_time_ms=args.block_time_ms,
+            )
+        )
         return 0
     if args.role == "batcher":
         from jovay.node import BatcherRoleConfig, run_batcher

@@ -27,8 +27,8 @@ from jovay.l1.contracts import deploy
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
 from jovay.params import DEFAULT_L1_CHAIN_ID, DEFAULT_L2_CHAIN_ID
-from jovay.storage.chain import Chain
 from jovay.stf.genesis import Genesis
+from jovay.storage.chain import Chain
 
 DEV_DEPOSIT_WEI = 1_000 * 10**18
 DEPLOYER_KEY_INDEX = 0
@@ -64,20 +64,50 @@ class Devnet:
         self.anvil = Anvil(config.l1_port).start()
         keys = self.anvil.dev_keys
         w3 = Web3(Web3.HTTPProvider(self.anvil.url))
-        genesis = Genesis(identity_admin=_address(keys[DEPLOYER_KEY_INDEX]), timestamp=int(time.time()),
-                          chain_id=config.chain_id)
+        genesis = Genesis(
+            identity_admin=_address(keys[DEPLOYER_KEY_INDEX]),
+            timestamp=int(time.time()),
+            chain_id=config.chain_id,
+        )
         genesis.save(data_dir / "genesis.json")
         genesis_root = _genesis_root(data_dir, genesis)
         artifacts = compile_contracts()
-        deployment = deploy(w3, keys[DEPLOYER_KEY_INDEX], artifacts, batcher=_address_hex(keys[BATCHER_KEY_INDEX]),
-                            genesis_state_root=genesis_root)
+        deployment = deploy(
+            w3,
+            keys[DEPLOYER_KEY_INDEX],
+            artifacts,
+            batcher=_address_hex(keys[BATCHER_KEY_INDEX]),
+            genesis_state_root=genesis_root,
+        )
         (data_dir / "l1.json").write_text(json.dumps(deployment.to_json(), indent=2))
         rpc_url = f"http://127.0.0.1:{config.rpc_port}"
-        self._spawn("node", ["node", "--data-dir", str(data_dir), "--rpc-port", str(config.rpc_port),
-                             "--block-time-ms", str(config.block_time_ms), *self._l1_args()])
+        self._spawn(
+            "node",
+            [
+                "node",
+                "--data-dir",
+                str(data_dir),
+                "--rpc-port",
+                str(config.rpc_port),
+                "--block-time-ms",
+                str(config.block_time_ms),
+                *self._l1_args(),
+            ],
+        )
         wait_for_rpc(rpc_url, self.processes["node"])
-        self._spawn("batcher", ["batcher", "--l2-rpc", rpc_url, "--key", keys[BATCHER_KEY_INDEX],
-                                "--interval-s", str(config.batch_interval_s), *self._l1_args()])
+        self._spawn(
+            "batcher",
+            [
+                "batcher",
+                "--l2-rpc",
+                rpc_url,
+                "--key",
+                keys[BATCHER_KEY_INDEX],
+                "--interval-s",
+                str(config.batch_interval_s),
+                *self._l1_args(),
+            ],
+        )
         self._fund_dev_accounts(w3, deployment.bridge(w3), keys, rpc_url)
         self.info = {
             "rpcUrl": rpc_url,
@@ -90,7 +120,8 @@ class Devnet:
             "batcher": _address_hex(keys[BATCHER_KEY_INDEX]),
             "devAccounts": [{"address": _address_hex(k), "privateKey": k} for k in keys],
             "genesisStateRoot": "0x" + genesis_root.hex(),
-            "pids": {name: proc.pid for name, proc in self.processes.items()} | {"anvil": self.anvil.process.pid if self.anvil.process else None},
+            "pids": {name: proc.pid for name, proc in self.processes.items()}
+            | {"anvil": self.anvil.process.pid if self.anvil.process else None},
         }
         (data_dir / "devnet.json").write_text(json.dumps(self.info, indent=2))
         return self.info
@@ -104,7 +135,9 @@ class Devnet:
         log_file = open(self.config.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log_file)
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "jovay", *args], stdin=subprocess.DEVNULL, stdout=log_file,
+            [sys.executable, "-m", "jovay", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
             stderr=subprocess.STDOUT,
         )
 
@@ -113,8 +146,9 @@ class Devnet:
         for key in keys:
             address = _address_hex(key)
             call = bridge.functions.depositETH(address)
-            L1TxManager(w3, key).send({"to": bridge.address, "data": call._encode_transaction_data(),
-                                        "value": DEV_DEPOSIT_WEI})
+            L1TxManager(w3, key).send(
+                {"to": bridge.address, "data": call._encode_transaction_data(), "value": DEV_DEPOSIT_WEI}
+            )
         last = _address_hex(keys[-1])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -136,7 +170,9 @@ class Devnet:
         while not stopping["flag"]:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; see {self.config.data_dir / (name + '.log')}")
+                    print(
+                        f"{name} exited with {proc.returncode}; see {self.config.data_dir / (name + '.log')}"
+                    )
                     return 1
             time.sleep(0.2)
         return 0
@@ -185,7 +221,9 @@ def _l2_contracts() -> dict[str, str]:
 
 def _rpc(url: str, method: str, params: list[object]) -> object:
     try:
-        body = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=5).json()
+        body = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=5
+        ).json()
     except (httpx.HTTPError, ValueError):
         return None
     return body.get("result")

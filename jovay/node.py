@@ -60,11 +60,16 @@ def run_node(config: NodeConfig) -> None:
         deriver = Deriver(chain, watcher, w3, deployment)
         deriver.start()
     else:
-        sequencer = Sequencer(chain, SequencerConfig(block_time_s=config.block_time_ms / 1000),
-                              deposits=watcher.deposits)
+        sequencer = Sequencer(
+            chain, SequencerConfig(block_time_s=config.block_time_ms / 1000), deposits=watcher.deposits
+        )
         sequencer.start()
-    log.info("%s at block %d, root 0x%s", "replica" if config.replica else "sequencer", chain.head.number,
-             chain.head.state_root.hex())
+    log.info(
+        "%s at block %d, root 0x%s",
+        "replica" if config.replica else "sequencer",
+        chain.head.number,
+        chain.head.state_root.hex(),
+    )
     app = create_app(EthApi(chain, sequencer, watcher).methods())
     try:
         uvicorn.run(app, host=config.rpc_host, port=config.rpc_port, log_level="warning")
@@ -88,7 +93,9 @@ def run_batcher(config: BatcherRoleConfig) -> None:
     w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
     deployment = load_deployment(config.l1_contracts_path)
     txm = L1TxManager(w3, config.private_key)
-    batcher = Batcher(w3, deployment, txm, L2Client(config.l2_rpc), BatcherConfig(interval_s=config.interval_s))
+    batcher = Batcher(
+        w3, deployment, txm, L2Client(config.l2_rpc), BatcherConfig(interval_s=config.interval_s)
+    )
     stop_on_signals(batcher.stop)
     batcher.run()
 

@@ -18,9 +18,20 @@ GWEI = 10**9
 ETH = 10**18
 
 
-def raw_tx(key: bytes, *, nonce: int, to: bytes | None, value: int = 0, data: bytes = b"", gas: int = 21_000,
-           max_fee: int = 2 * MIN_BASE_FEE, tip: int = 1_000, chain_id: int = CHAIN_ID, tx_type: int = 2,
-           access_list: list[Any] | None = None) -> bytes:
+def raw_tx(
+    key: bytes,
+    *,
+    nonce: int,
+    to: bytes | None,
+    value: int = 0,
+    data: bytes = b"",
+    gas: int = 21_000,
+    max_fee: int = 2 * MIN_BASE_FEE,
+    tip: int = 1_000,
+    chain_id: int = CHAIN_ID,
+    tx_type: int = 2,
+    access_list: list[Any] | None = None,
+) -> bytes:
     """A signed transaction's raw bytes, signed by eth_account."""
     fields: dict[str, Any] = {"nonce": nonce, "gas": gas, "value": value, "data": data, "chainId": chain_id}
     if to is not None:

@@ -125,9 +125,19 @@ def _items(buf: bytes, pos: int, end: int, typename: str, depth: int = 0) -> lis
     append = out.append
     while pos < end:
         b0 = buf[pos]
-        if b0 < 0x80:  # the common single-byte case, inlined
+        if b0 < 0x80:  # the common cases (single byte, short string) inlined for speed
             append(buf[pos : pos + 1])
             pos += 1
+            continue
+        if b0 < 0xB8:
+            start = pos + 1
+            stop = start + b0 - 0x80
+            if stop > end:
+                raise RLPError("rlp: element is larger than containing list")
+            if b0 == 0x81 and buf[start] < 0x80:
+                raise RLPError(f"rlp: non-canonical size information for {typename}")
+            append(buf[start:stop])
+            pos = stop
             continue
         is_list, start, stop = _header(buf, pos, end, typename)
         if stop > end:

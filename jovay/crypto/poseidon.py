@@ -13,9 +13,10 @@ round and the partial-round MDS multiplications are factored into sparse matrice
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import compress
 from typing import Final
 
 FIELD_MODULUS: Final = 21888242871839275222246405745257275088548364400416034343698204186575808495617
@@ -34,32 +35,58 @@ Matrix = list[list[int]]
 # --- constants: the Poseidon reference's Grain LFSR ---------------------------------------------------
 
 
+_TAPS = (62, 51, 38, 23, 13, 0)  # b[n + 80] = xor of b[n + tap]
+_SPREAD = 16  # the recurrence also holds with every lag times 2^k (f(x)^(2^k) = f(x^(2^k)) over GF(2))
+_TO_SELECTOR = bytes.maketrans(b"01", b"\0\1")
+
+
+def _advance(window: int, spread: int) -> tuple[int, str]:
+    """Next 18 * spread bits of the recurrence with lags times spread; window bit j = oldest + j."""
+    width = 18 * spread  # 80 - 62: the newest bits depend only on bits already in the window
+    new = 0
+    for tap in _TAPS:
+        new ^= window >> (tap * spread)
+    new &= (1 << width) - 1
+    return window >> width | new << (62 * spread), f"{new:0{width}b}"[::-1]
+
+
+def _lfsr_blocks(init: str) -> Iterator[str]:
+    """The LFSR's bits after its 80 initial ones, oldest first, as '0'/'1' strings: 18 at a time
+    until 80 * _SPREAD bits exist, then 18 * _SPREAD at a time."""
+    window, seq = int(init[::-1], 2), init
+    while len(seq) < 80 * _SPREAD:
+        window, block = _advance(window, 1)
+        seq += block
+    yield seq[80 : 80 * _SPREAD]
+    window = int(seq[: 80 * _SPREAD][::-1], 2)
+    while True:
+        window, block = _advance(window, _SPREAD)
+        yield block
+
+
 class _Grain:
-    """The 80-bit Grain LFSR of the reference `generate_parameters_grain.sage`, self-shrinking."""
+    """The Grain LFSR of the reference `generate_parameters_grain.sage`: 80 bits initialised from the
+    parameters, 160 bits discarded, then self-shrinking (of each bit pair (a, b), b is output iff a)."""
 
     def __init__(self, t: int, rounds_f: int, rounds_p: int) -> None:
         # field = 1 (prime field), sbox = 0 (x^alpha), field size, t, R_F, R_P, then 30 ones.
         init = f"{1:02b}{0:04b}{_FIELD_BITS:012b}{t:012b}{rounds_f:010b}{rounds_p:010b}" + "1" * 30
-        self._bits = [int(c) for c in init]
-        self._pos = 0  # index of the oldest bit in the circular buffer
-        for _ in range(160):
-            self._step()
+        self._blocks = _lfsr_blocks(init)
+        self._raw = next(self._blocks).encode()[160:]  # the first block holds 1200 bits
+        self._out = b""
 
-    def _step(self) -> int:
-        s, i = self._bits, self._pos
-        bit = s[(i + 62) % 80] ^ s[(i + 51) % 80] ^ s[(i + 38) % 80] ^ s[(i + 23) % 80] ^ s[(i + 13) % 80] ^ s[i]
-        s[i] = bit  # the oldest bit drops out, the new one becomes the newest
-        self._pos = (i + 1) % 80
-        return bit
+    def _refill(self) -> None:
+        raw = self._raw + next(self._blocks).encode()
+        even = len(raw) & ~1
+        self._raw = raw[even:]
+        self._out += bytes(compress(raw[1:even:2], raw[0:even:2].translate(_TO_SELECTOR)))
 
     def bits(self, n: int) -> int:
-        """n output bits, most significant first (each output: a pair (1, b) gives b, (0, _) none)."""
-        value = 0
-        step = self._step
-        for _ in range(n):
-            while not step():
-                step()
-            value = (value << 1) | step()
+        """The next n output bits as an integer, most significant first."""
+        while len(self._out) < n:
+            self._refill()
+        value = int(self._out[:n], 2)
+        self._out = self._out[n:]
         return value
 
 
@@ -86,19 +113,18 @@ def reference_constants(t: int) -> tuple[list[int], Matrix]:
 
 @dataclass(frozen=True, slots=True)
 class _Schedule:
-    """Poseidon for one width, rewritten for fewer multiplications; same function as the reference.
+    """Poseidon of one width in optimized form; the same function as the reference.
 
-    first: constants added to the input state (round 0); full1: for full rounds 0..2, the constants
-    of the next round (added after this round's mix, so each round is sbox, mix, add); pre_mix: the
-    dense mix of round 3; partial: per partial round (constant added to s0 before its S-box, then the
-    sparse mix (m00, row[1:], col[1:])); full2_constants: constants of full rounds 4..7; mds: the mix.
+    Every round is: add constants, S-box, mix. full1: the constants of the 4 first full rounds (mixes
+    mds, mds, mds, pre_mix); partial: per partial round (k, row_0..row_{t-1}, col_1..col_{t-1}): add k
+    to s0, S-box s0, then s0 = row . s and s_i += col_i * s0_old; full2: constants of the last 4 full
+    rounds (mix mds).
     """
 
     t: int
-    first: tuple[int, ...]
     full1: tuple[tuple[int, ...], ...]
     pre_mix: tuple[tuple[int, ...], ...]
-    partial: tuple[tuple[int, tuple[int, ...], tuple[int, ...]], ...]
+    partial: tuple[tuple[int, ...], ...]
     full2: tuple[tuple[int, ...], ...]
     mds: tuple[tuple[int, ...], ...]
 
@@ -168,11 +194,10 @@ def _schedule(t: int) -> _Schedule:
     pre_mix, sparse = _factor_partial_mixes(m, rounds_p)
     return _Schedule(
         t=t,
-        first=tuple(c[0]),
-        full1=tuple(tuple(c[r]) for r in range(1, half)),
+        full1=tuple(tuple(c[r]) for r in range(half)),
         pre_mix=tuple(map(tuple, pre_mix)),
         partial=tuple(
-            (k, tuple(s[0]), tuple(row[0] for row in s[1:])) for k, s in zip(scalars, sparse, strict=True)
+            (k, *s[0], *(row[0] for row in s[1:])) for k, s in zip(scalars, sparse, strict=True)
         ),
         full2=tuple(tuple(c[r]) for r in range(half + rounds_p, N_ROUNDS_F + rounds_p)),
         mds=tuple(map(tuple, m)),
@@ -190,38 +215,6 @@ def _check_width(t: int) -> None:
 def _check_input(x: int) -> None:
     if not 0 <= x < _P:
         raise ValueError(f"poseidon input out of field range [0, p): {x}")
-
-
-def _full_round(state: list[int], mix: tuple[tuple[int, ...], ...]) -> list[int]:
-    p = _P
-    sboxed = []
-    for x in state:
-        x2 = x * x % p
-        sboxed.append(x2 * x2 * x % p)
-    return [sum(a * b for a, b in zip(row, sboxed, strict=True)) % p for row in mix]
-
-
-def _permute(s: _Schedule, state: list[int]) -> int:
-    """Generic width; returns state[0] after the permutation."""
-    p = _P
-    state = [x + c for x, c in zip(state, s.first, strict=True)]
-    for consts in s.full1:
-        state = [x + c for x, c in zip(_full_round(state, s.mds), consts, strict=True)]
-    state = _full_round(state, s.pre_mix)
-    for k, row, col in s.partial:
-        x = state[0] + k
-        x2 = x * x % p
-        x = x2 * x2 * x % p
-        new0 = sum(a * b for a, b in zip(row, [x, *state[1:]], strict=False)) % p
-        state = [new0] + [(y + c * x) % p for y, c in zip(state[1:], col, strict=True)]
-    for consts in s.full2[:-1]:
-        state = _full_round([x + c for x, c in zip(state, consts, strict=True)], s.mds)
-    sboxed = []
-    for x, c in zip(state, s.full2[-1], strict=True):
-        x += c
-        x2 = x * x % p
-        sboxed.append(x2 * x2 * x % p)
-    return sum(a * b for a, b in zip(s.mds[0], sboxed, strict=True)) % p
 
 
 def poseidon(inputs: Sequence[int]) -> int:
@@ -252,42 +245,43 @@ def poseidon3(a: int, b: int, c: int) -> int:
     return _poseidon3(a, b, c)
 
 
+def _sbox_mix(state: list[int], mix: tuple[tuple[int, ...], ...]) -> list[int]:
+    p = _P
+    sboxed = []
+    for x in state:
+        y = x * x % p
+        sboxed.append(y * y * x % p)
+    return [sum(m * x for m, x in zip(row, sboxed, strict=True)) % p for row in mix]
+
+
+def _permute(s: _Schedule, state: list[int]) -> int:
+    """Any width; returns state[0] after the permutation. Entries of s1.. are reduced lazily."""
+    p = _P
+    t = s.t
+    for i, consts in enumerate(s.full1):
+        mix = s.pre_mix if i == len(s.full1) - 1 else s.mds
+        state = _sbox_mix([x + c for x, c in zip(state, consts, strict=True)], mix)
+    for rnd in s.partial:
+        x = state[0] + rnd[0]
+        y = x * x % p
+        x = y * y * x % p
+        state[0] = x
+        new0 = sum(r * v for r, v in zip(rnd[1 : t + 1], state, strict=True)) % p
+        state = [new0] + [v + w * x for v, w in zip(state[1:], rnd[t + 1 :], strict=True)]
+    for consts in s.full2[:-1]:
+        state = _sbox_mix([x + c for x, c in zip(state, consts, strict=True)], s.mds)
+    return _sbox_mix([x + c for x, c in zip(state, s.full2[-1], strict=True)], s.mds[:1])[0]
+
+
 def _poseidon2(a: int, b: int) -> int:
     s = _schedule(3)
     p = _P
-    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = s.mds
-    c0, c1, c2 = s.first
-    x0, x1, x2 = c0, a + c1, b + c2
-    for c0, c1, c2 in s.full1:
-        y = x0 * x0 % p
-        x0 = y * y * x0 % p
-        y = x1 * x1 % p
-        x1 = y * y * x1 % p
-        y = x2 * x2 % p
-        x2 = y * y * x2 % p
-        x0, x1, x2 = (
-            (m00 * x0 + m01 * x1 + m02 * x2) % p + c0,
-            (m10 * x0 + m11 * x1 + m12 * x2) % p + c1,
-            (m20 * x0 + m21 * x1 + m22 * x2) % p + c2,
-        )
-    y = x0 * x0 % p
-    x0 = y * y * x0 % p
-    y = x1 * x1 % p
-    x1 = y * y * x1 % p
-    y = x2 * x2 % p
-    x2 = y * y * x2 % p
-    (q00, q01, q02), (q10, q11, q12), (q20, q21, q22) = s.pre_mix
-    x0, x1, x2 = (
-        (q00 * x0 + q01 * x1 + q02 * x2) % p,
-        (q10 * x0 + q11 * x1 + q12 * x2) % p,
-        (q20 * x0 + q21 * x1 + q22 * x2) % p,
-    )
-    for k, (r0, r1, r2), (w1, w2) in s.partial:
-        x0 += k
-        y = x0 * x0 % p
-        x0 = y * y * x0 % p
-        x0, x1, x2 = (r0 * x0 + r1 * x1 + r2 * x2) % p, (x1 + w1 * x0) % p, (x2 + w2 * x0) % p
-    for c0, c1, c2 in s.full2:
+    mds = s.mds
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = mds
+    x0, x1, x2 = 0, a, b
+    for (c0, c1, c2), ((n00, n01, n02), (n10, n11, n12), (n20, n21, n22)) in zip(
+        s.full1, (mds, mds, mds, s.pre_mix), strict=True
+    ):
         x0 += c0
         x1 += c1
         x2 += c2
@@ -298,12 +292,94 @@ def _poseidon2(a: int, b: int) -> int:
         y = x2 * x2 % p
         x2 = y * y * x2 % p
         x0, x1, x2 = (
+            (n00 * x0 + n01 * x1 + n02 * x2) % p,
+            (n10 * x0 + n11 * x1 + n12 * x2) % p,
+            (n20 * x0 + n21 * x1 + n22 * x2) % p,
+        )
+    for k, r0, r1, r2, w1, w2 in s.partial:
+        x0 += k
+        y = x0 * x0 % p
+        x0 = y * y * x0 % p
+        x0, x1, x2 = (r0 * x0 + r1 * x1 + r2 * x2) % p, x1 + w1 * x0, x2 + w2 * x0
+    for i, (c0, c1, c2) in enumerate(s.full2):
+        x0 += c0
+        x1 += c1
+        x2 += c2
+        y = x0 * x0 % p
+        x0 = y * y * x0 % p
+        y = x1 * x1 % p
+        x1 = y * y * x1 % p
+        y = x2 * x2 % p
+        x2 = y * y * x2 % p
+        if i == 3:
+            break
+        x0, x1, x2 = (
             (m00 * x0 + m01 * x1 + m02 * x2) % p,
             (m10 * x0 + m11 * x1 + m12 * x2) % p,
             (m20 * x0 + m21 * x1 + m22 * x2) % p,
         )
-    return x0
+    return (m00 * x0 + m01 * x1 + m02 * x2) % p
 
 
 def _poseidon3(a: int, b: int, c: int) -> int:
-    return _permute(_schedule(4), [0, a, b, c])
+    s = _schedule(4)
+    p = _P
+    mds = s.mds
+    (m00, m01, m02, m03), (m10, m11, m12, m13), (m20, m21, m22, m23), (m30, m31, m32, m33) = mds
+    x0, x1, x2, x3 = 0, a, b, c
+    for (c0, c1, c2, c3), (
+        (n00, n01, n02, n03),
+        (n10, n11, n12, n13),
+        (n20, n21, n22, n23),
+        (n30, n31, n32, n33),
+    ) in zip(s.full1, (mds, mds, mds, s.pre_mix), strict=True):
+        x0 += c0
+        x1 += c1
+        x2 += c2
+        x3 += c3
+        y = x0 * x0 % p
+        x0 = y * y * x0 % p
+        y = x1 * x1 % p
+        x1 = y * y * x1 % p
+        y = x2 * x2 % p
+        x2 = y * y * x2 % p
+        y = x3 * x3 % p
+        x3 = y * y * x3 % p
+        x0, x1, x2, x3 = (
+            (n00 * x0 + n01 * x1 + n02 * x2 + n03 * x3) % p,
+            (n10 * x0 + n11 * x1 + n12 * x2 + n13 * x3) % p,
+            (n20 * x0 + n21 * x1 + n22 * x2 + n23 * x3) % p,
+            (n30 * x0 + n31 * x1 + n32 * x2 + n33 * x3) % p,
+        )
+    for k, r0, r1, r2, r3, w1, w2, w3 in s.partial:
+        x0 += k
+        y = x0 * x0 % p
+        x0 = y * y * x0 % p
+        x0, x1, x2, x3 = (
+            (r0 * x0 + r1 * x1 + r2 * x2 + r3 * x3) % p,
+            x1 + w1 * x0,
+            x2 + w2 * x0,
+            x3 + w3 * x0,
+        )
+    for i, (c0, c1, c2, c3) in enumerate(s.full2):
+        x0 += c0
+        x1 += c1
+        x2 += c2
+        x3 += c3
+        y = x0 * x0 % p
+        x0 = y * y * x0 % p
+        y = x1 * x1 % p
+        x1 = y * y * x1 % p
+        y = x2 * x2 % p
+        x2 = y * y * x2 % p
+        y = x3 * x3 % p
+        x3 = y * y * x3 % p
+        if i == 3:
+            break
+        x0, x1, x2, x3 = (
+            (m00 * x0 + m01 * x1 + m02 * x2 + m03 * x3) % p,
+            (m10 * x0 + m11 * x1 + m12 * x2 + m13 * x3) % p,
+            (m20 * x0 + m21 * x1 + m22 * x2 + m23 * x3) % p,
+            (m30 * x0 + m31 * x1 + m32 * x2 + m33 * x3) % p,
+        )
+    return (m00 * x0 + m01 * x1 + m02 * x2 + m03 * x3) % p

@@ -39,7 +39,9 @@ class L2Client:
         self.http = httpx.Client(timeout=30)
 
     def call(self, method: str, params: list) -> object:
-        response = self.http.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        response = self.http.post(
+            self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        )
         body = response.json()
         if "error" in body:
             raise TemporaryError(f"{method}: {body['error']}")
@@ -61,8 +63,14 @@ def batch_block(header: Header, raw_txs: list[bytes]) -> BatchBlock:
 
 
 class Batcher:
-    def __init__(self, w3: Web3, deployment: L1Deployment, txm: L1TxManager, l2: L2Client,
-                 config: BatcherConfig | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: L1Deployment,
+        txm: L1TxManager,
+        l2: L2Client,
+        config: BatcherConfig | None = None,
+    ) -> None:
         self.rollup = deployment.rollup(w3)
         self.txm = txm
         self.l2 = l2
@@ -88,7 +96,12 @@ class Batcher:
         data = encode_batch(blocks)
         queue_position += sum(b.l1_message_count for b in blocks)
         call = self.rollup.functions.commitBatch(
-            batch_index, data, tx_list_commitment(all_txs), pre_root, header.state_root, header.number,
+            batch_index,
+            data,
+            tx_list_commitment(all_txs),
+            pre_root,
+            header.state_root,
+            header.number,
             queue_position,
         )
         self.txm.send({"to": self.rollup.address, "data": call._encode_transaction_data()})

@@ -64,7 +64,10 @@ class Deriver:
             raise InvalidBatch(f"batch {batch.index}: transaction-list commitment does not match its data")
         for block, block_deposits in zip(blocks, deposits, strict=True):
             self._apply_block(block, block_deposits)
-        if self.chain.head.number != batch.last_l2_block or self.chain.head.state_root != batch.post_state_root:
+        if (
+            self.chain.head.number != batch.last_l2_block
+            or self.chain.head.state_root != batch.post_state_root
+        ):
             raise CriticalError(
                 f"batch {batch.index}: derived block {self.chain.head.number} root "
                 f"0x{self.chain.head.state_root.hex()}, L1 says block {batch.last_l2_block} root "
@@ -88,7 +91,10 @@ class Deriver:
         if block.number != self.chain.head.number + 1:
             raise InvalidBatch(f"batch block {block.number} does not follow head {self.chain.head.number}")
         try:
-            txs = [decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id) for raw in block.raw_txs]
+            txs = [
+                decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
+                for raw in block.raw_txs
+            ]
             empty = self.chain.new_execution(block.timestamp)
             execution = apply_block(empty.state, empty.env, deposits, txs)
         except (InvalidTransaction, InvalidBlock) as exc:

@@ -46,8 +46,13 @@ def format_header(header: Header, hash_: bytes | None = None, size: int = 0) -> 
 
 
 def format_transaction(
-    tx: SignedTx | DepositTx, tx_hash: bytes, *, block_hash_: bytes | None, number: int | None,
-    index: int | None, base_fee: int | None,
+    tx: SignedTx | DepositTx,
+    tx_hash: bytes,
+    *,
+    block_hash_: bytes | None,
+    number: int | None,
+    index: int | None,
+    base_fee: int | None,
 ) -> dict[str, Any]:
     location = {
         "blockHash": hex_bytes(block_hash_) if block_hash_ is not None else None,
@@ -111,8 +116,9 @@ def _signed_fields(signed: SignedTx, base_fee: int | None) -> dict[str, Any]:
     return fields
 
 
-def format_log(log: Log, *, block_hash_: bytes, number: int, tx_hash: bytes, tx_index: int,
-               log_index: int) -> dict[str, Any]:
+def format_log(
+    log: Log, *, block_hash_: bytes, number: int, tx_hash: bytes, tx_index: int, log_index: int
+) -> dict[str, Any]:
     return {
         "address": hex_bytes(log.address),
         "topics": [hex_bytes(t) for t in log.topics],
@@ -126,8 +132,16 @@ def format_log(log: Log, *, block_hash_: bytes, number: int, tx_hash: bytes, tx_
     }
 
 
-def format_receipt(stored: StoredReceipt, tx: SignedTx | DepositTx, tx_hash: bytes, *, block_hash_: bytes,
-                   number: int, index: int, first_log_index: int) -> dict[str, Any]:
+def format_receipt(
+    stored: StoredReceipt,
+    tx: SignedTx | DepositTx,
+    tx_hash: bytes,
+    *,
+    block_hash_: bytes,
+    number: int,
+    index: int,
+    first_log_index: int,
+) -> dict[str, Any]:
     receipt = stored.receipt
     sender = tx.sender
     to = tx.to if isinstance(tx, DepositTx) else tx.tx.to
@@ -143,8 +157,14 @@ def format_receipt(stored: StoredReceipt, tx: SignedTx | DepositTx, tx_hash: byt
         "effectiveGasPrice": hex_int(stored.effective_gas_price),
         "contractAddress": None,
         "logs": [
-            format_log(log, block_hash_=block_hash_, number=number, tx_hash=tx_hash, tx_index=index,
-                       log_index=first_log_index + i)
+            format_log(
+                log,
+                block_hash_=block_hash_,
+                number=number,
+                tx_hash=tx_hash,
+                tx_index=index,
+                log_index=first_log_index + i,
+            )
             for i, log in enumerate(receipt.logs)
         ],
         "logsBloom": hex_bytes(receipt.bloom),

@@ -16,7 +16,7 @@ from jovay.errors import InvalidTransaction
 from jovay.params import SUGGESTED_PRIORITY_FEE, TX_BASE_GAS
 from jovay.rpc import params as p
 from jovay.rpc.errors import EXECUTION_REVERTED, SERVER_ERROR, RpcError, invalid_argument
-from jovay.rpc.format import decode_stored_tx, format_header, format_log, format_receipt, format_transaction
+from jovay.rpc.format import decode_stored_tx, format_header, format_receipt, format_transaction
 from jovay.sequencer.sequencer import Sequencer
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
@@ -103,8 +103,14 @@ class EthApi:
         result = format_header(block.header, block.hash, block.size)
         if full:
             result["transactions"] = [
-                format_transaction(tx, block.tx_hashes[i], block_hash_=block.hash, number=block.header.number, index=i,
-                                   base_fee=block.header.base_fee_per_gas)
+                format_transaction(
+                    tx,
+                    block.tx_hashes[i],
+                    block_hash_=block.hash,
+                    number=block.header.number,
+                    index=i,
+                    base_fee=block.header.base_fee_per_gas,
+                )
                 for i, tx in enumerate(block.txs)
             ]
         else:
@@ -143,8 +149,14 @@ class EthApi:
         found = self._locate(tx_hash)
         if found is not None:
             block, index = found
-            return format_transaction(block.txs[index], tx_hash, block_hash_=block.hash, number=block.header.number,
-                                      index=index, base_fee=block.header.base_fee_per_gas)
+            return format_transaction(
+                block.txs[index],
+                tx_hash,
+                block_hash_=block.hash,
+                number=block.header.number,
+                index=index,
+                base_fee=block.header.base_fee_per_gas,
+            )
         pooled = self.sequencer.mempool.get(tx_hash) if self.sequencer else None
         if pooled is None:
             return None
@@ -156,8 +168,15 @@ class EthApi:
             return None
         block, index = found
         first_log = sum(len(r.receipt.logs) for r in block.receipts[:index])
-        return format_receipt(block.receipts[index], block.txs[index], block.tx_hashes[index], block_hash_=block.hash,
-                              number=block.header.number, index=index, first_log_index=first_log)
+        return format_receipt(
+            block.receipts[index],
+            block.txs[index],
+            block.tx_hashes[index],
+            block_hash_=block.hash,
+            number=block.header.number,
+            index=index,
+            first_log_index=first_log,
+        )
 
     def eth_sendRawTransaction(self, params: list[Any]) -> str:
         if self.sequencer is None:
@@ -195,7 +214,9 @@ class EthApi:
         state = self._state(p.param(params, 1, "latest"), 1)
         sender = p.address(call["from"], 0) if call.get("from") else bytes(20)
         if call.get("to") is None:
-            raise RpcError(SERVER_ERROR, "contract creation is not supported: Jovay runs system contracts only")
+            raise RpcError(
+                SERVER_ERROR, "contract creation is not supported: Jovay runs system contracts only"
+            )
         to = p.address(call["to"], 0)
         data = p.data(call.get("input") or call.get("data") or "0x", 0)
         value = p.quantity(call["value"], 0) if call.get("value") else 0
@@ -233,13 +254,21 @@ class EthApi:
 
     def eth_feeHistory(self, params: list[Any]) -> dict[str, Any]:
         count_param = p.param(params, 0)
-        count = count_param if isinstance(count_param, int) and not isinstance(count_param, bool) \
+        count = (
+            count_param
+            if isinstance(count_param, int) and not isinstance(count_param, bool)
             else p.quantity(count_param, 0)
+        )
         newest = self.block_number_of(p.param(params, 1), 1)
         percentiles = p.param(params, 2, [])
-        if not isinstance(percentiles, list) or any(
-            not isinstance(x, (int, float)) or isinstance(x, bool) or not 0 <= x <= 100 for x in percentiles
-        ) or percentiles != sorted(percentiles):
+        if (
+            not isinstance(percentiles, list)
+            or any(
+                not isinstance(x, (int, float)) or isinstance(x, bool) or not 0 <= x <= 100
+                for x in percentiles
+            )
+            or percentiles != sorted(percentiles)
+        ):
             raise invalid_argument(2, "reward percentiles must be ascending numbers in [0, 100]")
         count = max(0, min(count, MAX_FEE_HISTORY_BLOCKS, newest + 1))
         oldest = newest - count + 1

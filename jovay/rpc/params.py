@@ -20,12 +20,14 @@ def param(params: list[Any], index: int, default: Any = ...) -> Any:
 def quantity(value: Any, index: int) -> int:
     """A hex quantity such as "0x1a": no leading zeros beyond "0x0", at most 256 bits."""
     if not isinstance(value, str):
-        raise invalid_argument(index, f"json: cannot unmarshal {_json_type(value)} into Go value of type hexutil.Big")
+        raise invalid_argument(
+            index, f"json: cannot unmarshal {_json_type(value)} into Go value of type hexutil.Big"
+        )
     if not value.startswith(("0x", "0X")):
         raise invalid_argument(index, "hex string without 0x prefix")
     digits = value[2:]
     if not digits:
-        raise invalid_argument(index, "hex string \"0x\"")
+        raise invalid_argument(index, 'hex string "0x"')
     if len(digits) > 1 and digits[0] == "0":
         raise invalid_argument(index, "hex number with leading zero digits")
     if len(digits) > MAX_QUANTITY_BITS // 4:
@@ -39,7 +41,9 @@ def quantity(value: Any, index: int) -> int:
 def data(value: Any, index: int) -> bytes:
     """Hex-encoded bytes such as "0xdeadbeef" (an even number of digits)."""
     if not isinstance(value, str):
-        raise invalid_argument(index, f"json: cannot unmarshal {_json_type(value)} into Go value of type hexutil.Bytes")
+        raise invalid_argument(
+            index, f"json: cannot unmarshal {_json_type(value)} into Go value of type hexutil.Bytes"
+        )
     if not value.startswith(("0x", "0X")):
         raise invalid_argument(index, "hex string without 0x prefix")
     digits = value[2:]
@@ -68,13 +72,17 @@ def hash32(value: Any, index: int) -> bytes:
 
 def boolean(value: Any, index: int) -> bool:
     if not isinstance(value, bool):
-        raise invalid_argument(index, f"json: cannot unmarshal {_json_type(value)} into Go value of type bool")
+        raise invalid_argument(
+            index, f"json: cannot unmarshal {_json_type(value)} into Go value of type bool"
+        )
     return value
 
 
 def obj(value: Any, index: int) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise invalid_argument(index, f"json: cannot unmarshal {_json_type(value)} into Go value of type object")
+        raise invalid_argument(
+            index, f"json: cannot unmarshal {_json_type(value)} into Go value of type object"
+        )
     return value
 
 

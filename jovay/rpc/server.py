@@ -98,7 +98,8 @@ def create_app(methods: dict[str, Method]) -> FastAPI:
             status, answer = _body_too_large(int(declared))
         else:
             status, answer = handle_body(methods, await request.body())
-        return Response(json.dumps(answer, separators=(",", ":")), status_code=status,
-                        media_type="application/json")
+        return Response(
+            json.dumps(answer, separators=(",", ":")), status_code=status, media_type="application/json"
+        )
 
     return app

@@ -42,8 +42,13 @@ DepositSource = Callable[[int, int], list[DepositTx]]  # (next queue index, max 
 
 
 class Sequencer:
-    def __init__(self, chain: Chain, config: SequencerConfig | None = None,
-                 deposits: DepositSource | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        config: SequencerConfig | None = None,
+        deposits: DepositSource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.chain = chain
         self.config = config or SequencerConfig()
         self.mempool = Mempool(self.config.mempool)
@@ -141,4 +146,6 @@ def _tip(signed: SignedTx, base_fee: int) -> int:
 
 def _keep_for_later(exc: InvalidTransaction) -> bool:
     message = str(exc)
-    return message.startswith(("nonce too high", "gas limit reached", "max fee per gas less than block base fee"))
+    return message.startswith(
+        ("nonce too high", "gas limit reached", "max fee per gas less than block base fee")
+    )

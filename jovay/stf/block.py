@@ -96,7 +96,9 @@ class BlockExecution:
         return item
 
 
-def apply_block(state: StateOverlay, env: BlockEnv, deposits: list[DepositTx], txs: list[SignedTx]) -> BlockExecution:
+def apply_block(
+    state: StateOverlay, env: BlockEnv, deposits: list[DepositTx], txs: list[SignedTx]
+) -> BlockExecution:
     """Re-execute a block strictly: a transaction that may not be in it makes the block invalid."""
     execution = BlockExecution(state, env)
     try:
@@ -121,7 +123,9 @@ def build_receipts(executed: list[ExecutedTx]) -> list[Receipt]:
     return receipts
 
 
-def seal_block(parent_hash: bytes, execution: BlockExecution, tree: SparseMerkleTree) -> tuple[Header, list[Receipt]]:
+def seal_block(
+    parent_hash: bytes, execution: BlockExecution, tree: SparseMerkleTree
+) -> tuple[Header, list[Receipt]]:
     """Commit the block's writes to the tree and build its header."""
     tree.update_many(execution.state.writes())
     receipts = build_receipts(execution.executed)

@@ -53,4 +53,3 @@ class Genesis:
     @classmethod
     def load(cls, path: Path) -> Genesis:
         return cls.from_json(json.loads(path.read_text()))
-

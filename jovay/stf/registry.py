@@ -56,7 +56,9 @@ def create_token(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
     state.set(token_field_key(address, token.FIELD_SYMBOL), pack_string(symbol_bytes))
     state.set(token_field_key(address, token.FIELD_DECIMALS), decimals)
     topics = [TOKEN_CREATED, abi.address_word(address), abi.address_word(sender)]
-    log = Log(ASSET_REGISTRY, topics, abi.encode_values(["string", "string", "uint8"], [name, symbol, decimals]))
+    log = Log(
+        ASSET_REGISTRY, topics, abi.encode_values(["string", "string", "uint8"], [name, symbol, decimals])
+    )
     return CallResult(gas, abi.address_word(address), [log])
 
 

@@ -146,7 +146,9 @@ def process_deposit(state: StateOverlay, deposit: DepositTx) -> TxOutcome:
     """Credit an L1 deposit; deposits must arrive in queue order, each exactly once."""
     expected = next_l1_message_index(state)
     if deposit.queue_index != expected:
-        raise InvalidTransaction(f"deposit out of order: queue index {deposit.queue_index}, expected {expected}")
+        raise InvalidTransaction(
+            f"deposit out of order: queue index {deposit.queue_index}, expected {expected}"
+        )
     state.set(system_field_key(NEXT_L1_MESSAGE_FIELD), expected + 1)
     snapshot = state.snapshot()
     try:

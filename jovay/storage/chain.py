@@ -64,8 +64,18 @@ def encode_receipts(executed: list[ExecutedTx], receipts: list[Receipt]) -> byte
     for item, receipt in zip(executed, receipts, strict=True):
         logs = [[log.address, list(log.topics), log.data] for log in receipt.logs]
         outcome = item.outcome
-        rows.append([receipt.tx_type, receipt.status, receipt.cumulative_gas_used, logs, receipt.bloom,
-                     outcome.gas_used, outcome.effective_gas_price, outcome.return_data])
+        rows.append(
+            [
+                receipt.tx_type,
+                receipt.status,
+                receipt.cumulative_gas_used,
+                logs,
+                receipt.bloom,
+                outcome.gas_used,
+                outcome.effective_gas_price,
+                outcome.return_data,
+            ]
+        )
     return rlp.encode(rows)
 
 
@@ -108,7 +118,9 @@ class Chain:
         state = StateOverlay(lambda key: 0)
         for key, value in self.genesis.state_writes().items():
             state.set(key, value)
-        env = BlockEnv(0, self.genesis.timestamp, GENESIS_BASE_FEE, self.genesis.gas_limit, self.genesis.chain_id)
+        env = BlockEnv(
+            0, self.genesis.timestamp, GENESIS_BASE_FEE, self.genesis.gas_limit, self.genesis.chain_id
+        )
         header, receipts = seal_block(bytes(32), BlockExecution(state, env), tree)
         self._store_block(header, [], receipts, state.writes())
 
@@ -130,8 +142,9 @@ class Chain:
             listener(header, execution.executed)
         return header
 
-    def _store_block(self, header: Header, executed: list[ExecutedTx], receipts: list[Receipt],
-                     writes: dict[int, int]) -> None:
+    def _store_block(
+        self, header: Header, executed: list[ExecutedTx], receipts: list[Receipt], writes: dict[int, int]
+    ) -> None:
         hash_ = block_hash(header)
         write = BlockWrite(
             number=header.number,

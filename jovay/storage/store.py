@@ -51,7 +51,12 @@ class ChainStore:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.env = lmdb.open(
-            str(path), map_size=MAP_SIZE, max_dbs=8, readonly=readonly, lock=True, writemap=False,
+            str(path),
+            map_size=MAP_SIZE,
+            max_dbs=8,
+            readonly=readonly,
+            lock=True,
+            writemap=False,
             max_readers=256,
         )
         self._meta = self.env.open_db(b"meta")

@@ -30,28 +30,76 @@ def bad_raw_transactions(devnet: dict, w3: Web3) -> list[tuple[str, bytes, int, 
     chain_id = devnet["chainId"]
     nonce = w3.eth.get_transaction_count(address, "pending")
     price = 4 * w3.eth.gas_price
-    base = {"chainId": chain_id, "nonce": nonce, "to": devnet["devAccounts"][7]["address"], "value": 1,
-            "gas": 21_000, "maxFeePerGas": price, "maxPriorityFeePerGas": 1}
+    base = {
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": devnet["devAccounts"][7]["address"],
+        "value": 1,
+        "gas": 21_000,
+        "maxFeePerGas": price,
+        "maxPriorityFeePerGas": 1,
+    }
     legacy = {k: v for k, v in base.items() if not k.startswith("max")} | {"gasPrice": price}
     used = devnet["devAccounts"][0]
     registry = devnet["contracts"]["l2"]["assetRegistry"]
     return [
         ("malformed RLP", b"\xf8\x05\x01\x02", TX_POOL_ERROR, "rlp"),
-        ("unsupported type", b"\x05" + rlp.encode([1, 2, 3]), TX_POOL_ERROR, "transaction type not supported"),
-        ("wrong chain id", _sign(key, **(base | {"chainId": 1})), TX_POOL_ERROR, "invalid chain id for signer"),
-        ("high-s signature", _high_s(_sign(key, **legacy)), TX_POOL_ERROR, "invalid transaction v, r, s values"),
-        ("oversized", _sign(key, **(base | {"to": registry, "data": b"\x01" * 140_000, "gas": 3_000_000})),
-         TX_POOL_ERROR, "oversized data"),
+        (
+            "unsupported type",
+            b"\x05" + rlp.encode([1, 2, 3]),
+            TX_POOL_ERROR,
+            "transaction type not supported",
+        ),
+        (
+            "wrong chain id",
+            _sign(key, **(base | {"chainId": 1})),
+            TX_POOL_ERROR,
+            "invalid chain id for signer",
+        ),
+        (
+            "high-s signature",
+            _high_s(_sign(key, **legacy)),
+            TX_POOL_ERROR,
+            "invalid transaction v, r, s values",
+        ),
+        (
+            "oversized",
+            _sign(key, **(base | {"to": registry, "data": b"\x01" * 140_000, "gas": 3_000_000})),
+            TX_POOL_ERROR,
+            "oversized data",
+        ),
         ("nonce too low", _sign(used["privateKey"], **(base | {"nonce": 0})), TX_POOL_ERROR, "nonce too low"),
         ("nonce gap", _sign(key, **(base | {"nonce": nonce + 100_000})), TX_POOL_ERROR, "nonce too high"),
-        ("insufficient funds", _sign(Account.create().key, **(base | {"nonce": 0})), TX_POOL_ERROR,
-         "insufficient funds for gas * price + value"),
-        ("max fee below base fee", _sign(key, **(base | {"maxFeePerGas": 1, "maxPriorityFeePerGas": 1})),
-         TX_POOL_ERROR, "max fee per gas less than block base fee"),
-        ("intrinsic gas too low", _sign(key, **(base | {"gas": 20_000})), TX_POOL_ERROR, "intrinsic gas too low"),
-        ("contract creation", _sign(key, **({k: v for k, v in base.items() if k != "to"} | {"data": b"\x60\x00",
-                                                                                             "gas": 100_000})),
-         TX_POOL_ERROR, "contract creation is not supported"),
-        ("calldata to a plain account", _sign(key, **(base | {"data": b"\x12\x34", "gas": 30_000})), TX_POOL_ERROR,
-         "not a system contract"),
+        (
+            "insufficient funds",
+            _sign(Account.create().key, **(base | {"nonce": 0})),
+            TX_POOL_ERROR,
+            "insufficient funds for gas * price + value",
+        ),
+        (
+            "max fee below base fee",
+            _sign(key, **(base | {"maxFeePerGas": 1, "maxPriorityFeePerGas": 1})),
+            TX_POOL_ERROR,
+            "max fee per gas less than block base fee",
+        ),
+        (
+            "intrinsic gas too low",
+            _sign(key, **(base | {"gas": 20_000})),
+            TX_POOL_ERROR,
+            "intrinsic gas too low",
+        ),
+        (
+            "contract creation",
+            _sign(
+                key, **({k: v for k, v in base.items() if k != "to"} | {"data": b"\x60\x00", "gas": 100_000})
+            ),
+            TX_POOL_ERROR,
+            "contract creation is not supported",
+        ),
+        (
+            "calldata to a plain account",
+            _sign(key, **(base | {"data": b"\x12\x34", "gas": 30_000})),
+            TX_POOL_ERROR,
+            "not a system contract",
+        ),
     ]

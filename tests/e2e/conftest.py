@@ -17,8 +17,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="session")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     data_dir = tmp_path_factory.mktemp("devnet")
-    config = DevnetConfig(data_dir=data_dir, rpc_port=free_port(), l1_port=free_port(), block_time_ms=100,
-                          batch_interval_s=0.5)
+    config = DevnetConfig(
+        data_dir=data_dir, rpc_port=free_port(), l1_port=free_port(), block_time_ms=100, batch_interval_s=0.5
+    )
     net = Devnet(config)
     try:
         info = net.start()

@@ -34,29 +34,66 @@ ERC20_ABI = [
         ("decimals", "view", [], [{"name": "", "type": "uint8"}]),
         ("totalSupply", "view", [], [{"name": "", "type": "uint256"}]),
         ("balanceOf", "view", [{"name": "a", "type": "address"}], [{"name": "", "type": "uint256"}]),
-        ("transfer", "nonpayable", [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
-         [{"name": "", "type": "bool"}]),
-        ("mint", "nonpayable", [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
-         [{"name": "", "type": "bool"}]),
+        (
+            "transfer",
+            "nonpayable",
+            [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
+            [{"name": "", "type": "bool"}],
+        ),
+        (
+            "mint",
+            "nonpayable",
+            [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
+            [{"name": "", "type": "bool"}],
+        ),
     ]
-] + [{
-    "type": "event", "name": "Transfer", "anonymous": False,
-    "inputs": [{"name": "from", "type": "address", "indexed": True},
-               {"name": "to", "type": "address", "indexed": True},
-               {"name": "value", "type": "uint256", "indexed": False}],
-}]
+] + [
+    {
+        "type": "event",
+        "name": "Transfer",
+        "anonymous": False,
+        "inputs": [
+            {"name": "from", "type": "address", "indexed": True},
+            {"name": "to", "type": "address", "indexed": True},
+            {"name": "value", "type": "uint256", "indexed": False},
+        ],
+    }
+]
 REGISTRY_ABI = [
-    {"type": "function", "name": "createToken", "stateMutability": "nonpayable",
-     "inputs": [{"name": "n", "type": "string"}, {"name": "s", "type": "string"}, {"name": "d", "type": "uint8"}],
-     "outputs": [{"name": "", "type": "address"}]},
-    {"type": "function", "name": "tokenCount", "stateMutability": "view", "inputs": [],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "function", "name": "tokenAt", "stateMutability": "view", "inputs": [{"name": "i", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "address"}]},
+    {
+        "type": "function",
+        "name": "createToken",
+        "stateMutability": "nonpayable",
+        "inputs": [
+            {"name": "n", "type": "string"},
+            {"name": "s", "type": "string"},
+            {"name": "d", "type": "uint8"},
+        ],
+        "outputs": [{"name": "", "type": "address"}],
+    },
+    {
+        "type": "function",
+        "name": "tokenCount",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "tokenAt",
+        "stateMutability": "view",
+        "inputs": [{"name": "i", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "address"}],
+    },
 ]
 IDENTITY_ABI = [
-    {"type": "function", "name": "setAllowed", "stateMutability": "nonpayable",
-     "inputs": [{"name": "h", "type": "address"}, {"name": "a", "type": "bool"}], "outputs": [{"name": "", "type": "bool"}]},
+    {
+        "type": "function",
+        "name": "setAllowed",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "h", "type": "address"}, {"name": "a", "type": "bool"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
 ]
 
 
@@ -73,8 +110,14 @@ def l1(devnet: dict) -> Web3:
 def send(w3: Web3, key: str, tx: dict) -> dict:
     """Sign locally and send like a dApp: fill nonce, chain id, EIP-1559 fees and gas from the node."""
     account = Account.from_key(key)
-    tx = {"from": account.address, "chainId": w3.eth.chain_id, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-          "maxPriorityFeePerGas": w3.eth.max_priority_fee, "maxFeePerGas": 2 * w3.eth.gas_price, **tx}
+    tx = {
+        "from": account.address,
+        "chainId": w3.eth.chain_id,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        "maxPriorityFeePerGas": w3.eth.max_priority_fee,
+        "maxFeePerGas": 2 * w3.eth.gas_price,
+        **tx,
+    }
     tx.setdefault("gas", w3.eth.estimate_gas(tx))
     tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
     return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
@@ -125,36 +168,69 @@ def test_token_mint_transfer_log_and_refused_transfer(devnet: dict, w3: Web3) ->
     holder, outsider = devnet["devAccounts"][3], Account.create().address
     registry = w3.eth.contract(address=devnet["contracts"]["l2"]["assetRegistry"], abi=REGISTRY_ABI)
     identity = w3.eth.contract(address=devnet["contracts"]["l2"]["identityRegistry"], abi=IDENTITY_ABI)
-    token_address = registry.functions.createToken("Charging Pile Revenue", "PILE", 6).call({"from": admin["address"]})
-    receipt = send(w3, admin["privateKey"], registry.functions.createToken("Charging Pile Revenue", "PILE", 6)
-                   .build_transaction({"from": admin["address"], "gas": 300_000}))
+    token_address = registry.functions.createToken("Charging Pile Revenue", "PILE", 6).call(
+        {"from": admin["address"]}
+    )
+    receipt = send(
+        w3,
+        admin["privateKey"],
+        registry.functions.createToken("Charging Pile Revenue", "PILE", 6).build_transaction(
+            {"from": admin["address"], "gas": 300_000}
+        ),
+    )
     assert receipt["status"] == 1
     for who in (admin["address"], holder["address"]):
-        assert send(w3, admin["privateKey"], identity.functions.setAllowed(who, True)
-                    .build_transaction({"from": admin["address"], "gas": 100_000}))["status"] == 1
+        assert (
+            send(
+                w3,
+                admin["privateKey"],
+                identity.functions.setAllowed(who, True).build_transaction(
+                    {"from": admin["address"], "gas": 100_000}
+                ),
+            )["status"]
+            == 1
+        )
     token = w3.eth.contract(address=token_address, abi=ERC20_ABI)
-    assert (token.functions.name().call(), token.functions.symbol().call(), token.functions.decimals().call()) == \
-        ("Charging Pile Revenue", "PILE", 6)
-    send(w3, admin["privateKey"], token.functions.mint(admin["address"], 1_000_000)
-         .build_transaction({"from": admin["address"], "gas": 100_000}))
+    assert (
+        token.functions.name().call(),
+        token.functions.symbol().call(),
+        token.functions.decimals().call(),
+    ) == ("Charging Pile Revenue", "PILE", 6)
+    send(
+        w3,
+        admin["privateKey"],
+        token.functions.mint(admin["address"], 1_000_000).build_transaction(
+            {"from": admin["address"], "gas": 100_000}
+        ),
+    )
 
-    receipt = send(w3, admin["privateKey"], token.functions.transfer(holder["address"], 250_000)
-                   .build_transaction({"from": admin["address"]}))
+    receipt = send(
+        w3,
+        admin["privateKey"],
+        token.functions.transfer(holder["address"], 250_000).build_transaction({"from": admin["address"]}),
+    )
     (event,) = token.events.Transfer().process_receipt(receipt)
-    assert (event["args"]["from"], event["args"]["to"], event["args"]["value"]) == \
-        (admin["address"], holder["address"], 250_000)
+    assert (event["args"]["from"], event["args"]["to"], event["args"]["value"]) == (
+        admin["address"],
+        holder["address"],
+        250_000,
+    )
     assert token.functions.balanceOf(holder["address"]).call() == 250_000
 
     refused = token.functions.transfer(outsider, 1)
     with pytest.raises(ContractLogicError, match="JovayToken: recipient not on allowlist"):
         refused.call({"from": holder["address"]})
-    receipt = send(w3, holder["privateKey"], refused.build_transaction({"from": holder["address"], "gas": 100_000}))
+    receipt = send(
+        w3, holder["privateKey"], refused.build_transaction({"from": holder["address"], "gas": 100_000})
+    )
     assert receipt["status"] == 0 and receipt["logs"] == []
     assert token.functions.balanceOf(outsider).call() == 0
 
 
 def rpc(url: str, method: str, params: list) -> dict:
-    return httpx.post(url, json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params}, timeout=10).json()
+    return httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params}, timeout=10
+    ).json()
 
 
 def test_bad_transactions_get_errors_and_the_node_keeps_serving(devnet: dict, w3: Web3) -> None:
@@ -174,7 +250,9 @@ def test_bad_transactions_get_errors_and_the_node_keeps_serving(devnet: dict, w3
     assert rpc(url, "eth_chainId", [])["result"] == hex(devnet["chainId"])
 
 
-def test_batches_on_l1_and_replica_has_the_same_roots(devnet: dict, w3: Web3, l1: Web3, tmp_path: Path) -> None:
+def test_batches_on_l1_and_replica_has_the_same_roots(
+    devnet: dict, w3: Web3, l1: Web3, tmp_path: Path
+) -> None:
     deployment = L1Deployment.from_json(devnet["contracts"]["l1"], compile_contracts())
     rollup = deployment.rollup(l1)
     target = w3.eth.block_number
@@ -188,10 +266,25 @@ def test_batches_on_l1_and_replica_has_the_same_roots(devnet: dict, w3: Web3, l1
     port = free_port()
     data_dir = Path(devnet["dataDir"])
     replica = subprocess.Popen(
-        [sys.executable, "-m", "jovay", "node", "--replica", "--data-dir", str(tmp_path / "replica"),
-         "--genesis", str(data_dir / "genesis.json"), "--rpc-port", str(port),
-         "--l1-rpc", devnet["l1RpcUrl"], "--l1-contracts", str(data_dir / "l1.json")],
-        stdout=open(tmp_path / "replica.log", "wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "jovay",
+            "node",
+            "--replica",
+            "--data-dir",
+            str(tmp_path / "replica"),
+            "--genesis",
+            str(data_dir / "genesis.json"),
+            "--rpc-port",
+            str(port),
+            "--l1-rpc",
+            devnet["l1RpcUrl"],
+            "--l1-contracts",
+            str(data_dir / "l1.json"),
+        ],
+        stdout=open(tmp_path / "replica.log", "wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -209,8 +302,9 @@ def test_batches_on_l1_and_replica_has_the_same_roots(devnet: dict, w3: Web3, l1
             assert theirs["hash"] == ours["hash"]
             assert theirs["stateRoot"] == ours["stateRoot"] == event["args"]["postStateRoot"]
         for account in devnet["devAccounts"]:
-            assert replica_w3.eth.get_balance(account["address"], safe_l2) == \
-                w3.eth.get_balance(account["address"], safe_l2)
+            assert replica_w3.eth.get_balance(account["address"], safe_l2) == w3.eth.get_balance(
+                account["address"], safe_l2
+            )
         refused = rpc(url, "eth_sendRawTransaction", ["0x00"])
         assert "replica" in refused["error"]["message"]
     finally:

@@ -48,9 +48,15 @@ def test_envelope_errors(node) -> None:
     too_many = [{"jsonrpc": "2.0", "id": i, "method": "eth_chainId"} for i in range(MAX_BATCH_SIZE + 1)]
     assert "batch too large" in client.post("/", json=too_many).json()["error"]["message"]
     answer = call(client, "eth_nope")
-    assert answer["error"] == {"code": -32601, "message": "the method eth_nope does not exist/is not available"}
+    assert answer["error"] == {
+        "code": -32601,
+        "message": "the method eth_nope does not exist/is not available",
+    }
     assert call(client, "eth_getBalance", "0x1234")["error"]["code"] == -32602
-    assert call(client, "eth_getBalance")["error"]["message"] == "invalid argument 0: missing value for required argument"
+    assert (
+        call(client, "eth_getBalance")["error"]["message"]
+        == "invalid argument 0: missing value for required argument"
+    )
     assert call(client, "eth_sendRawTransaction", "0xzz")["error"]["code"] == -32602
     big = client.post("/", content=b"[" + b" " * (9 * 1024 * 1024) + b"]")
     assert big.status_code == 413 and "request body too large" in big.json()["error"]["message"]
@@ -58,8 +64,11 @@ def test_envelope_errors(node) -> None:
 
 def test_batch_answers_each_request_in_order(node) -> None:
     client, _ = node
-    batch = [{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, {"jsonrpc": "2.0", "id": 2, "method": "eth_nope"},
-             {"jsonrpc": "2.0", "id": 3, "method": "net_version"}]
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
+        {"jsonrpc": "2.0", "id": 2, "method": "eth_nope"},
+        {"jsonrpc": "2.0", "id": 3, "method": "net_version"},
+    ]
     answers = client.post("/", json=batch).json()
     assert [a["id"] for a in answers] == [1, 2, 3]
     assert answers[0]["result"] == hex(202611) and answers[1]["error"]["code"] == -32601
@@ -77,7 +86,9 @@ def test_transaction_flow_and_lookups(node) -> None:
     assert result(client, "eth_getTransactionReceipt", tx_hash) is None
     sequencer.produce_block()
     receipt = result(client, "eth_getTransactionReceipt", tx_hash)
-    assert receipt["status"] == "0x1" and receipt["gasUsed"] == hex(21_000) and receipt["blockNumber"] == "0x1"
+    assert (
+        receipt["status"] == "0x1" and receipt["gasUsed"] == hex(21_000) and receipt["blockNumber"] == "0x1"
+    )
     block = result(client, "eth_getBlockByNumber", "latest", True)
     assert block["transactions"][0]["hash"] == tx_hash and block["number"] == "0x1"
     assert result(client, "eth_getBlockByHash", block["hash"], False)["transactions"] == [tx_hash]
@@ -91,19 +102,29 @@ def test_transaction_flow_and_lookups(node) -> None:
 
 def test_call_estimate_and_revert_data(node) -> None:
     client, _ = node
-    token_count = result(client, "eth_call", {"to": address_hex(ASSET_REGISTRY), "data": "0x" + calldata("tokenCount()").hex()})
+    token_count = result(
+        client, "eth_call", {"to": address_hex(ASSET_REGISTRY), "data": "0x" + calldata("tokenCount()").hex()}
+    )
     assert int(token_count, 16) == 0
     data = calldata("setAllowed(address,bool)", BOB, True)
-    refused = call(client, "eth_call", {"from": address_hex(BOB), "to": address_hex(IDENTITY_REGISTRY),
-                                        "data": "0x" + data.hex()})
+    refused = call(
+        client,
+        "eth_call",
+        {"from": address_hex(BOB), "to": address_hex(IDENTITY_REGISTRY), "data": "0x" + data.hex()},
+    )
     assert refused["error"]["code"] == 3
     assert refused["error"]["message"] == "execution reverted: IdentityRegistry: caller is not the admin"
     assert refused["error"]["data"] == "0x" + encode_error("IdentityRegistry: caller is not the admin").hex()
-    gas = result(client, "eth_estimateGas", {"from": address_hex(ALICE), "to": address_hex(IDENTITY_REGISTRY),
-                                             "data": "0x" + data.hex()})
+    gas = result(
+        client,
+        "eth_estimateGas",
+        {"from": address_hex(ALICE), "to": address_hex(IDENTITY_REGISTRY), "data": "0x" + data.hex()},
+    )
     data_gas = sum(4 if b == 0 else 16 for b in data)
     assert int(gas, 16) == 21_000 + data_gas + 25_000
-    assert result(client, "eth_estimateGas", {"from": address_hex(ALICE), "to": address_hex(BOB), "value": "0x1"}) == hex(21_000)
+    assert result(
+        client, "eth_estimateGas", {"from": address_hex(ALICE), "to": address_hex(BOB), "value": "0x1"}
+    ) == hex(21_000)
     assert result(client, "eth_getCode", address_hex(IDENTITY_REGISTRY), "latest") == "0xfe"
     assert result(client, "eth_getCode", address_hex(BOB), "latest") == "0x"
 

@@ -12,7 +12,9 @@ from tests.helpers import ADDRESSES, KEYS, signed_tx
 BOB = ADDRESSES[1]
 
 
-def tx(nonce: int, *, key: bytes = KEYS[0], max_fee: int = 2 * MIN_BASE_FEE, tip: int = 1_000, value: int = 1):
+def tx(
+    nonce: int, *, key: bytes = KEYS[0], max_fee: int = 2 * MIN_BASE_FEE, tip: int = 1_000, value: int = 1
+):
     return signed_tx(key, nonce=nonce, to=BOB, value=value, max_fee=max_fee, tip=tip)
 
 

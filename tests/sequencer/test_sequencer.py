@@ -22,8 +22,9 @@ ALICE, BOB, CAROL = ADDRESSES[:3]
 
 @pytest.fixture
 def sequencer(tmp_path: Path):
-    genesis = Genesis(identity_admin=ALICE, timestamp=int(time.time()) - 10,
-                      alloc={ALICE: 10 * ETH, BOB: 10 * ETH})
+    genesis = Genesis(
+        identity_admin=ALICE, timestamp=int(time.time()) - 10, alloc={ALICE: 10 * ETH, BOB: 10 * ETH}
+    )
     chain = Chain(tmp_path, genesis)
     seq = Sequencer(chain, SequencerConfig(block_time_s=0.05))
     yield seq

@@ -68,7 +68,9 @@ class Runner:
 
 
 def with_token(runner: Runner) -> None:
-    runner.call_ok(ADMIN_KEY, ASSET_REGISTRY, calldata("createToken(string,string,uint8)", "Pile Revenue", "PILE", 6))
+    runner.call_ok(
+        ADMIN_KEY, ASSET_REGISTRY, calldata("createToken(string,string,uint8)", "Pile Revenue", "PILE", 6)
+    )
     for holder in (ALICE, BOB):
         runner.call_ok(ADMIN_KEY, IDENTITY_REGISTRY, calldata("setAllowed(address,bool)", holder, True))
     runner.call_ok(ADMIN_KEY, TOKEN, calldata("mint(address,uint256)", ALICE, 1_000))

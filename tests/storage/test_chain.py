@@ -12,10 +12,10 @@ from pathlib import Path
 import lmdb
 
 from jovay.codec.blocks import block_hash
+from jovay.state.overlay import StateOverlay
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree, root_to_bytes
 from jovay.stf.accounts import get_account
 from jovay.stf.genesis import Genesis
-from jovay.state.overlay import StateOverlay
 from jovay.storage.chain import Chain
 from tests.helpers import ADDRESSES, ETH, KEYS, signed_tx
 
