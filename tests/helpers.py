@@ -6,7 +6,7 @@ from typing import Any
 
 from eth_abi import encode
 from eth_account import Account
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from jovay.codec.transactions import SignedTx, decode_transaction
 from jovay.params import DEFAULT_L2_CHAIN_ID, MIN_BASE_FEE
@@ -35,7 +35,7 @@ def raw_tx(
     """A signed transaction's raw bytes, signed by eth_account."""
     fields: dict[str, Any] = {"nonce": nonce, "gas": gas, "value": value, "data": data, "chainId": chain_id}
     if to is not None:
-        fields["to"] = "0x" + to.hex()
+        fields["to"] = to_checksum_address(to)
     if tx_type == 2:
         fields |= {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "type": 2}
     else:

@@ -22,9 +22,9 @@ from typing import Final
 FIELD_MODULUS: Final = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 
 N_ROUNDS_F: Final = 8
-# circomlib's partial rounds for t = 2, 3, ... (its list goes to t = 17; we support t <= 6).
-N_ROUNDS_P: Final = (56, 57, 56, 60, 60, 63)
-MAX_INPUTS: Final = len(N_ROUNDS_P) - 1
+# circomlib's partial rounds for t = 2..6 (its list goes on to t = 17; the state needs 5 inputs at most).
+N_ROUNDS_P: Final = (56, 57, 56, 60, 60)
+MAX_INPUTS: Final = len(N_ROUNDS_P)
 
 _P = FIELD_MODULUS
 _FIELD_BITS = 254
@@ -196,9 +196,7 @@ def _schedule(t: int) -> _Schedule:
         t=t,
         full1=tuple(tuple(c[r]) for r in range(half)),
         pre_mix=tuple(map(tuple, pre_mix)),
-        partial=tuple(
-            (k, *s[0], *(row[0] for row in s[1:])) for k, s in zip(scalars, sparse, strict=True)
-        ),
+        partial=tuple((k, *s[0], *(row[0] for row in s[1:])) for k, s in zip(scalars, sparse, strict=True)),
         full2=tuple(tuple(c[r]) for r in range(half + rounds_p, N_ROUNDS_F + rounds_p)),
         mds=tuple(map(tuple, m)),
     )
@@ -208,7 +206,7 @@ def _schedule(t: int) -> _Schedule:
 
 
 def _check_width(t: int) -> None:
-    if not 2 <= t <= len(N_ROUNDS_P) + 1:
+    if not 2 <= t <= MAX_INPUTS + 1:
         raise ValueError(f"poseidon takes 1..{MAX_INPUTS} inputs, got {t - 1}")
 
 

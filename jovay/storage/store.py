@@ -126,6 +126,12 @@ class ChainStore:
             raw = txn.get(key32(key), db=self._leaves)
         return 0 if raw is None else int.from_bytes(raw, "big")
 
+    def iter_leaves(self) -> Iterator[tuple[int, int]]:
+        """Every state leaf at the head, in key order (state export, consistency checks)."""
+        with self.env.begin() as txn:
+            for key, value in txn.cursor(db=self._leaves):
+                yield int.from_bytes(key, "big"), int.from_bytes(value, "big")
+
     def node(self, node_hash: int) -> bytes | None:
         with self.env.begin() as txn:
             return txn.get(key32(node_hash), db=self._nodes)

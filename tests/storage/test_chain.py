@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import lmdb
-
 from jovay.codec.blocks import block_hash
 from jovay.state.overlay import StateOverlay
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree, root_to_bytes
@@ -32,15 +30,10 @@ def seal_transfer(chain: Chain, nonce: int, value: int) -> None:
     chain.seal(execution)
 
 
-def root_of_leaves(data_dir: Path) -> bytes:
+def root_of_leaves(chain: Chain) -> bytes:
     """The Poseidon root of every leaf in the store, rebuilt in a fresh in-memory tree."""
-    env = lmdb.open(str(data_dir / "chain"), max_dbs=8, readonly=True, lock=False)
-    leaves = env.open_db(b"leaves")
     tree = SparseMerkleTree(MemoryNodeStore())
-    with env.begin() as txn:
-        items = {int.from_bytes(k, "big"): int.from_bytes(v, "big") for k, v in txn.cursor(db=leaves)}
-    env.close()
-    tree.update_many(items)
+    tree.update_many(dict(chain.store.iter_leaves()))
     return root_to_bytes(tree.root)
 
 
@@ -70,7 +63,7 @@ def test_restart_resumes_at_same_head_and_keeps_history(tmp_path: Path) -> None:
     assert parent is not None and reopened.head.parent_hash == block_hash(parent[0])
     seal_transfer(reopened, 3, 1)  # and it keeps building
     assert reopened.head.number == 4
-    assert root_of_leaves(tmp_path) == reopened.head.state_root
+    assert root_of_leaves(reopened) == reopened.head.state_root
     reopened.close()
 
 
@@ -103,7 +96,7 @@ def test_kill_9_never_leaves_half_a_block(tmp_path: Path) -> None:
         proc.wait()
         chain = Chain(tmp_path, make_genesis())
         assert chain.head.number >= 5
-        assert root_of_leaves(tmp_path) == chain.head.state_root
+        assert root_of_leaves(chain) == chain.head.state_root
         nonce, _ = get_account(StateOverlay(chain.state_reader()), ALICE)
         assert nonce == chain.head.number  # one transfer per block, none half-applied
         chain.close()
