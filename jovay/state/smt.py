@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from jovay.crypto.poseidon import FIELD_MODULUS, _poseidon2, _poseidon3
+from jovay.crypto.poseidon import FIELD_MODULUS, poseidon2, poseidon3
 from jovay.errors import CriticalError
 
 LEAF = 1
@@ -74,11 +74,11 @@ def root_to_bytes(root: int) -> bytes:
 
 
 def leaf_hash(key: int, value: int) -> int:
-    return _poseidon3(key, value, 1)
+    return poseidon3(key, value, 1)
 
 
 def inner_hash(left: int, right: int) -> int:
-    return _poseidon2(left, right)
+    return poseidon2(left, right)
 
 
 def _check_field(what: str, x: int) -> None:
