@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def run_batcher(config: BatcherRoleConfig) -> None:
     batcher.run()
 
 
-def stop_on_signals(stop: callable) -> None:  # type: ignore[valid-type]
+def stop_on_signals(stop: Callable[[], None]) -> None:
     """Make SIGTERM and SIGINT call `stop` (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from hexbytes import HexBytes
 from web3 import Web3
 
 from jovay.codec.batch import BatchBlock, decode_batch, tx_list_commitment
@@ -44,7 +45,7 @@ class Deriver:
         return None
 
     def batch_data(self, batch: CommittedBatch) -> bytes:
-        tx = self.w3.eth.get_transaction(batch.l1_tx_hash)
+        tx = self.w3.eth.get_transaction(HexBytes(batch.l1_tx_hash))
         _, args = self.rollup.decode_function_input(tx["input"])
         data = bytes(args["data"])
         if keccak256(data) != batch.data_hash:
@@ -59,7 +60,7 @@ class Deriver:
         deposits = self._deposits_for(blocks)
         encoded = []
         for block, block_deposits in zip(blocks, deposits, strict=True):
-            encoded += [encode_transaction(d) for d in block_deposits] + block.raw_txs
+            encoded += [encode_transaction(d) for d in block_deposits] + list(block.raw_txs)
         if tx_list_commitment(encoded) != batch.tx_list_commitment:
             raise InvalidBatch(f"batch {batch.index}: transaction-list commitment does not match its data")
         for block, block_deposits in zip(blocks, deposits, strict=True):

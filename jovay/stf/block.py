@@ -167,10 +167,13 @@ def per_transaction_roots(
     """
     execution = BlockExecution(state, env)
     roots = []
-    steps = [(execution.add_deposit, d) for d in deposits] + [(execution.add_transaction, t) for t in txs]
-    for step, item in steps:
+    items: list[DepositTx | SignedTx] = [*deposits, *txs]
+    for item in items:
         snapshot = state.snapshot()
-        step(item)  # type: ignore[operator]
+        if isinstance(item, DepositTx):
+            execution.add_deposit(item)
+        else:
+            execution.add_transaction(item)
         tree.update_many(state.writes_since(snapshot))
         roots.append(tree.root)
     return roots

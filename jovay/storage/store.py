@@ -87,8 +87,8 @@ class ChainStore:
             for node_hash, node in block.tree_nodes.items():
                 txn.put(key32(node_hash), node, db=self._nodes)
             txn.put(HEAD_KEY, number_key, db=self._meta)
-            for key, value in (meta or {}).items():
-                txn.put(key, value, db=self._meta)
+            for meta_key, meta_value in (meta or {}).items():
+                txn.put(meta_key, meta_value, db=self._meta)
 
     def set_meta(self, key: bytes, value: bytes) -> None:
         with self.env.begin(write=True) as txn:
