@@ -16,7 +16,8 @@ $(PY_STAMP): pyproject.toml
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error  # installs the locked versions; npm 11 ci rejects
+	# locks that leave out other platforms' optional anvil binaries
 	touch $@
 
 devnet: install
