@@ -15,9 +15,10 @@ $(PY_STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# `npm install` installs the locked versions; npm 11's `npm ci` rejects a lock that leaves out the
+# other platforms' optional anvil binaries, as npm 11 itself writes it.
 $(NPM_STAMP): package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error  # installs the locked versions; npm 11 ci rejects
-	# locks that leave out other platforms' optional anvil binaries
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 devnet: install
