@@ -29,6 +29,15 @@ class InvalidTransaction(ProtocolError):
         self.rpc_code = rpc_code
 
 
+class NotYetValid(InvalidTransaction):
+    """Invalid in this block but possibly in a later one (a nonce gap, a full block, a fee below the
+    base fee): the sequencer keeps such a transaction pooled instead of dropping it."""
+
+
+class NonceTooLow(InvalidTransaction):
+    """The sender's nonce has moved past this transaction: it can never be included."""
+
+
 class InvalidBlock(ProtocolError):
     """A block whose contents or header do not follow from its parent and transactions."""
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jovay.codec.transactions import SignedTx
-from jovay.errors import InvalidTransaction
+from jovay.errors import InvalidTransaction, NonceTooLow
 
 REPLACEMENT_BUMP_PERCENT = 10
 
@@ -51,7 +51,7 @@ class Mempool:
             if signed.hash in self._by_hash:
                 raise InvalidTransaction("already known")
             if tx.nonce < account_nonce:
-                raise InvalidTransaction(
+                raise NonceTooLow(
                     f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {account_nonce}"
                 )
             if tx.nonce > account_nonce + self.limits.max_nonce_gap:

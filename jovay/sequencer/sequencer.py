@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from jovay.codec.blocks import Header
 from jovay.codec.transactions import DepositTx, SignedTx, decode_transaction
-from jovay.errors import InvalidTransaction
+from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
 from jovay.params import TX_BASE_GAS
 from jovay.sequencer.mempool import Mempool, MempoolLimits
 from jovay.state.overlay import StateOverlay
@@ -56,6 +56,7 @@ class Sequencer:
         self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_block_full = False
 
     # --- admission -------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
@@ -100,17 +101,18 @@ class Sequencer:
             signed = queues[i][pos]
             try:
                 execution.add_transaction(signed)
+            except NotYetValid:
+                continue  # a nonce gap, a full block or a fee below the base fee: wait for a later block
             except InvalidTransaction as exc:
-                if _keep_for_later(exc):
-                    continue  # a nonce gap or a full block: the sender waits for a later block
                 dropped.append(signed)
                 log.info("dropped 0x%s: %s", signed.hash.hex(), exc)
-                if not str(exc).startswith("nonce too low"):
-                    continue
+                if not isinstance(exc, NonceTooLow):
+                    continue  # the sender's later transactions cannot follow this one in this block
             else:
                 included.append(signed)
             if pos + 1 < len(queues[i]):
                 heapq.heappush(heap, (-_tip(queues[i][pos + 1], base_fee), i, pos + 1))
+        self.last_block_full = bool(heap)  # stopped by a limit, not by running out of transactions
         return included, dropped
 
     def run(self) -> None:
@@ -124,7 +126,7 @@ class Sequencer:
                 log.exception("block production failed")
             next_at += interval
             delay = next_at - time.monotonic()
-            if delay < 0:
+            if delay < 0 or self.last_block_full:
                 next_at = time.monotonic()
                 delay = 0
             self._stop.wait(delay)
@@ -142,10 +144,3 @@ class Sequencer:
 def _tip(signed: SignedTx, base_fee: int) -> int:
     tx = signed.tx
     return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
-
-
-def _keep_for_later(exc: InvalidTransaction) -> bool:
-    message = str(exc)
-    return message.startswith(
-        ("nonce too high", "gas limit reached", "max fee per gas less than block base fee")
-    )

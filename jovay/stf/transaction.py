@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from jovay.codec.blocks import Log
 from jovay.codec.transactions import DepositTx, SignedTx, intrinsic_gas
-from jovay.errors import InvalidTransaction
-from jovay.params import DISPATCH_GAS, FEE_VAULT, MAX_NONCE
+from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
+from jovay.params import DISPATCH_GAS, FEE_VAULT, MAX_NONCE, ZERO_ADDRESS
 from jovay.state.keys import system_field_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import BalanceOverflow, add_balance, get_account, set_account, sub_balance
@@ -65,7 +65,7 @@ def check_static_rules(state: StateOverlay, env: BlockEnv, signed: SignedTx) -> 
             f"maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, maxFeePerGas: {tx.max_fee_per_gas}"
         )
     if tx.max_fee_per_gas < env.base_fee:
-        raise InvalidTransaction(
+        raise NotYetValid(
             f"max fee per gas less than block base fee: address {address}, "
             f"maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {env.base_fee}"
         )
@@ -86,9 +86,9 @@ def check_nonce(signed: SignedTx, state_nonce: int) -> None:
     nonce = signed.tx.nonce
     address = "0x" + signed.sender.hex()
     if nonce < state_nonce:
-        raise InvalidTransaction(f"nonce too low: address {address}, tx: {nonce} state: {state_nonce}")
+        raise NonceTooLow(f"nonce too low: address {address}, tx: {nonce} state: {state_nonce}")
     if nonce > state_nonce:
-        raise InvalidTransaction(f"nonce too high: address {address}, tx: {nonce} state: {state_nonce}")
+        raise NotYetValid(f"nonce too high: address {address}, tx: {nonce} state: {state_nonce}")
     if nonce >= MAX_NONCE:
         raise InvalidTransaction(f"nonce has max value: address {address}, nonce: {nonce}")
 
@@ -98,23 +98,21 @@ def process_transaction(state: StateOverlay, env: BlockEnv, signed: SignedTx, ga
     intrinsic = check_static_rules(state, env, signed)
     tx, sender = signed.tx, signed.sender
     if tx.gas_limit > gas_left:
-        raise InvalidTransaction(f"gas limit reached: tx gas {tx.gas_limit}, block gas left {gas_left}")
+        raise NotYetValid(f"gas limit reached: tx gas {tx.gas_limit}, block gas left {gas_left}")
     nonce, balance = get_account(state, sender)
     check_nonce(signed, nonce)
     check_funds(signed, balance)
     price = effective_gas_price(signed, env.base_fee)
     set_account(state, sender, nonce + 1, balance - tx.gas_limit * price)
-    outcome = _execute(state, signed, intrinsic, price)
+    outcome = _execute(state, signed, tx.to or ZERO_ADDRESS, intrinsic, price)
     add_balance(state, sender, (tx.gas_limit - outcome.gas_used) * price)
     add_balance(state, env.coinbase, outcome.gas_used * (price - env.base_fee))
     return outcome
 
 
-def _execute(state: StateOverlay, signed: SignedTx, intrinsic: int, price: int) -> TxOutcome:
-    """The value transfer or system call, undone entirely if it reverts or runs out of gas."""
+def _execute(state: StateOverlay, signed: SignedTx, to: bytes, intrinsic: int, price: int) -> TxOutcome:
+    """The value transfer or system call to `to`, undone entirely if it reverts or runs out of gas."""
     tx = signed.tx
-    to = tx.to
-    assert to is not None  # checked by check_static_rules
     snapshot = state.snapshot()
     try:
         if is_system_contract(state, to):

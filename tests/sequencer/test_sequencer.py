@@ -128,3 +128,18 @@ def test_timer_seals_blocks_on_its_own(sequencer: Sequencer) -> None:
         time.sleep(0.02)
     assert sequencer.chain.head.number >= 3
     assert balance(sequencer, CAROL) == 1
+
+
+def test_a_full_block_is_followed_at_once(tmp_path: Path) -> None:
+    genesis = Genesis(identity_admin=ALICE, timestamp=int(time.time()) - 10, alloc={ALICE: 10 * ETH})
+    chain = Chain(tmp_path, genesis)
+    seq = Sequencer(chain, SequencerConfig(block_time_s=30, max_txs_per_block=2))
+    for nonce in range(6):
+        seq.submit(transfer(KEYS[0], nonce))
+    seq.start()  # with a 30 s block time, only "full block -> next block now" empties the pool quickly
+    deadline = time.monotonic() + 10
+    while len(seq.mempool) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    seq.stop()
+    assert len(seq.mempool) == 0 and chain.head.number >= 3
+    chain.close()
