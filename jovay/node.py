@@ -23,7 +23,8 @@ from jovay.l1.derivation import Deriver
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
 from jovay.l1.watcher import L1Watcher
-from jovay.rpc.methods import EthApi
+from jovay.rpc.api import connect_events, rpc_methods
+from jovay.rpc.events import EventHub
 from jovay.rpc.server import create_app
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig
 from jovay.stf.genesis import Genesis
@@ -54,24 +55,21 @@ def run_node(config: NodeConfig) -> None:
     w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
     deployment = load_deployment(config.l1_contracts_path)
     watcher = L1Watcher(w3, deployment)
-    watcher.start()
+    hub = EventHub()
     sequencer: Sequencer | None = None
     deriver: Deriver | None = None
     if config.replica:
         deriver = Deriver(chain, watcher, w3, deployment)
-        deriver.start()
     else:
-        sequencer = Sequencer(
-            chain, SequencerConfig(block_time_s=config.block_time_ms / 1000), deposits=watcher.deposits
-        )
-        sequencer.start()
-    log.info(
-        "%s at block %d, root 0x%s",
-        "replica" if config.replica else "sequencer",
-        chain.head.number,
-        chain.head.state_root.hex(),
-    )
-    app = create_app(EthApi(chain, sequencer, watcher).methods())
+        sequencer_config = SequencerConfig(block_time_s=config.block_time_ms / 1000)
+        sequencer = Sequencer(chain, sequencer_config, deposits=watcher.deposits)
+    connect_events(chain, sequencer, hub)
+    app = create_app(rpc_methods(chain, sequencer, watcher, hub))
+    for part in (watcher, sequencer, deriver):
+        if part is not None:
+            part.start()
+    role = "replica" if config.replica else "sequencer"
+    log.info("%s at block %d, root 0x%s", role, chain.head.number, chain.head.state_root.hex())
     try:
         uvicorn.run(app, host=config.rpc_host, port=config.rpc_port, log_level="warning")
     finally:

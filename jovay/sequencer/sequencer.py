@@ -57,6 +57,7 @@ class Sequencer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_block_full = False
+        self.pending_listeners: list[Callable[[bytes], None]] = []
 
     # --- admission -------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
@@ -69,6 +70,8 @@ class Sequencer:
         nonce, balance = get_account(state, signed.sender)
         check_funds(signed, balance)
         self.mempool.add(signed, nonce)
+        for listener in self.pending_listeners:
+            listener(signed.hash)
         return signed.hash
 
     def pending_nonce(self, sender: bytes) -> int:
