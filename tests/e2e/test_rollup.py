@@ -23,78 +23,9 @@ from jovay.l1.anvil import free_port
 from jovay.l1.contracts import L1Deployment
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
+from tests.e2e.l2 import ERC20_ABI, IDENTITY_ABI, REGISTRY_ABI, send
 
 pytestmark = pytest.mark.e2e
-
-ERC20_ABI = [
-    {"type": "function", "name": n, "stateMutability": m, "inputs": i, "outputs": o}
-    for n, m, i, o in [
-        ("name", "view", [], [{"name": "", "type": "string"}]),
-        ("symbol", "view", [], [{"name": "", "type": "string"}]),
-        ("decimals", "view", [], [{"name": "", "type": "uint8"}]),
-        ("totalSupply", "view", [], [{"name": "", "type": "uint256"}]),
-        ("balanceOf", "view", [{"name": "a", "type": "address"}], [{"name": "", "type": "uint256"}]),
-        (
-            "transfer",
-            "nonpayable",
-            [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
-            [{"name": "", "type": "bool"}],
-        ),
-        (
-            "mint",
-            "nonpayable",
-            [{"name": "to", "type": "address"}, {"name": "v", "type": "uint256"}],
-            [{"name": "", "type": "bool"}],
-        ),
-    ]
-] + [
-    {
-        "type": "event",
-        "name": "Transfer",
-        "anonymous": False,
-        "inputs": [
-            {"name": "from", "type": "address", "indexed": True},
-            {"name": "to", "type": "address", "indexed": True},
-            {"name": "value", "type": "uint256", "indexed": False},
-        ],
-    }
-]
-REGISTRY_ABI = [
-    {
-        "type": "function",
-        "name": "createToken",
-        "stateMutability": "nonpayable",
-        "inputs": [
-            {"name": "n", "type": "string"},
-            {"name": "s", "type": "string"},
-            {"name": "d", "type": "uint8"},
-        ],
-        "outputs": [{"name": "", "type": "address"}],
-    },
-    {
-        "type": "function",
-        "name": "tokenCount",
-        "stateMutability": "view",
-        "inputs": [],
-        "outputs": [{"name": "", "type": "uint256"}],
-    },
-    {
-        "type": "function",
-        "name": "tokenAt",
-        "stateMutability": "view",
-        "inputs": [{"name": "i", "type": "uint256"}],
-        "outputs": [{"name": "", "type": "address"}],
-    },
-]
-IDENTITY_ABI = [
-    {
-        "type": "function",
-        "name": "setAllowed",
-        "stateMutability": "nonpayable",
-        "inputs": [{"name": "h", "type": "address"}, {"name": "a", "type": "bool"}],
-        "outputs": [{"name": "", "type": "bool"}],
-    },
-]
 
 
 @pytest.fixture(scope="module")
@@ -105,23 +36,6 @@ def w3(devnet: dict) -> Web3:
 @pytest.fixture(scope="module")
 def l1(devnet: dict) -> Web3:
     return Web3(Web3.HTTPProvider(devnet["l1RpcUrl"]))
-
-
-def send(w3: Web3, key: str, tx: dict) -> dict:
-    """Sign locally and send like a dApp: fill nonce, chain id, EIP-1559 fees and gas from the node."""
-    account = Account.from_key(key)
-    tx = {
-        "from": account.address,
-        "chainId": w3.eth.chain_id,
-        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-        "maxPriorityFeePerGas": w3.eth.max_priority_fee,
-        "maxFeePerGas": 2 * w3.eth.gas_price,
-        **tx,
-    }
-    if "gas" not in tx:
-        tx["gas"] = w3.eth.estimate_gas(tx)
-    tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-    return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
 
 
 def test_chain_identity(devnet: dict, w3: Web3) -> None:
