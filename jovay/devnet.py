@@ -52,6 +52,7 @@ class Devnet:
         self.config = config
         self.anvil: Anvil | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._commands: dict[str, list[str]] = {}
         self._logs: list[IO[bytes]] = []
         self.info: dict[str, object] = {}
 
@@ -132,6 +133,7 @@ class Devnet:
         return ["--l1-rpc", self.anvil.url, "--l1-contracts", str(data_dir / "l1.json")]
 
     def _spawn(self, name: str, args: list[str]) -> None:
+        self._commands[name] = args
         log_file = open(self.config.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log_file)
         self.processes[name] = subprocess.Popen(
@@ -156,6 +158,18 @@ class Devnet:
                 return
             time.sleep(0.2)
         raise JovayError("dev deposits did not reach L2 within 60 s: see node.log")
+
+    def restart(self, name: str, *, hard: bool = False) -> None:
+        """Stop one role (SIGKILL when `hard`, as a crash would) and start it again as it was."""
+        process = self.processes[name]
+        if hard:
+            process.kill()
+        else:
+            process.terminate()
+        process.wait(timeout=10)
+        self._spawn(name, self._commands[name])
+        if name == "node":
+            wait_for_rpc(str(self.info["rpcUrl"]), self.processes[name])
 
     # --- run and stop ----------------------------------------------------------------------------
     def wait(self) -> int:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="session")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def devnet_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     data_dir = tmp_path_factory.mktemp("devnet")
     config = DevnetConfig(
         data_dir=data_dir, rpc_port=free_port(), l1_port=free_port(), block_time_ms=100, batch_interval_s=0.5
@@ -24,10 +24,16 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     try:
         info = net.start()
         assert json.loads((data_dir / "devnet.json").read_text()) == info
-        yield info
+        yield net
     finally:
         net.stop()
         for name in ("node", "batcher"):
             log = Path(data_dir / f"{name}.log")
             if log.exists():
                 print(f"--- {name}.log (tail) ---\n" + "\n".join(log.read_text().splitlines()[-30:]))
+
+
+@pytest.fixture(scope="session")
+def devnet(devnet_processes: Devnet) -> dict:
+    """What devnet.json says: URLs, chain ids, contract addresses, dev keys."""
+    return devnet_processes.info
