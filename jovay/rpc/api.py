@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from jovay.rpc.events import EventHub
+from jovay.rpc.logs import LogsApi
 from jovay.rpc.methods import EthApi, HeadTracker
+from jovay.rpc.rollup import RollupApi
 from jovay.rpc.server import Method
 from jovay.sequencer.sequencer import Sequencer
 from jovay.storage.chain import Chain
@@ -14,7 +16,10 @@ def rpc_methods(
 ) -> dict[str, Method]:
     """Every method the node serves over HTTP and WebSocket."""
     eth = EthApi(chain, sequencer, heads)
-    return eth.methods()
+    methods = eth.methods()
+    methods |= LogsApi(chain, sequencer, hub, eth).methods()
+    methods |= RollupApi(chain, heads, eth).methods()
+    return methods
 
 
 def connect_events(chain: Chain, sequencer: Sequencer | None, hub: EventHub) -> None:
