@@ -64,7 +64,7 @@ def run_node(config: NodeConfig) -> None:
         sequencer_config = SequencerConfig(block_time_s=config.block_time_ms / 1000)
         sequencer = Sequencer(chain, sequencer_config, deposits=watcher.deposits)
     connect_events(chain, sequencer, hub)
-    app = create_app(rpc_methods(chain, sequencer, watcher, hub))
+    app = create_app(rpc_methods(chain, sequencer, watcher, hub), hub)
     for part in (watcher, sequencer, deriver):
         if part is not None:
             part.start()

@@ -1,0 +1,51 @@
+"""Native (Cython/C) hot paths, each with a pure-Python twin of the same signature (jovay/_native/pure.py).
+
+`poseidon_impl()` answers the native module when it is built and `JOVAY_PURE=1` is not set, else the
+pure twins. This package imports nothing from the rest of jovay at import time, so
+jovay/crypto/poseidon.py can consult it while it is itself being imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Protocol, cast
+
+_native_poseidon: ModuleType | None
+try:
+    from jovay._native import _poseidon as _native_poseidon
+except ImportError:  # not built (no compiler or Cython at install time): the pure twins serve
+    _native_poseidon = None
+
+NATIVE_AVAILABLE: bool = _native_poseidon is not None
+
+
+class PoseidonImpl(Protocol):
+    """What both implementations provide (jovay/crypto/poseidon.py's signatures, plus hash_pairs)."""
+
+    def poseidon(self, inputs: Sequence[int]) -> int: ...
+
+    def poseidon2(self, a: int, b: int) -> int: ...
+
+    def poseidon3(self, a: int, b: int, c: int) -> int: ...
+
+    def hash_pairs(self, lefts: Sequence[int], rights: Sequence[int]) -> list[int]: ...
+
+
+def pure_forced() -> bool:
+    """JOVAY_PURE=1 forces the pure-Python implementations (debugging, differential checks)."""
+    return os.environ.get("JOVAY_PURE") == "1"
+
+
+def use_native() -> bool:
+    return NATIVE_AVAILABLE and not pure_forced()
+
+
+def poseidon_impl() -> PoseidonImpl:
+    """The native Poseidon module, or the pure twins when it is missing or JOVAY_PURE=1."""
+    if use_native():
+        return cast(PoseidonImpl, _native_poseidon)
+    from jovay._native import pure  # lazily: it imports jovay.crypto.poseidon
+
+    return cast(PoseidonImpl, pure)

@@ -1,7 +1,8 @@
-"""The JSON-RPC 2.0 envelope over HTTP (FastAPI): single requests, batches, errors, limits.
+"""The JSON-RPC 2.0 envelope over HTTP and WebSocket (FastAPI): single requests, batches, errors, limits.
 
 Methods are plain functions from a params list to a JSON value; this module only routes and wraps.
 No request may crash the server or leak a stack trace: unexpected exceptions become -32603.
+HTTP POST and WebSocket share the path "/"; subscriptions exist only over WebSocket (`jovay.rpc.ws`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
 from jovay.errors import InvalidTransaction
 from jovay.rpc.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError
+from jovay.rpc.events import EventHub
+from jovay.rpc.ws import SUBSCRIPTION_METHODS, WsLimits, notifications_unsupported, serve_websocket
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +91,13 @@ def _body_too_large(size: int) -> tuple[int, Any]:
     return 413, _response(None, error=RpcError(INVALID_REQUEST, message))
 
 
-def create_app(methods: dict[str, Method]) -> FastAPI:
+def create_app(
+    methods: dict[str, Method], hub: EventHub | None = None, ws_limits: WsLimits | None = None
+) -> FastAPI:
+    """The RPC app: `methods` over HTTP and WebSocket; subscriptions over WebSocket when `hub` is given."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    http_methods = {**methods, **{name: notifications_unsupported for name in SUBSCRIPTION_METHODS}}
+    limits = ws_limits or WsLimits(max_message_bytes=MAX_BODY_BYTES)
 
     @app.post("/")
     async def rpc(request: Request) -> Response:
@@ -97,9 +105,13 @@ def create_app(methods: dict[str, Method]) -> FastAPI:
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             status, answer = _body_too_large(int(declared))
         else:
-            status, answer = handle_body(methods, await request.body())
+            status, answer = handle_body(http_methods, await request.body())
         return Response(
             json.dumps(answer, separators=(",", ":")), status_code=status, media_type="application/json"
         )
+
+    @app.websocket("/")
+    async def rpc_ws(websocket: WebSocket) -> None:
+        await serve_websocket(websocket, methods, hub, handle_body, limits)
 
     return app
