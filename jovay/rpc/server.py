@@ -8,6 +8,7 @@ HTTP POST and WebSocket share the path "/"; subscriptions exist only over WebSoc
 from __future__ import annotations
 
 import json
+import re
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH_SIZE = 1_000
+MAX_NESTING_DEPTH = 128
+
+_ESCAPE = re.compile(rb"\\.")
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_OPENERS = frozenset(b"[{")
 
 Method = Callable[[list[Any]], Any]
 
@@ -68,12 +75,36 @@ def handle_request(methods: dict[str, Method], request: Any) -> dict[str, Any]:
         return _response(request_id, error=RpcError(INTERNAL_ERROR, "internal error"))
 
 
+def nesting_too_deep(body: bytes) -> bool:
+    """True when arrays/objects nest deeper than MAX_NESTING_DEPTH outside strings.
+
+    Checked before `json.loads`, whose C parser recurses per level: py_ecc raises Python's recursion
+    limit to 100,000 on import, so deep input would overflow the C stack and kill the node.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_NESTING_DEPTH:
+        return False
+    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", body)).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for char in brackets:
+        depth += 1 if char in _OPENERS else -1
+        if depth > MAX_NESTING_DEPTH:
+            return True
+    return False
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN/Infinity; JSON does not
+
+
 def handle_body(methods: dict[str, Method], body: bytes) -> tuple[int, Any]:
     """HTTP status and JSON answer for a request body (single request or batch)."""
     if len(body) > MAX_BODY_BYTES:
         return _body_too_large(len(body))
+    if nesting_too_deep(body):
+        message = f"parse error: nesting deeper than {MAX_NESTING_DEPTH}"
+        return 200, _response(None, error=RpcError(PARSE_ERROR, message))
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return 200, _response(None, error=RpcError(PARSE_ERROR, "parse error"))
     if isinstance(payload, list):

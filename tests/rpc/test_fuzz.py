@@ -386,12 +386,6 @@ def test_named_malformed_bodies(node: Node, body: bytes) -> None:
     check_answer(post(node, body))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py bug: a body nested ~100k deep overflows the C stack in json.loads and kills the "
-    "node with SIGSEGV (web3 -> eth_account -> py_ecc sets sys.setrecursionlimit(100000) on import, so "
-    "RecursionError never comes); reported to the integrator",
-)
 @pytest.mark.parametrize("body", [b"[" * 200_000, b'{"a":' * 200_000])
 def test_deep_nesting_in_a_node_process(body: bytes) -> None:
     """Run where a crash cannot take pytest down: a child process that imports what `jovay node` does."""
@@ -406,11 +400,6 @@ def test_deep_nesting_in_a_node_process(body: bytes) -> None:
     assert json.loads(done.stdout)["error"]["code"] == -32700
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py bug: json.loads accepts NaN/Infinity, and a NaN/Infinity id is echoed, "
-    "so the answer is not JSON (reported to the integrator)",
-)
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 def test_non_finite_id_gets_a_strict_json_answer(node: Node, constant: bytes) -> None:
     check_answer(post(node, b'{"jsonrpc":"2.0","id":' + constant + b',"method":"eth_chainId"}'))

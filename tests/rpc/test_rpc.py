@@ -140,3 +140,15 @@ def test_fee_methods(node) -> None:
     assert len(history["baseFeePerGas"]) == 3 and len(history["gasUsedRatio"]) == 2
     assert history["reward"] == [["0x0", "0x0"], ["0x0", "0x0"]]
     assert call(client, "eth_feeHistory", "0x2", "latest", [75, 25])["error"]["code"] == -32602
+
+
+def test_nesting_guard_counts_brackets_outside_strings_only() -> None:
+    from jovay.rpc.server import MAX_NESTING_DEPTH, nesting_too_deep
+
+    deep = b"[" * (MAX_NESTING_DEPTH + 1) + b"]" * (MAX_NESTING_DEPTH + 1)
+    assert nesting_too_deep(deep)
+    assert not nesting_too_deep(b"[" * MAX_NESTING_DEPTH + b"]" * MAX_NESTING_DEPTH)
+    assert not nesting_too_deep(b'["' + b"[" * 1000 + b'"]')  # inside a string
+    assert not nesting_too_deep(b'["a\\"' + b"{" * 1000 + b'"]')  # after an escaped quote
+    assert not nesting_too_deep(b"[" + b"[1]," * 5000 + b"[1]]")  # wide, not deep
+    assert nesting_too_deep(b'{"a":' * 1000)
