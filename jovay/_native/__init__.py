@@ -7,16 +7,21 @@ jovay/crypto/poseidon.py can consult it while it is itself being imported.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Protocol, cast
 
-_native_poseidon: ModuleType | None
-try:
-    from jovay._native import _poseidon as _native_poseidon
-except ImportError:  # not built (no compiler or Cython at install time): the pure twins serve
-    _native_poseidon = None
+
+def _load_native(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"jovay._native.{name}")
+    except ImportError:  # not built (no compiler or Cython at install time): the pure twins serve
+        return None
+
+
+_native_poseidon = _load_native("_poseidon")
 
 NATIVE_AVAILABLE: bool = _native_poseidon is not None
 

@@ -126,8 +126,9 @@ def test_ethers(devnet: dict, token) -> None:  # type: ignore[no-untyped-def]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     sender, receiver = devnet["devAccounts"][4]["address"], devnet["devAccounts"][8]["address"]
     assert out["chainId"] == out["wsChainId"] == str(devnet["chainId"])
-    assert out["ethStatus"] == 1 and out["ethDelta"] == "12345"
-    assert out["tokenStatus"] == 1
+    assert out["ethStatus"] == 1, out
+    assert out["ethDelta"] == "12345", out
+    assert out["tokenStatus"] == 1, out
     expected = {"from": sender, "to": receiver, "value": "7", "tx": out["tokenTx"]}
     assert out["wsEvent"] == expected and out["httpEvent"] == expected
     assert out["queried"] == [{"from": sender, "to": receiver, "value": "7"}]
