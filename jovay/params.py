@@ -17,6 +17,7 @@ SYSTEM_PREFIX: Final = bytes.fromhex("4a6f766179")
 IDENTITY_REGISTRY: Final = bytes.fromhex("4a6f766179000000000000000000000000000001")
 ASSET_REGISTRY: Final = bytes.fromhex("4a6f766179000000000000000000000000000002")
 L2_BRIDGE: Final = bytes.fromhex("4a6f766179000000000000000000000000000003")
+ATTESTATION_REGISTRY: Final = bytes.fromhex("4a6f766179000000000000000000000000000004")
 FEE_VAULT: Final = bytes.fromhex("4a6f7661790000000000000000000000000000fe")
 TOKEN_ADDRESS_PREFIX: Final = bytes.fromhex("4a6f76617901")  # + 14-byte big-endian token id
 ZERO_ADDRESS: Final = bytes(20)
@@ -35,6 +36,9 @@ OP_GAS: Final = {
     "token.mint": 40_000,
     "identity.setAllowed": 25_000,
     "registry.createToken": 100_000,
+    "attestations.registerAttestor": 50_000,
+    "attestations.revokeAttestor": 25_000,
+    "attestations.attest": 60_000,
 }
 
 # --- fees (EIP-1559) --------------------------------------------------------------------------------

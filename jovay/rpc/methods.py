@@ -211,7 +211,12 @@ class EthApi:
     def _run_call(self, params: list[Any]) -> tuple[int, bytes]:
         """Execute a call object against a block's state: (gas used, return data); raises on revert."""
         call = p.obj(p.param(params, 0), 0)
-        state = self._state(p.param(params, 1, "latest"), 1)
+        number = self.block_number_of(p.param(params, 1, "latest"), 1)
+        head = self.chain.head
+        found = None if number == head.number else self.chain.block(number)
+        parent = found[0] if found else head
+        state = StateOverlay(self.chain.state_reader(number))
+        env = child_env(parent, parent.timestamp, self.chain_id)  # as if in the next block, at its time
         sender = p.address(call["from"], 0) if call.get("from") else bytes(20)
         if call.get("to") is None:
             raise RpcError(
@@ -230,7 +235,7 @@ class EthApi:
         if value:
             raise _reverted(Revert("Jovay: system contracts do not accept ETH", 0).data)
         try:
-            result = call_system_contract(state, sender, to, data)
+            result = call_system_contract(state, sender, to, data, env)
         except Revert as revert:
             raise _reverted(revert.data) from None
         return gas + result.gas, result.return_data

@@ -8,8 +8,8 @@ HTTP POST and WebSocket share the path "/"; subscriptions exist only over WebSoc
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 

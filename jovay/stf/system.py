@@ -2,30 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
 from jovay.codec.abi import AbiError
-from jovay.params import ASSET_REGISTRY, DISPATCH_GAS, IDENTITY_REGISTRY
+from jovay.params import ASSET_REGISTRY, ATTESTATION_REGISTRY, DISPATCH_GAS, IDENTITY_REGISTRY
 from jovay.state.overlay import StateOverlay
-from jovay.stf import identity, registry, token
+from jovay.stf import attestations, identity, registry, token
 from jovay.stf.results import CallResult, Revert
+
+if TYPE_CHECKING:
+    from jovay.stf.transaction import BlockEnv
 
 # Placeholder code for eth_getCode: the INVALID opcode, so tools see a contract, not an account.
 SYSTEM_CODE = bytes.fromhex("fe")
 
-_FIXED = {IDENTITY_REGISTRY: identity.FUNCTIONS, ASSET_REGISTRY: registry.FUNCTIONS}
+SystemFunction = Callable[[StateOverlay, bytes, bytes, "BlockEnv | None"], CallResult]
+BlockBlindFunction = Callable[[StateOverlay, bytes, bytes], CallResult]
+
+
+def _block_blind(functions: Mapping[bytes, BlockBlindFunction]) -> dict[bytes, SystemFunction]:
+    """Adapt a contract whose functions never read the block (timestamp, chain id) to the common shape."""
+
+    def adapt(function: BlockBlindFunction) -> SystemFunction:
+        def call(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
+            return function(state, sender, data)
+
+        return call
+
+    return {sel: adapt(function) for sel, function in functions.items()}
+
+
+_FIXED: dict[bytes, Mapping[bytes, SystemFunction]] = {
+    IDENTITY_REGISTRY: _block_blind(identity.FUNCTIONS),
+    ASSET_REGISTRY: _block_blind(registry.FUNCTIONS),
+    ATTESTATION_REGISTRY: attestations.FUNCTIONS,
+}
 
 
 def is_system_contract(state: StateOverlay, address: bytes) -> bool:
     return address in _FIXED or registry.is_token(state, address)
 
 
-def call_system_contract(state: StateOverlay, sender: bytes, to: bytes, data: bytes) -> CallResult:
-    """Run one call; raises `Revert` (with its gas) on failure. The caller undoes writes on revert."""
+def call_system_contract(
+    state: StateOverlay, sender: bytes, to: bytes, data: bytes, env: BlockEnv | None = None
+) -> CallResult:
+    """Run one call; raises `Revert` (with its gas) on failure. The caller undoes writes on revert.
+
+    `env` is the block the call executes in; functions that need the time or chain id (attestations)
+    revert without it.
+    """
     try:
         if to in _FIXED:
             function = _FIXED[to].get(data[:4])
             if function is None or len(data) < 4:
                 raise Revert(None, DISPATCH_GAS)
-            return function(state, sender, data)
+            return function(state, sender, data, env)
         token_function = token.FUNCTIONS.get(data[:4])
         if token_function is None or len(data) < 4:
             raise Revert(None, DISPATCH_GAS)

@@ -104,13 +104,15 @@ def process_transaction(state: StateOverlay, env: BlockEnv, signed: SignedTx, ga
     check_funds(signed, balance)
     price = effective_gas_price(signed, env.base_fee)
     set_account(state, sender, nonce + 1, balance - tx.gas_limit * price)
-    outcome = _execute(state, signed, tx.to or ZERO_ADDRESS, intrinsic, price)
+    outcome = _execute(state, env, signed, tx.to or ZERO_ADDRESS, intrinsic, price)
     add_balance(state, sender, (tx.gas_limit - outcome.gas_used) * price)
     add_balance(state, env.coinbase, outcome.gas_used * (price - env.base_fee))
     return outcome
 
 
-def _execute(state: StateOverlay, signed: SignedTx, to: bytes, intrinsic: int, price: int) -> TxOutcome:
+def _execute(
+    state: StateOverlay, env: BlockEnv, signed: SignedTx, to: bytes, intrinsic: int, price: int
+) -> TxOutcome:
     """The value transfer or system call to `to`, undone entirely if it reverts or runs out of gas."""
     tx = signed.tx
     snapshot = state.snapshot()
@@ -118,7 +120,7 @@ def _execute(state: StateOverlay, signed: SignedTx, to: bytes, intrinsic: int, p
         if is_system_contract(state, to):
             if tx.value:
                 raise Revert("Jovay: system contracts do not accept ETH", DISPATCH_GAS)
-            result = call_system_contract(state, signed.sender, to, tx.data)
+            result = call_system_contract(state, signed.sender, to, tx.data, env)
             outcome = TxOutcome(1, intrinsic + result.gas, price, result.logs, result.return_data)
         else:
             sub_balance(state, signed.sender, tx.value)
