@@ -25,6 +25,8 @@ devnet: install
 	$(BIN)/jovay devnet $(ARGS)
 
 test: install
+	$(BIN)/ruff check jovay prover tests benchmarks
+	$(BIN)/mypy jovay
 	$(BIN)/pytest -q $(ARGS)
 
 test-all: install
