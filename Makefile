@@ -10,7 +10,7 @@ ARGS ?=
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
-$(PY_STAMP): pyproject.toml
+$(PY_STAMP): pyproject.toml setup.py $(wildcard jovay/_native/*.pyx jovay/_native/*.c jovay/_native/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
@@ -28,6 +28,7 @@ test: install
 	$(BIN)/ruff check jovay prover tests benchmarks
 	$(BIN)/mypy jovay
 	$(BIN)/pytest -q $(ARGS)
+	JOVAY_PURE=1 $(BIN)/pytest -q tests/crypto tests/state tests/stf tests/native tests/storage
 
 test-all: install
 	$(BIN)/pytest -q -m '' $(ARGS)

@@ -381,3 +381,12 @@ def _poseidon3(a: int, b: int, c: int) -> int:
             (m30 * x0 + m31 * x1 + m32 * x2 + m33 * x3) % p,
         )
     return (m00 * x0 + m01 * x1 + m02 * x2 + m03 * x3) % p
+
+
+# --- native fast path: C twins from jovay/_native unless JOVAY_PURE=1 or the extension is not built ------
+from jovay._native import poseidon_impl, use_native  # noqa: E402  (last: jovay/_native reads _schedule)
+
+pure_poseidon, pure_poseidon2, pure_poseidon3 = poseidon, poseidon2, poseidon3  # jovay/_native/pure.py's
+if use_native():
+    _native = poseidon_impl()
+    poseidon, poseidon2, poseidon3 = _native.poseidon, _native.poseidon2, _native.poseidon3

@@ -1,0 +1,220 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Native twin of jovay/crypto/poseidon.py (`poseidon`, `poseidon2`, `poseidon3`) plus `hash_pairs`.
+
+Same signatures, results and errors as the pure functions (jovay/_native/pure.py names the twins);
+the hashing runs in C (poseidon.c) with the GIL released. One difference, outside the functions'
+contract: a non-integer in the field range (1.0) raises TypeError here, while the pure code computes
+with it.
+
+Each width's round schedule is taken from the pure module on first use and converted to Montgomery
+form once, so both sides hash with the same constants. It is read lazily rather than at import
+because jovay/crypto/poseidon.py imports jovay._native while it is itself being imported.
+"""
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.number cimport PyNumber_Index
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc
+
+FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+MAX_INPUTS = 5
+
+
+cdef extern from "poseidon.h" nogil:
+    enum:
+        JV_POSEIDON_MAX_T
+
+    ctypedef struct jv_fe:
+        uint64_t limb[4]
+
+    ctypedef struct jv_poseidon_params:
+        int t
+        int rounds_p
+        const jv_fe *table
+
+    size_t jv_poseidon_table_len(int t, int rounds_p)
+    void jv_fe_from_le_bytes(jv_fe *out, const unsigned char *bytes)
+    void jv_fe_to_le_bytes(unsigned char *bytes, const jv_fe *a)
+    int jv_fe_is_canonical(const jv_fe *a)
+    void jv_fe_array_to_montgomery(jv_fe *a, size_t n)
+    void jv_poseidon(const jv_poseidon_params *params, const jv_fe *inputs, jv_fe *out)
+    void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out)
+
+
+# CPython's int <-> little-endian bytes without a temporary bytes object (what Cython itself uses;
+# 3.13 added an argument).
+cdef extern from *:
+    """
+    static int jv_long_to_le32(PyObject *v, unsigned char *out) {
+    #if PY_VERSION_HEX >= 0x030D0000
+        return _PyLong_AsByteArray((PyLongObject *)v, out, 32, 1, 0, 1);
+    #else
+        return _PyLong_AsByteArray((PyLongObject *)v, out, 32, 1, 0);
+    #endif
+    }
+    static PyObject *jv_long_from_le32(const unsigned char *bytes) {
+        return _PyLong_FromByteArray(bytes, 32, 1, 0);
+    }
+    """
+    int jv_long_to_le32(object v, unsigned char *out) except -1
+    object jv_long_from_le32(const unsigned char *bytes)
+
+
+# --- schedules ------------------------------------------------------------------------------------
+
+# Index t; set once per width and never freed, so a pointer read under the GIL stays valid for a
+# nogil call in any thread.
+cdef jv_poseidon_params *_params[JV_POSEIDON_MAX_T + 1]
+
+
+cdef jv_poseidon_params *_build_params(int t) except NULL:
+    """The pure module's optimized schedule for width t as a C table (Montgomery form)."""
+    from jovay.crypto import poseidon as reference  # lazily: see the module docstring
+
+    schedule = reference._schedule(t)
+    entries = [x for row in schedule.full1 for x in row]
+    entries += [x for row in schedule.pre_mix for x in row]
+    entries += [x for row in schedule.partial for x in row]
+    entries += [x for row in schedule.full2 for x in row]
+    entries += [x for row in schedule.mds for x in row]
+    cdef int rounds_p = len(schedule.partial)
+    cdef size_t n = jv_poseidon_table_len(t, rounds_p)
+    if <size_t>len(entries) != n:
+        raise RuntimeError(f"poseidon schedule for t={t} has {len(entries)} entries, expected {n}")
+    cdef jv_poseidon_params *params = <jv_poseidon_params *>malloc(sizeof(jv_poseidon_params))
+    cdef jv_fe *table = <jv_fe *>malloc(n * sizeof(jv_fe))
+    if params == NULL or table == NULL:
+        free(table)
+        free(params)
+        raise MemoryError()
+    params.table = table
+    cdef size_t i
+    try:
+        for i in range(n):
+            _to_fe(entries[i], &table[i])  # every entry is reduced mod p; checked all the same
+    except BaseException:
+        _free_params(params)
+        raise
+    jv_fe_array_to_montgomery(table, n)
+    params.t = t
+    params.rounds_p = rounds_p
+    return params
+
+
+cdef void _free_params(jv_poseidon_params *params) noexcept:
+    free(<void *>params.table)
+    free(params)
+
+
+cdef inline const jv_poseidon_params *_params_for(int t) except NULL:
+    cdef jv_poseidon_params *built
+    if _params[t] == NULL:
+        built = _build_params(t)
+        # Building ran Python code, so another thread may have finished first: keep that one.
+        if _params[t] == NULL:
+            _params[t] = built
+        else:
+            _free_params(built)
+    return _params[t]
+
+
+# --- conversions and checks (the pure module's messages) ------------------------------------------
+
+cdef inline int _check_width(Py_ssize_t n) except -1:
+    if not 1 <= n <= MAX_INPUTS:
+        raise ValueError(f"poseidon takes 1..{MAX_INPUTS} inputs, got {n}")
+    return 0
+
+
+cdef int _to_fe(object x, jv_fe *out) except -1:
+    """x as a canonical element; ValueError (pure's message) unless 0 <= x < p."""
+    cdef unsigned char buf[32]
+    if not isinstance(x, int):
+        # Compare first, as the pure check does (so e.g. a str raises the same TypeError), then
+        # insist on an integer.
+        if not 0 <= x < FIELD_MODULUS:
+            raise ValueError(f"poseidon input out of field range [0, p): {x}")
+        x = PyNumber_Index(x)
+    try:
+        jv_long_to_le32(x, buf)
+    except OverflowError:  # negative, or >= 2^256
+        raise ValueError(f"poseidon input out of field range [0, p): {x}") from None
+    jv_fe_from_le_bytes(out, buf)
+    if not jv_fe_is_canonical(out):
+        raise ValueError(f"poseidon input out of field range [0, p): {x}")
+    return 0
+
+
+cdef inline object _from_fe(const jv_fe *a):
+    cdef unsigned char buf[32]
+    jv_fe_to_le_bytes(buf, a)
+    return jv_long_from_le32(buf)
+
+
+# --- the functions ---------------------------------------------------------------------------------
+
+def poseidon(inputs):
+    """circomlib `poseidon(inputs)` for 1..5 field elements (width t = len(inputs) + 1)."""
+    cdef Py_ssize_t n = len(inputs)
+    _check_width(n)
+    cdef jv_fe xs[JV_POSEIDON_MAX_T - 1]
+    cdef jv_fe out
+    cdef Py_ssize_t i
+    for i in range(n):
+        _to_fe(inputs[i], &xs[i])
+    cdef const jv_poseidon_params *params = _params_for(<int>n + 1)
+    with nogil:
+        jv_poseidon(params, xs, &out)
+    return _from_fe(&out)
+
+
+def poseidon2(a, b):
+    """poseidon([a, b]): the tree's inner-node hash."""
+    cdef jv_fe xs[2]
+    cdef jv_fe out
+    _to_fe(a, &xs[0])
+    _to_fe(b, &xs[1])
+    cdef const jv_poseidon_params *params = _params_for(3)
+    with nogil:
+        jv_poseidon(params, xs, &out)
+    return _from_fe(&out)
+
+
+def poseidon3(a, b, c):
+    """poseidon([a, b, c]): the tree's leaf hash."""
+    cdef jv_fe xs[3]
+    cdef jv_fe out
+    _to_fe(a, &xs[0])
+    _to_fe(b, &xs[1])
+    _to_fe(c, &xs[2])
+    cdef const jv_poseidon_params *params = _params_for(4)
+    with nogil:
+        jv_poseidon(params, xs, &out)
+    return _from_fe(&out)
+
+
+def hash_pairs(lefts, rights):
+    """[poseidon2(a, b) for a, b in zip(lefts, rights)] in one call (one GIL release for the batch).
+
+    ValueError when the lengths differ; inputs are checked pair by pair, left first, as the loop of
+    poseidon2 calls would.
+    """
+    cdef Py_ssize_t n = len(lefts)
+    if len(rights) != n:
+        raise ValueError(f"hash_pairs needs as many rights as lefts, got {n} lefts and {len(rights)} rights")
+    if n == 0:
+        return []
+    cdef const jv_poseidon_params *params = _params_for(3)
+    cdef jv_fe *buf = <jv_fe *>PyMem_Malloc(3 * n * sizeof(jv_fe))  # pairs (2n), then results (n)
+    if buf == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t i
+    try:
+        for i in range(n):
+            _to_fe(lefts[i], &buf[2 * i])
+            _to_fe(rights[i], &buf[2 * i + 1])
+        with nogil:
+            jv_poseidon_pairs(params, buf, <size_t>n, buf + 2 * n)
+        return [_from_fe(&buf[2 * n + i]) for i in range(n)]
+    finally:
+        PyMem_Free(buf)

@@ -1,0 +1,49 @@
+/* circomlib Poseidon over the BN254 scalar field, widths t = 2..6 (1..5 inputs).
+ *
+ * The round constants are not compiled in: the caller (jovay/_native/_poseidon.pyx) hands over the pure
+ * module's optimized schedule once per width, so the C code and jovay/crypto/poseidon.py cannot drift
+ * apart on constants. Field elements are 4 little-endian 64-bit limbs; everything here is pure
+ * computation on caller-owned memory (no allocation, no globals written), so it runs without the GIL.
+ */
+#ifndef JOVAY_POSEIDON_H
+#define JOVAY_POSEIDON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JV_POSEIDON_MIN_T 2
+#define JV_POSEIDON_MAX_T 6
+
+/* An element of Fr as 4 little-endian 64-bit limbs (canonical or Montgomery form, as documented). */
+typedef struct {
+    uint64_t limb[4];
+} jv_fe;
+
+/* One width's optimized schedule (jovay/crypto/poseidon.py, `_Schedule`), entries in Montgomery form,
+ * laid out back to back: full1[4][t], pre_mix[t][t], partial[rounds_p][2t], full2[4][t], mds[t][t]. */
+typedef struct {
+    int t;
+    int rounds_p;
+    const jv_fe *table;
+} jv_poseidon_params;
+
+/* Number of jv_fe entries of a schedule table. */
+size_t jv_poseidon_table_len(int t, int rounds_p);
+
+/* Canonical element from / to 32 little-endian bytes (no reduction: check with jv_fe_is_canonical). */
+void jv_fe_from_le_bytes(jv_fe *out, const unsigned char bytes[32]);
+void jv_fe_to_le_bytes(unsigned char bytes[32], const jv_fe *a);
+
+/* 1 when a < p. */
+int jv_fe_is_canonical(const jv_fe *a);
+
+/* In place: n canonical elements to Montgomery form (for building a schedule table). */
+void jv_fe_array_to_montgomery(jv_fe *a, size_t n);
+
+/* poseidon(inputs[0..t-2]) for canonical inputs; canonical result. */
+void jv_poseidon(const jv_poseidon_params *params, const jv_fe *inputs, jv_fe *out);
+
+/* out[i] = poseidon(pairs[2i], pairs[2i + 1]) for i < n; params must have t = 3. */
+void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out);
+
+#endif /* JOVAY_POSEIDON_H */
