@@ -152,3 +152,16 @@ def test_nesting_guard_counts_brackets_outside_strings_only() -> None:
     assert not nesting_too_deep(b'["a\\"' + b"{" * 1000 + b'"]')  # after an escaped quote
     assert not nesting_too_deep(b"[" + b"[1]," * 5000 + b"[1]]")  # wide, not deep
     assert nesting_too_deep(b'{"a":' * 1000)
+
+
+def test_rpc_reference_documents_every_served_method(tmp_path: Path) -> None:
+    from jovay.rpc.api import rpc_methods
+    from jovay.rpc.events import EventHub
+
+    chain = Chain(tmp_path, Genesis(identity_admin=ALICE, timestamp=1))
+    methods = rpc_methods(chain, Sequencer(chain), None, EventHub())
+    reference = (Path(__file__).resolve().parents[2] / "docs/rpc.md").read_text()
+    assert len(methods) > 30
+    assert [name for name in sorted(methods) if f"`{name}`" not in reference] == []
+    assert "`eth_subscribe`" in reference and "`eth_unsubscribe`" in reference
+    chain.close()
