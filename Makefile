@@ -6,7 +6,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 ARGS ?=
 
-.PHONY: install devnet test test-all lint bench compile clean
+.PHONY: install devnet test test-all lint bench bench-e2e compile clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -39,6 +39,11 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/sequencer_tps.py
+	$(BIN)/python benchmarks/poseidon_native.py
+
+bench-e2e: install
+	$(BIN)/python benchmarks/rpc_vs_anvil.py
+	$(BIN)/python benchmarks/receipt_latency.py
 
 compile: install
 	$(BIN)/jovay compile

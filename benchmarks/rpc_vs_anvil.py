@@ -1,0 +1,246 @@
+"""End-to-end JSON-RPC throughput, Jovay devnet against anvil, with the same load and the same counting.
+
+For each side a spawned load process sends pre-signed EIP-1559 ETH transfers (many distinct senders,
+funded first by transfers from the dev keys) as back-to-back JSON-RPC batches of
+`eth_sendRawTransaction`; the parent watches `newHeads` and counts the load transactions in each
+sealed block. Included tx/s is the load transactions in the blocks from the first holding one to the
+last, over those blocks' time (from the arrival of the block before the first to the arrival of the
+last). Sides: (a) a Jovay devnet (anvil L1, contracts, sequencer node with RPC, batcher; block time
+250 ms), (b) anvil with `--block-time 1` and the block gas limit set to Jovay's. Prints each repeat,
+the medians and the ratio jovay/anvil; writes benchmarks/results/rpc_vs_anvil.{json,png}.
+
+    .venv/bin/python benchmarks/rpc_vs_anvil.py [--txs 5000] [--senders 1000] [--batch-size 250] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import (  # noqa: E402
+    BlockWatcher,
+    LoadProcess,
+    Rpc,
+    current_fees,
+    flood,
+    fund_accounts,
+    funding_amount,
+    load_keys,
+    presign_transfers,
+    tx_hash,
+    watch_until_included,
+    window_rate,
+)
+
+from jovay.crypto.secp256k1 import address_of  # noqa: E402
+from jovay.devnet import Devnet, DevnetConfig  # noqa: E402
+from jovay.l1.anvil import Anvil, free_port  # noqa: E402
+from jovay.params import BLOCK_GAS_LIMIT  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIDES = ("jovay", "anvil")
+# anvil's default block gas limit (30M) holds 1,428 transfers: give it Jovay's limit instead. Its pool has
+# no size or per-sender limit to raise; the body limit (2 MB) is lifted to match Jovay's 8 MiB so that
+# larger --batch-size values fit on both sides.
+ANVIL_ARGS = ("--gas-limit", str(BLOCK_GAS_LIMIT), "--no-request-size-limit")
+
+
+@dataclass
+class Repeat:
+    side: str
+    sent: int
+    rejected: int
+    included: int
+    tps: float  # included load txs over the blocks holding them
+    window_txs: int
+    window_s: float
+    end_to_end_tps: float  # included load txs / (last inclusion - go)
+    send_tps: float  # what the load process pushed through eth_sendRawTransaction
+    blocks: int
+    curve: list[tuple[float, int]]  # (seconds since go, load txs included so far) per block
+    errors: list[str]
+
+
+def run_repeat(side: str, rpc: Rpc, raws: list[bytes], args: argparse.Namespace) -> Repeat:
+    """One load run: align to a block, start the load process, count until all are sealed."""
+    tracked = {tx_hash(raw): i for i, raw in enumerate(raws)}
+    watcher = BlockWatcher(rpc, tracked).start()
+    load = LoadProcess(flood, rpc.url, ["0x" + r.hex() for r in raws], args.batch_size, args.limit_s)
+    try:
+        load.start()
+        watcher.wait_for_block()
+        go = load.go()
+        log = watch_until_included(watcher, load, len(raws), args.limit_s)
+    finally:
+        load.stop()
+        watcher.stop()
+    tps, window_txs, window_s = window_rate(watcher.blocks, go)
+    last = max(watcher.included.values(), default=go)
+    loaded = [b for b in watcher.blocks if b.load_count]
+    curve, total = [], 0
+    for block in loaded:
+        total += block.load_count
+        curve.append((block.arrival - go, total))
+    send_s = (log.requests[-1][1] - log.requests[0][0]) if log.requests else 0.0
+    return Repeat(
+        side=side,
+        sent=log.sent,
+        rejected=log.rejected,
+        included=len(watcher.included),
+        tps=tps,
+        window_txs=window_txs,
+        window_s=window_s,
+        end_to_end_tps=len(watcher.included) / (last - go) if last > go else 0.0,
+        send_tps=log.sent / send_s if send_s else 0.0,
+        blocks=len(loaded),
+        curve=curve,
+        errors=log.error_samples,
+    )
+
+
+def run_side(side: str, url: str, funder_keys: list[str], args: argparse.Namespace) -> list[Repeat]:
+    """Fund the load senders once, then run `args.repeats` loads against the same chain."""
+    rpc = Rpc(url)
+    keys = load_keys(args.senders)
+    per_sender = math.ceil(args.txs / args.senders)
+    fees = current_fees(rpc)
+    started = time.monotonic()
+    amount = funding_amount(fees, per_sender * args.repeats)
+    fund_accounts(rpc, funder_keys, [address_of(k) for k in keys], amount)
+    print(f"{side}: funded {len(keys)} senders in {time.monotonic() - started:.1f} s", flush=True)
+    repeats = []
+    try:
+        for number in range(args.repeats):
+            raws = presign_transfers(rpc, keys, fees, per_sender)[: args.txs]
+            run = run_repeat(side, rpc, raws, args)
+            repeats.append(run)
+            print(
+                f"{side} #{number + 1}: {run.window_txs} txs in {run.blocks} blocks "
+                f"over {run.window_s:.2f} s: "
+                f"{run.tps:7.0f} tx/s included (end to end {run.end_to_end_tps:.0f} tx/s, "
+                f"sent {run.send_tps:.0f} tx/s, {run.rejected} rejected, {run.sent - run.included} missing)",
+                flush=True,
+            )
+            if run.errors:
+                print(f"  rejections, first ones: {run.errors}", flush=True)
+    finally:
+        rpc.close()
+    return repeats
+
+
+def run_jovay(args: argparse.Namespace) -> list[Repeat]:
+    with tempfile.TemporaryDirectory(prefix="jovay-bench-") as tmp:
+        config = DevnetConfig(
+            data_dir=Path(tmp), rpc_port=free_port(), l1_port=free_port(), block_time_ms=args.block_time_ms
+        )
+        devnet = Devnet(config)
+        try:
+            info = devnet.start()
+            print(f"jovay devnet: {info['rpcUrl']}, block time {args.block_time_ms} ms", flush=True)
+            keys = [str(a["privateKey"]) for a in info["devAccounts"]]  # type: ignore[attr-defined]
+            return run_side("jovay", str(info["rpcUrl"]), keys, args)
+        finally:
+            devnet.stop()
+
+
+def run_anvil(args: argparse.Namespace) -> tuple[list[Repeat], str]:
+    anvil = Anvil(block_time=args.anvil_block_time, extra_args=ANVIL_ARGS)
+    try:
+        anvil.start()
+        assert anvil.process is not None
+        command = " ".join(str(a) for a in anvil.process.args)  # type: ignore[union-attr]
+        print(f"anvil command: {command}", flush=True)
+        return run_side("anvil", anvil.url, list(anvil.dev_keys), args), command
+    finally:
+        anvil.stop()
+
+
+def summarize(runs: dict[str, list[Repeat]]) -> dict[str, float]:
+    summary = {f"{side}_median_tps": statistics.median(r.tps for r in runs[side]) for side in SIDES}
+    for side in SIDES:
+        summary[f"{side}_median_end_to_end_tps"] = statistics.median(r.end_to_end_tps for r in runs[side])
+    anvil = summary["anvil_median_tps"]
+    summary["ratio_jovay_over_anvil"] = summary["jovay_median_tps"] / anvil if anvil else 0.0
+    return summary
+
+
+def plot(runs: dict[str, list[Repeat]], summary: dict[str, float], path: Path) -> None:
+    """Left: median included tx/s per side with each repeat as a dot. Right: inclusion over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (bars, curves) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {"jovay": "tab:blue", "anvil": "tab:orange"}
+    for i, side in enumerate(SIDES):
+        bars.bar(i, summary[f"{side}_median_tps"], color=colors[side], alpha=0.7)
+        bars.plot([i] * len(runs[side]), [r.tps for r in runs[side]], "k.", markersize=8)
+        for n, run in enumerate(runs[side]):
+            xs = [0.0] + [t for t, _ in run.curve]
+            ys = [0] + [c for _, c in run.curve]
+            curves.step(xs, ys, where="post", color=colors[side], label=side if n == 0 else None)
+    bars.set_xticks(range(len(SIDES)), ["Jovay devnet (250 ms blocks)", "anvil (1 s blocks)"])
+    bars.set_ylabel("included tx/s (median; dots: repeats)")
+    bars.set_title(f"ratio jovay/anvil = {summary['ratio_jovay_over_anvil']:.2f}")
+    curves.set_xlabel("seconds since the load process started")
+    curves.set_ylabel("load transactions sealed")
+    curves.set_title("inclusion per block, every repeat")
+    curves.legend()
+    fig.suptitle("Batched eth_sendRawTransaction of signed ETH transfers, counted in sealed blocks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--txs", type=int, default=5_000, help="load transactions per side and repeat")
+    parser.add_argument("--senders", type=int, default=1_000, help="distinct funded senders")
+    parser.add_argument("--batch-size", type=int, default=250, help="requests per JSON-RPC batch")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--block-time-ms", type=int, default=250, help="Jovay block time")
+    parser.add_argument("--anvil-block-time", type=float, default=1.0, help="anvil --block-time (s)")
+    parser.add_argument("--limit-s", type=float, default=120.0, help="time limit of one repeat")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.monotonic()
+    runs = {"jovay": run_jovay(args)}
+    runs["anvil"], anvil_command = run_anvil(args)
+    summary = summarize(runs)
+    print(
+        f"median included tx/s: jovay {summary['jovay_median_tps']:.0f}, "
+        f"anvil {summary['anvil_median_tps']:.0f}, "
+        f"ratio jovay/anvil {summary['ratio_jovay_over_anvil']:.2f} "
+        f"({args.txs} txs x {args.repeats} repeats per side, batches of {args.batch_size}, "
+        f"{args.senders} senders; {time.monotonic() - started:.0f} s in all)"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    plot(runs, summary, RESULTS / "rpc_vs_anvil.png")
+    result = {
+        "config": vars(args),
+        "anvil_command": anvil_command,
+        "summary": summary,
+        "runs": {side: [asdict(r) for r in runs[side]] for side in SIDES},
+    }
+    (RESULTS / "rpc_vs_anvil.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {RESULTS / 'rpc_vs_anvil.json'} and {RESULTS / 'rpc_vs_anvil.png'}")
+
+
+if __name__ == "__main__":
+    main()
