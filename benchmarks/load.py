@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import queue
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +29,8 @@ from websockets.sync.client import ClientConnection, connect
 from jovay.codec.transactions import DynamicFeeTx, sign_transaction
 from jovay.crypto.keccak import keccak256
 from jovay.crypto.secp256k1 import address_of
+from jovay.devnet import Devnet, DevnetConfig
+from jovay.l1.anvil import free_port
 
 TRANSFER_GAS = 21_000
 FUND_ROUND = 200  # per funder and round: under the Jovay pool's nonce gap of 256
@@ -438,3 +443,20 @@ def mean_interval(blocks: list[SeenBlock]) -> float:
     if len(blocks) < 2 or blocks[-1].number == blocks[0].number:
         return 0.0
     return (blocks[-1].arrival - blocks[0].arrival) / (blocks[-1].number - blocks[0].number)
+
+
+@contextmanager
+def jovay_devnet(block_time_ms: int, prefix: str) -> Iterator[tuple[str, list[str]]]:
+    """A throwaway devnet on free ports: its RPC URL and funded dev keys; every process stops on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        config = DevnetConfig(
+            data_dir=Path(tmp), rpc_port=free_port(), l1_port=free_port(), block_time_ms=block_time_ms
+        )
+        devnet = Devnet(config)
+        try:
+            info = devnet.start()
+            print(f"jovay devnet: {info['rpcUrl']}, block time {block_time_ms} ms", flush=True)
+            keys = [str(a["privateKey"]) for a in info["devAccounts"]]  # type: ignore[attr-defined]
+            yield str(info["rpcUrl"]), keys
+        finally:
+            devnet.stop()

@@ -18,13 +18,13 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import load  # noqa: E402
 from load import (  # noqa: E402
     BlockWatcher,
     LoadProcess,
@@ -44,8 +44,6 @@ from load import (  # noqa: E402
 )
 
 from jovay.crypto.secp256k1 import address_of  # noqa: E402
-from jovay.devnet import Devnet, DevnetConfig  # noqa: E402
-from jovay.l1.anvil import free_port  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SLACK_S = 0.050  # the target: p50 <= block time + 50 ms
@@ -175,22 +173,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    with tempfile.TemporaryDirectory(prefix="jovay-latency-") as tmp:
-        config = DevnetConfig(
-            data_dir=Path(tmp), rpc_port=free_port(), l1_port=free_port(), block_time_ms=args.block_time_ms
-        )
-        devnet = Devnet(config)
+    with load.jovay_devnet(args.block_time_ms, "jovay-latency-") as (url, dev_keys):
+        rpc = Rpc(url)
         try:
-            info = devnet.start()
-            print(f"jovay devnet: {info['rpcUrl']}, block time {args.block_time_ms} ms", flush=True)
-            dev_keys = [str(a["privateKey"]) for a in info["devAccounts"]]  # type: ignore[attr-defined]
-            rpc = Rpc(str(info["rpcUrl"]))
-            try:
-                result = measure(rpc, dev_keys, args)
-            finally:
-                rpc.close()
+            result = measure(rpc, dev_keys, args)
         finally:
-            devnet.stop()
+            rpc.close()
     report(result)
     RESULTS.mkdir(exist_ok=True)
     plot(result, RESULTS / "receipt_latency.png")

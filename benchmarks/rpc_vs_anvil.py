@@ -19,7 +19,6 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import load  # noqa: E402
 from load import (  # noqa: E402
     BlockWatcher,
     LoadProcess,
@@ -43,8 +43,7 @@ from load import (  # noqa: E402
 )
 
 from jovay.crypto.secp256k1 import address_of  # noqa: E402
-from jovay.devnet import Devnet, DevnetConfig  # noqa: E402
-from jovay.l1.anvil import Anvil, free_port  # noqa: E402
+from jovay.l1.anvil import Anvil  # noqa: E402
 from jovay.params import BLOCK_GAS_LIMIT  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -139,18 +138,8 @@ def run_side(side: str, url: str, funder_keys: list[str], args: argparse.Namespa
 
 
 def run_jovay(args: argparse.Namespace) -> list[Repeat]:
-    with tempfile.TemporaryDirectory(prefix="jovay-bench-") as tmp:
-        config = DevnetConfig(
-            data_dir=Path(tmp), rpc_port=free_port(), l1_port=free_port(), block_time_ms=args.block_time_ms
-        )
-        devnet = Devnet(config)
-        try:
-            info = devnet.start()
-            print(f"jovay devnet: {info['rpcUrl']}, block time {args.block_time_ms} ms", flush=True)
-            keys = [str(a["privateKey"]) for a in info["devAccounts"]]  # type: ignore[attr-defined]
-            return run_side("jovay", str(info["rpcUrl"]), keys, args)
-        finally:
-            devnet.stop()
+    with load.jovay_devnet(args.block_time_ms, "jovay-bench-") as (url, keys):
+        return run_side("jovay", url, keys, args)
 
 
 def run_anvil(args: argparse.Namespace) -> tuple[list[Repeat], str]:
