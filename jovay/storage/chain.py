@@ -11,9 +11,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-import rlp
-
+from jovay.codec._rlp import decode as decode_rlp
+from jovay.codec._rlp import encode_bytes, encode_list, encode_uint
 from jovay.codec.blocks import Header, Log, Receipt, block_hash, decode_block, encode_block
 from jovay.codec.transactions import DepositTx, SignedTx
 from jovay.errors import CriticalError, InvalidBlock
@@ -60,28 +61,34 @@ class StoredReceipt:
 
 
 def encode_receipts(executed: list[ExecutedTx], receipts: list[Receipt]) -> bytes:
+    """A block's receipts with what RPC adds (gas used, price, return data), as one RLP list."""
     rows = []
     for item, receipt in zip(executed, receipts, strict=True):
-        logs = [[log.address, list(log.topics), log.data] for log in receipt.logs]
+        logs = encode_list(_encode_log(log) for log in receipt.logs)
         outcome = item.outcome
-        rows.append(
-            [
-                receipt.tx_type,
-                receipt.status,
-                receipt.cumulative_gas_used,
-                logs,
-                receipt.bloom,
-                outcome.gas_used,
-                outcome.effective_gas_price,
-                outcome.return_data,
-            ]
-        )
-    return rlp.encode(rows)
+        fields = [
+            encode_uint(receipt.tx_type),
+            encode_uint(receipt.status),
+            encode_uint(receipt.cumulative_gas_used),
+            logs,
+            encode_bytes(receipt.bloom),
+            encode_uint(outcome.gas_used),
+            encode_uint(outcome.effective_gas_price),
+            encode_bytes(outcome.return_data),
+        ]
+        rows.append(encode_list(fields))
+    return encode_list(rows)
+
+
+def _encode_log(log: Log) -> bytes:
+    topics = encode_list(encode_bytes(topic) for topic in log.topics)
+    return encode_list([encode_bytes(log.address), topics, encode_bytes(log.data)])
 
 
 def decode_receipts(data: bytes) -> list[StoredReceipt]:
     out = []
-    for tx_type, status, cumulative, logs, bloom, gas_used, price, return_data in rlp.decode(data):
+    rows = cast(list[list[Any]], decode_rlp(data))  # our own encoding, written by encode_receipts
+    for tx_type, status, cumulative, logs, bloom, gas_used, price, return_data in rows:
         parsed_logs = [Log(address, list(topics), log_data) for address, topics, log_data in logs]
         receipt = Receipt(_int(tx_type), _int(status), _int(cumulative), parsed_logs, bloom)
         out.append(StoredReceipt(receipt, _int(gas_used), _int(price), return_data))

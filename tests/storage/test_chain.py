@@ -100,3 +100,27 @@ def test_kill_9_never_leaves_half_a_block(tmp_path: Path) -> None:
         nonce, _ = get_account(StateOverlay(chain.state_reader()), ALICE)
         assert nonce == chain.head.number  # one transfer per block, none half-applied
         chain.close()
+
+
+def test_receipt_records_round_trip_and_are_standard_rlp() -> None:
+    import rlp
+
+    from jovay.codec.blocks import Log, Receipt, logs_bloom
+    from jovay.stf.block import ExecutedTx
+    from jovay.stf.transaction import TxOutcome
+    from jovay.storage.chain import decode_receipts, encode_receipts
+
+    log = Log(ALICE, [bytes(31) + b"\x01", b"\x22" * 32], b"payload")
+    receipts = [Receipt(2, 1, 51_000, [log], logs_bloom([log])), Receipt(0, 0, 72_000, [], logs_bloom([]))]
+    outcomes = [TxOutcome(1, 51_000, 7, [log]), TxOutcome(0, 21_000, 0, [], b"\x08\xc3\x79\xa0")]
+    executed = [ExecutedTx(b"", bytes(32), ALICE, None, o) for o in outcomes]  # type: ignore[arg-type]
+    data = encode_receipts(executed, receipts)
+    reference = rlp.decode(data)  # the `rlp` package reads what the fast encoder wrote
+    assert [int.from_bytes(row[2], "big") for row in reference] == [51_000, 72_000]
+    assert reference[1][7] == b"\x08\xc3\x79\xa0"
+    decoded = decode_receipts(data)
+    assert [d.receipt for d in decoded] == receipts
+    assert [(d.gas_used, d.effective_gas_price, d.return_data) for d in decoded] == [
+        (51_000, 7, b""),
+        (21_000, 0, b"\x08\xc3\x79\xa0"),
+    ]
