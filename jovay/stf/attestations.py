@@ -43,6 +43,7 @@ DOMAIN_ATTESTOR: Final = 16
 DOMAIN_LAST_SEQUENCE: Final = 17
 DOMAIN_ATTESTATION_HI: Final = 18
 DOMAIN_ATTESTATION_LO: Final = 19
+DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
 ATTESTOR_STATUS, ATTESTOR_ASSET_HI, ATTESTOR_ASSET_LO = range(3)
 
 _LOW128: Final = (1 << 128) - 1
@@ -101,6 +102,20 @@ def attestation_keys(attestor: bytes, asset_id: int, sequence: int) -> tuple[int
     """P(18 | 19, attestor, assetHi, assetLo, sequence): the record's two leaves (written once)."""
     args = (int.from_bytes(attestor, "big"), *_halves(asset_id), sequence)
     return poseidon((DOMAIN_ATTESTATION_HI, *args)), poseidon((DOMAIN_ATTESTATION_LO, *args))
+
+
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def auditor_attestations_key(asset_id: int) -> int:
+    """P(27, assetHi, assetLo): how many attestations auditors have recorded for the asset.
+
+    The asset registry's tokenize checkpoint reads it: attestor records are keyed by attestor, so
+    without this count "has any auditor attested this asset" would need an index of auditors.
+    """
+    return poseidon((DOMAIN_AUDITOR_ATTESTATIONS, *_halves(asset_id)))
+
+
+def auditor_attestation_count(state: StateOverlay, asset_id: int) -> int:
+    return state.get(auditor_attestations_key(asset_id))
 
 
 # --- records ----------------------------------------------------------------------------------------
@@ -260,7 +275,8 @@ def attest(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None
     signer = recover_signer(digest, signature)
     if signer is None:
         raise Revert(INVALID_SIGNATURE, gas)
-    if not read_attestor(state, signer).may_attest(asset_id):
+    record = read_attestor(state, signer)
+    if not record.may_attest(asset_id):
         raise Revert(NOT_ATTESTOR, gas)
     sequence_key = last_sequence_key(signer, asset_id)
     if sequence != state.get(sequence_key) + 1:
@@ -269,6 +285,9 @@ def attest(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None
         raise Revert(FUTURE_TIMESTAMP, gas)
     state.set(sequence_key, sequence)
     write_attestation(state, signer, asset_id, sequence, Attestation(commitment, timestamp, env.timestamp))
+    if record.kind == KIND_AUDITOR:
+        count_key = auditor_attestations_key(asset_id)
+        state.set(count_key, state.get(count_key) + 1)
     topics = [ATTESTED, abi.address_word(signer), abi.uint_word(asset_id), abi.uint_word(sequence)]
     return CallResult(gas, b"", [Log(ATTESTATION_REGISTRY, topics, commitment + abi.uint_word(timestamp))])
 

@@ -1,12 +1,15 @@
 """Identity registry system contract: the allowlist of holders that may receive RWA tokens.
 
-Its admin is fixed at genesis. Issue 4 grows this into ERC-3643-style claims; the allowlist stays the
-check that token transfers consult. The admin also names compliance officers, who approve asset
-issuances (jovay/stf/assets.py): approval is kept apart from the issuer on purpose.
+Its admin is fixed at genesis. The allowlist stays the check that every token transfer consults. The
+admin also names compliance officers, who approve asset issuances (jovay/stf/assets.py): approval is
+kept apart from the issuer on purpose. Claims (jurisdiction, investor class, KYC expiry) are set by
+the admin per holder; an asset's issuer decides which of them its token requires (assets.py,
+`setInvestorRequirements`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
@@ -19,13 +22,35 @@ from jovay.stf.results import CallResult, Log, Revert
 
 ADMIN_FIELD = 0
 DOMAIN_COMPLIANCE_OFFICER: Final = 26
+DOMAIN_CLAIMS: Final = 28
 
 SET_ALLOWED = abi.selector("setAllowed(address,bool)")
 IS_ALLOWED = abi.selector("isAllowed(address)")
 ADMIN = abi.selector("admin()")
 ALLOWLIST_UPDATED = abi.event_topic("AllowlistUpdated(address,bool)")
 COMPLIANCE_OFFICER_UPDATED = abi.event_topic("ComplianceOfficerUpdated(address,bool)")
+CLAIMS_UPDATED = abi.event_topic("ClaimsUpdated(address,uint16,uint8,uint64)")
 NOT_ADMIN: Final = "IdentityRegistry: caller is not the admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """A holder's identity claims; all 0 when none were set (KYC expired at time 0)."""
+
+    jurisdiction: int
+    investor_class: int
+    kyc_expiry: int
+
+
+@lru_cache(maxsize=1024)
+def claims_key(holder: bytes) -> int:
+    """P(28, holder): `jurisdiction | investorClass << 16 | kycExpiry << 24`."""
+    return poseidon((DOMAIN_CLAIMS, int.from_bytes(holder, "big")))
+
+
+def read_claims(state: StateOverlay, holder: bytes) -> Claims:
+    value = state.get(claims_key(holder))
+    return Claims(value & 0xFFFF, value >> 16 & 0xFF, value >> 24)
 
 
 @lru_cache(maxsize=1024)
@@ -70,6 +95,36 @@ def set_compliance_officer(state: StateOverlay, sender: bytes, data: bytes) -> C
     return CallResult(gas, abi.bool_word(True), [log])
 
 
+def _uint(word: bytes, bits: int) -> int:
+    value = abi.word_uint(word)
+    if value >> bits:
+        raise abi.AbiError(f"uint{bits} argument out of range")
+    return value
+
+
+def set_claims(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
+    """Admin-only: record a holder's jurisdiction code, investor class and KYC expiry (unix seconds)."""
+    gas = OP_GAS["identity.setClaims"]
+    holder_word, jurisdiction_word, class_word, expiry_word = abi.words(data, 4)
+    holder = abi.word_address(holder_word)
+    jurisdiction, investor_class = _uint(jurisdiction_word, 16), _uint(class_word, 8)
+    kyc_expiry = _uint(expiry_word, 64)
+    if sender != identity_admin(state):
+        raise Revert(NOT_ADMIN, gas)
+    state.set(claims_key(holder), jurisdiction | investor_class << 16 | kyc_expiry << 24)
+    log = Log(IDENTITY_REGISTRY, [CLAIMS_UPDATED, holder_word], jurisdiction_word + class_word + expiry_word)
+    return CallResult(gas, b"", [log])
+
+
+def view_claims(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
+    (holder_word,) = abi.words(data, 1)
+    claims = read_claims(state, abi.word_address(holder_word))
+    answer = b"".join(
+        abi.uint_word(v) for v in (claims.jurisdiction, claims.investor_class, claims.kyc_expiry)
+    )
+    return CallResult(DISPATCH_GAS, answer)
+
+
 def view_is_compliance_officer(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
     (officer_word,) = abi.words(data, 1)
     answer = abi.bool_word(is_compliance_officer(state, abi.word_address(officer_word)))
@@ -92,4 +147,6 @@ FUNCTIONS = {
     ADMIN: view_admin,
     abi.selector("setComplianceOfficer(address,bool)"): set_compliance_officer,
     abi.selector("isComplianceOfficer(address)"): view_is_compliance_officer,
+    abi.selector("setClaims(address,uint16,uint8,uint64)"): set_claims,
+    abi.selector("claims(address)"): view_claims,
 }

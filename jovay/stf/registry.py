@@ -1,7 +1,8 @@
 """Asset registry system contract: creates RWA tokens at deterministic addresses.
 
 Token `n` (from 1) lives at `TOKEN_ADDRESS_PREFIX || n` (14 bytes), so anyone can tell a token address
-from its number without reading state. Issue 4 puts the full asset lifecycle in front of this.
+from its number without reading state. The asset lifecycle (assets.py, same address) creates its
+tokens through `new_token`, in the same numbering.
 """
 
 from __future__ import annotations
@@ -42,23 +43,32 @@ def _checked_string(value: str, what: str, gas: int) -> bytes:
     return encoded
 
 
-def create_token(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
-    """Create a token whose issuer is the caller; returns its address."""
-    gas = OP_GAS["registry.createToken"]
-    name, symbol, decimals = abi.decode_args(["string", "string", "uint8"], data)
+def new_token(
+    state: StateOverlay, issuer: bytes, name: str, symbol: str, decimals: int, gas: int
+) -> tuple[bytes, Log]:
+    """Create the next token for `issuer`; returns its address and `TokenCreated` log (shared with
+    the asset lifecycle's tokenizeAsset, so both kinds of token sit in one numbering)."""
     name_bytes = _checked_string(name, "name", gas)
     symbol_bytes = _checked_string(symbol, "symbol", gas)
     token_id = token_count(state) + 1
     address = token_address(token_id)
     state.set(system_field_key(TOKEN_COUNT_FIELD), token_id)
-    state.set(token_field_key(address, token.FIELD_ISSUER), int.from_bytes(sender, "big"))
+    state.set(token_field_key(address, token.FIELD_ISSUER), int.from_bytes(issuer, "big"))
     state.set(token_field_key(address, token.FIELD_NAME), pack_string(name_bytes))
     state.set(token_field_key(address, token.FIELD_SYMBOL), pack_string(symbol_bytes))
     state.set(token_field_key(address, token.FIELD_DECIMALS), decimals)
-    topics = [TOKEN_CREATED, abi.address_word(address), abi.address_word(sender)]
+    topics = [TOKEN_CREATED, abi.address_word(address), abi.address_word(issuer)]
     log = Log(
         ASSET_REGISTRY, topics, abi.encode_values(["string", "string", "uint8"], [name, symbol, decimals])
     )
+    return address, log
+
+
+def create_token(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
+    """Create a token whose issuer is the caller; returns its address."""
+    gas = OP_GAS["registry.createToken"]
+    name, symbol, decimals = abi.decode_args(["string", "string", "uint8"], data)
+    address, log = new_token(state, sender, name, symbol, decimals, gas)
     return CallResult(gas, abi.address_word(address), [log])
 
 

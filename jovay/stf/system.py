@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from jovay.codec.abi import AbiError
 from jovay.params import ASSET_REGISTRY, ATTESTATION_REGISTRY, DISPATCH_GAS, IDENTITY_REGISTRY
 from jovay.state.overlay import StateOverlay
-from jovay.stf import attestations, identity, registry, token
+from jovay.stf import assets, attestations, identity, registry, token
 from jovay.stf.results import CallResult, Revert
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def _block_blind(functions: Mapping[bytes, BlockBlindFunction]) -> dict[bytes, S
 
 _FIXED: dict[bytes, Mapping[bytes, SystemFunction]] = {
     IDENTITY_REGISTRY: _block_blind(identity.FUNCTIONS),
-    ASSET_REGISTRY: _block_blind(registry.FUNCTIONS),
+    ASSET_REGISTRY: {**_block_blind(registry.FUNCTIONS), **assets.FUNCTIONS},
     ATTESTATION_REGISTRY: attestations.FUNCTIONS,
 }
 
@@ -61,6 +61,6 @@ def call_system_contract(
         token_function = token.FUNCTIONS.get(data[:4])
         if token_function is None or len(data) < 4:
             raise Revert(None, DISPATCH_GAS)
-        return token_function(state, to, sender, data)
+        return token_function(state, to, sender, data, env)
     except AbiError:
         raise Revert(None, DISPATCH_GAS) from None
