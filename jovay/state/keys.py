@@ -93,6 +93,12 @@ def unpack_account(value: int) -> tuple[int, int]:
     return value >> 128, value & MAX_UINT128
 
 
+def split_u256(value: int) -> tuple[int, int]:
+    """A uint256 (asset id, bytes32 commitment) as (high 128 bits, low 128 bits): each fits a field
+    element, so two different values never meet after reduction mod p."""
+    return value >> 128, value & ((1 << 128) - 1)
+
+
 def pack_string(s: bytes) -> int:
     """A name or symbol of at most 30 bytes: `len << 240 | s padded with zeros to 30 bytes`."""
     if len(s) > MAX_STRING_BYTES:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 from jovay.codec import abi
 from jovay.crypto.poseidon import poseidon
 from jovay.params import ASSET_REGISTRY, DISPATCH_GAS, OP_GAS, ZERO_ADDRESS
-from jovay.state.keys import token_field_key
+from jovay.state.keys import split_u256, token_field_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf import registry, token  # a cycle (token calls before_transfer): used inside functions only
 from jovay.stf.attestations import auditor_attestation_count
@@ -78,7 +78,6 @@ COUNT_FIELD: Final = 0  # under asset id 0, which no asset has
     F_REQUIREMENTS,
 ) = range(16)
 
-_LOW128: Final = (1 << 128) - 1
 _LOW64: Final = (1 << 64) - 1
 _KEY_CACHE_SIZE: Final = 1 << 14
 
@@ -161,11 +160,6 @@ def token_asset_key(token_address: bytes) -> int:
 def holder_count_key(token_address: bytes) -> int:
     """P(25, token): how many addresses hold a positive balance of a lifecycle token."""
     return poseidon((DOMAIN_HOLDER_COUNT, int.from_bytes(token_address, "big")))
-
-
-def _halves(value: bytes) -> tuple[int, int]:
-    number = int.from_bytes(value, "big")
-    return number >> 128, number & _LOW128
 
 
 # --- records ----------------------------------------------------------------------------------------
@@ -396,7 +390,7 @@ def register_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockEn
     _set(state, asset_id, F_ISSUER, int.from_bytes(sender, "big"))
     _set(state, asset_id, F_ORIGINATOR, int.from_bytes(originator, "big"))
     for fields, commitment in (((F_META_HI, F_META_LO), metadata), ((F_DOCS_HI, F_DOCS_LO), documents)):
-        for field, half in zip(fields, _halves(commitment), strict=True):
+        for field, half in zip(fields, split_u256(int.from_bytes(commitment, "big")), strict=True):
             _set(state, asset_id, field, half)
     topics = [ASSET_REGISTERED, abi.uint_word(asset_id), abi.address_word(sender), originator_word]
     registered = Log(ASSET_REGISTRY, topics, abi.uint_word(asset_class) + metadata + documents)

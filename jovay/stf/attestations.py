@@ -27,6 +27,7 @@ from jovay.crypto.poseidon import poseidon
 from jovay.crypto.secp256k1 import recover_address
 from jovay.errors import InvalidTransaction
 from jovay.params import ATTESTATION_REGISTRY, DISPATCH_GAS, OP_GAS
+from jovay.state.keys import split_u256
 from jovay.state.overlay import StateOverlay
 from jovay.stf.identity import identity_admin
 from jovay.stf.results import CallResult, Log, Revert
@@ -46,7 +47,6 @@ DOMAIN_ATTESTATION_LO: Final = 19
 DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
 ATTESTOR_STATUS, ATTESTOR_ASSET_HI, ATTESTOR_ASSET_LO = range(3)
 
-_LOW128: Final = (1 << 128) - 1
 _LOW64: Final = (1 << 64) - 1
 _KEY_CACHE_SIZE: Final = 1 << 14
 
@@ -81,11 +81,6 @@ AttestationFunction = Callable[[StateOverlay, bytes, bytes, "BlockEnv | None"], 
 
 
 # --- state keys -------------------------------------------------------------------------------------
-def _halves(value: int) -> tuple[int, int]:
-    """A uint256 as (high 128 bits, low 128 bits): each fits a field element."""
-    return value >> 128, value & _LOW128
-
-
 @lru_cache(maxsize=_KEY_CACHE_SIZE)
 def attestor_key(attestor: bytes, field: int) -> int:
     """P(16, attestor, field): 0 `kind | active << 8`, 1 asset id high half, 2 asset id low half."""
@@ -95,12 +90,12 @@ def attestor_key(attestor: bytes, field: int) -> int:
 @lru_cache(maxsize=_KEY_CACHE_SIZE)
 def last_sequence_key(attestor: bytes, asset_id: int) -> int:
     """P(17, attestor, assetHi, assetLo): the stream's last recorded sequence number."""
-    return poseidon((DOMAIN_LAST_SEQUENCE, int.from_bytes(attestor, "big"), *_halves(asset_id)))
+    return poseidon((DOMAIN_LAST_SEQUENCE, int.from_bytes(attestor, "big"), *split_u256(asset_id)))
 
 
 def attestation_keys(attestor: bytes, asset_id: int, sequence: int) -> tuple[int, int]:
     """P(18 | 19, attestor, assetHi, assetLo, sequence): the record's two leaves (written once)."""
-    args = (int.from_bytes(attestor, "big"), *_halves(asset_id), sequence)
+    args = (int.from_bytes(attestor, "big"), *split_u256(asset_id), sequence)
     return poseidon((DOMAIN_ATTESTATION_HI, *args)), poseidon((DOMAIN_ATTESTATION_LO, *args))
 
 
@@ -111,7 +106,7 @@ def auditor_attestations_key(asset_id: int) -> int:
     The asset registry's tokenize checkpoint reads it: attestor records are keyed by attestor, so
     without this count "has any auditor attested this asset" would need an index of auditors.
     """
-    return poseidon((DOMAIN_AUDITOR_ATTESTATIONS, *_halves(asset_id)))
+    return poseidon((DOMAIN_AUDITOR_ATTESTATIONS, *split_u256(asset_id)))
 
 
 def auditor_attestation_count(state: StateOverlay, asset_id: int) -> int:
@@ -150,7 +145,7 @@ def read_attestor(state: StateOverlay, attestor: bytes) -> Attestor:
 
 
 def write_attestor(state: StateOverlay, attestor: bytes, record: Attestor) -> None:
-    asset_hi, asset_lo = _halves(record.asset_id)
+    asset_hi, asset_lo = split_u256(record.asset_id)
     state.set(attestor_key(attestor, ATTESTOR_STATUS), record.kind | int(record.active) << 8)
     state.set(attestor_key(attestor, ATTESTOR_ASSET_HI), asset_hi)
     state.set(attestor_key(attestor, ATTESTOR_ASSET_LO), asset_lo)
@@ -172,7 +167,7 @@ def write_attestation(
 ) -> None:
     """Leaf 18 `commitmentHi << 64 | timestamp`, leaf 19 `commitmentLo << 64 | recordedAt` (< 2^192)."""
     hi_key, lo_key = attestation_keys(attestor, asset_id, sequence)
-    commit_hi, commit_lo = _halves(int.from_bytes(record.data_commitment, "big"))
+    commit_hi, commit_lo = split_u256(int.from_bytes(record.data_commitment, "big"))
     state.set(hi_key, commit_hi << 64 | record.timestamp)
     state.set(lo_key, commit_lo << 64 | record.recorded_at)
 

@@ -147,3 +147,13 @@ def test_string_examples_and_ranges() -> None:
     for bad in [-1, 31 << 240, 1 << 250, pack_string(b"ab") | 1]:
         with pytest.raises(ValueError):
             unpack_string(bad)
+
+
+def test_split_u256_halves_fit_the_field_and_rebuild_the_value() -> None:
+    from jovay.crypto.poseidon import FIELD_MODULUS
+    from jovay.state.keys import split_u256
+
+    for value in (0, 1, (1 << 128) - 1, 1 << 128, FIELD_MODULUS, (1 << 256) - 1):
+        hi, lo = split_u256(value)
+        assert hi < 1 << 128 and lo < 1 << 128 and hi < FIELD_MODULUS
+        assert hi << 128 | lo == value
