@@ -39,7 +39,7 @@ from tests.helpers import ADDRESSES, CHAIN_ID, ETH, KEYS, address_hex, calldata,
 ALICE, BOB, CAROL = ADDRESSES[:3]
 ALICE_KEY = KEYS[0]
 TOKEN = token_address(1)
-TIMEOUT_S = 10.0
+TIMEOUT_S = 30.0  # generous: only reached when a test is about to fail; CI machines are noisy
 QUIET_S = 0.3  # how long "no notification" is waited for
 
 
