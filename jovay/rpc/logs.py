@@ -24,7 +24,7 @@ from jovay.crypto.keccak import keccak256
 from jovay.rpc import params as p
 from jovay.rpc.errors import INVALID_PARAMS, SERVER_ERROR, RpcError
 from jovay.rpc.events import BlockEvent, EventHub
-from jovay.rpc.format import decode_stored_tx, format_log, format_receipt, format_transaction
+from jovay.rpc.format import decode_stored_tx, format_log, format_transaction
 from jovay.rpc.logfilter import LogFilter, LogQuery, parse_log_query
 from jovay.rpc.methods import EthApi
 from jovay.sequencer.sequencer import Sequencer
@@ -316,16 +316,7 @@ class LogsApi:
             return None
         out, first_log = [], 0
         for index, stored in enumerate(block.receipts):
-            receipt = format_receipt(
-                stored,
-                block.txs[index],
-                block.tx_hashes[index],
-                block_hash_=block.hash,
-                number=block.header.number,
-                index=index,
-                first_log_index=first_log,
-            )
-            out.append(receipt)
+            out.append(block.receipt_json(index, first_log))
             first_log += len(stored.receipt.logs)
         return out
 

@@ -44,6 +44,18 @@ class LoadedBlock:
     receipts: list[StoredReceipt]
     size: int
 
+    def receipt_json(self, index: int, first_log_index: int) -> dict[str, Any]:
+        """Receipt `index` as RPC serves it; `first_log_index` counts the logs of earlier receipts."""
+        return format_receipt(
+            self.receipts[index],
+            self.txs[index],
+            self.tx_hashes[index],
+            block_hash_=self.hash,
+            number=self.header.number,
+            index=index,
+            first_log_index=first_log_index,
+        )
+
 
 class EthApi:
     def __init__(self, chain: Chain, sequencer: Sequencer | None, heads: HeadTracker | None = None) -> None:
@@ -168,15 +180,7 @@ class EthApi:
             return None
         block, index = found
         first_log = sum(len(r.receipt.logs) for r in block.receipts[:index])
-        return format_receipt(
-            block.receipts[index],
-            block.txs[index],
-            block.tx_hashes[index],
-            block_hash_=block.hash,
-            number=block.header.number,
-            index=index,
-            first_log_index=first_log,
-        )
+        return block.receipt_json(index, first_log)
 
     def eth_sendRawTransaction(self, params: list[Any]) -> str:
         if self.sequencer is None:

@@ -20,6 +20,21 @@ DOMAIN_TOKEN_FIELD: Final = 4
 DOMAIN_ALLOWLIST: Final = 5
 DOMAIN_SYSTEM_FIELD: Final = 6
 
+# Domains of the RWA system contracts (their key functions live next to their operations).
+DOMAIN_ATTESTOR: Final = 16
+DOMAIN_LAST_SEQUENCE: Final = 17
+DOMAIN_ATTESTATION_HI: Final = 18
+DOMAIN_ATTESTATION_LO: Final = 19
+DOMAIN_ASSET_FIELD: Final = 20
+DOMAIN_SUBSCRIPTION: Final = 21
+DOMAIN_AGENT: Final = 22
+DOMAIN_FROZEN: Final = 23
+DOMAIN_TOKEN_ASSET: Final = 24
+DOMAIN_HOLDER_COUNT: Final = 25
+DOMAIN_COMPLIANCE_OFFICER: Final = 26
+DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
+DOMAIN_CLAIMS: Final = 28
+
 TOKEN_FIELD_COUNT: Final = 5  # 0 issuer, 1 name, 2 symbol, 3 decimals, 4 totalSupply
 SYSTEM_FIELD_COUNT: Final = 3  # 0 identity admin, 1 number of tokens, 2 next L1 message index
 

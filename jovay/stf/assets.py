@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Final
 from jovay.codec import abi
 from jovay.crypto.poseidon import poseidon
 from jovay.params import ASSET_REGISTRY, DISPATCH_GAS, OP_GAS, ZERO_ADDRESS
-from jovay.state.keys import split_u256, token_field_key
+from jovay.state.keys import (
+    DOMAIN_AGENT,
+    DOMAIN_ASSET_FIELD,
+    DOMAIN_FROZEN,
+    DOMAIN_HOLDER_COUNT,
+    DOMAIN_SUBSCRIPTION,
+    DOMAIN_TOKEN_ASSET,
+    split_u256,
+    token_field_key,
+)
 from jovay.state.overlay import StateOverlay
 from jovay.stf import registry, token  # a cycle (token calls before_transfer): used inside functions only
 from jovay.stf.attestations import auditor_attestation_count
@@ -51,12 +60,6 @@ class Stage(IntEnum):
 
 STAGE_NAMES: Final = ("Registered", "Structured", "Tokenized", "Issuing", "Trading", "Redeemed", "Closed")
 
-DOMAIN_ASSET_FIELD: Final = 20
-DOMAIN_SUBSCRIPTION: Final = 21
-DOMAIN_AGENT: Final = 22
-DOMAIN_FROZEN: Final = 23
-DOMAIN_TOKEN_ASSET: Final = 24
-DOMAIN_HOLDER_COUNT: Final = 25
 
 COUNT_FIELD: Final = 0  # under asset id 0, which no asset has
 (

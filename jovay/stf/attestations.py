@@ -27,7 +27,14 @@ from jovay.crypto.poseidon import poseidon
 from jovay.crypto.secp256k1 import recover_address
 from jovay.errors import InvalidTransaction
 from jovay.params import ATTESTATION_REGISTRY, DISPATCH_GAS, OP_GAS
-from jovay.state.keys import split_u256
+from jovay.state.keys import (
+    DOMAIN_ATTESTATION_HI,
+    DOMAIN_ATTESTATION_LO,
+    DOMAIN_ATTESTOR,
+    DOMAIN_AUDITOR_ATTESTATIONS,
+    DOMAIN_LAST_SEQUENCE,
+    split_u256,
+)
 from jovay.state.overlay import StateOverlay
 from jovay.stf.identity import identity_admin
 from jovay.stf.results import CallResult, Log, Revert
@@ -40,11 +47,6 @@ KIND_DEVICE: Final = 2
 ANY_ASSET: Final = 0  # an auditor registered for asset 0 may attest for every asset
 MAX_FUTURE_S: Final = 300  # how far an attestor's clock may run ahead of the block's
 
-DOMAIN_ATTESTOR: Final = 16
-DOMAIN_LAST_SEQUENCE: Final = 17
-DOMAIN_ATTESTATION_HI: Final = 18
-DOMAIN_ATTESTATION_LO: Final = 19
-DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
 ATTESTOR_STATUS, ATTESTOR_ASSET_HI, ATTESTOR_ASSET_LO = range(3)
 
 _LOW64: Final = (1 << 64) - 1

@@ -16,13 +16,11 @@ from typing import Final
 from jovay.codec import abi
 from jovay.crypto.poseidon import poseidon
 from jovay.params import DISPATCH_GAS, IDENTITY_REGISTRY, OP_GAS
-from jovay.state.keys import allowlist_key, system_field_key
+from jovay.state.keys import DOMAIN_CLAIMS, DOMAIN_COMPLIANCE_OFFICER, allowlist_key, system_field_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.results import CallResult, Log, Revert
 
 ADMIN_FIELD = 0
-DOMAIN_COMPLIANCE_OFFICER: Final = 26
-DOMAIN_CLAIMS: Final = 28
 
 SET_ALLOWED = abi.selector("setAllowed(address,bool)")
 IS_ALLOWED = abi.selector("isAllowed(address)")

@@ -157,3 +157,12 @@ def test_split_u256_halves_fit_the_field_and_rebuild_the_value() -> None:
         hi, lo = split_u256(value)
         assert hi < 1 << 128 and lo < 1 << 128 and hi < FIELD_MODULUS
         assert hi << 128 | lo == value
+
+
+def test_every_state_domain_tag_is_distinct() -> None:
+    """All domains live in keys.py, so two system contracts can never derive the same key by accident."""
+    from jovay.state import keys
+
+    tags = {name: value for name, value in vars(keys).items() if name.startswith("DOMAIN_")}
+    assert len(tags) >= 19
+    assert len(set(tags.values())) == len(tags), tags
