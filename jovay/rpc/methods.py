@@ -19,7 +19,7 @@ from jovay.rpc.errors import EXECUTION_REVERTED, SERVER_ERROR, RpcError, invalid
 from jovay.rpc.format import decode_stored_tx, format_header, format_receipt, format_transaction
 from jovay.sequencer.sequencer import Sequencer
 from jovay.state.overlay import StateOverlay
-from jovay.stf.accounts import get_account
+from jovay.stf.accounts import BalanceOverflow, get_account
 from jovay.stf.block import child_env
 from jovay.stf.results import Revert
 from jovay.stf.system import SYSTEM_CODE, call_system_contract, is_system_contract
@@ -230,18 +230,18 @@ class EthApi:
         data = p.data(call.get("input") or call.get("data") or "0x", 0)
         value = p.quantity(call["value"], 0) if call.get("value") else 0
         gas = TX_BASE_GAS + data_gas(data)
+        if value > get_account(state, sender)[1]:
+            raise RpcError(SERVER_ERROR, "insufficient funds for transfer")
         if not is_system_contract(state, to):
             if data:
                 raise RpcError(SERVER_ERROR, f"calldata to 0x{to.hex()} rejected: not a system contract")
-            if value > get_account(state, sender)[1]:
-                raise RpcError(SERVER_ERROR, "insufficient funds for transfer")
             return gas, b""
-        if value:
-            raise _reverted(Revert("Jovay: system contracts do not accept ETH", 0).data)
         try:
-            result = call_system_contract(state, sender, to, data, env)
+            result = call_system_contract(state, sender, to, data, env, value)
         except Revert as revert:
             raise _reverted(revert.data) from None
+        except BalanceOverflow as overflow:
+            raise _reverted(Revert(str(overflow), 0).data) from None
         return gas + result.gas, result.return_data
 
     def eth_call(self, params: list[Any]) -> str:

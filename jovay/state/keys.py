@@ -34,6 +34,10 @@ DOMAIN_HOLDER_COUNT: Final = 25
 DOMAIN_COMPLIANCE_OFFICER: Final = 26
 DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
 DOMAIN_CLAIMS: Final = 28
+DOMAIN_REVENUE_CHECKPOINT: Final = 29
+DOMAIN_REVENUE_OWED: Final = 30
+DOMAIN_FROZEN_TOKENS: Final = 31
+DOMAIN_REGULATOR: Final = 32
 
 TOKEN_FIELD_COUNT: Final = 5  # 0 issuer, 1 name, 2 symbol, 3 decimals, 4 totalSupply
 SYSTEM_FIELD_COUNT: Final = 3  # 0 identity admin, 1 number of tokens, 2 next L1 message index

@@ -30,6 +30,7 @@ from jovay.state.keys import (
     DOMAIN_AGENT,
     DOMAIN_ASSET_FIELD,
     DOMAIN_FROZEN,
+    DOMAIN_FROZEN_TOKENS,
     DOMAIN_HOLDER_COUNT,
     DOMAIN_SUBSCRIPTION,
     DOMAIN_TOKEN_ASSET,
@@ -37,7 +38,8 @@ from jovay.state.keys import (
     token_field_key,
 )
 from jovay.state.overlay import StateOverlay
-from jovay.stf import registry, token  # a cycle (token calls before_transfer): used inside functions only
+from jovay.stf import cashflow, registry, token  # cycles (token, cashflow call in): used inside functions
+from jovay.stf.accounts import add_balance, sub_balance
 from jovay.stf.attestations import auditor_attestation_count
 from jovay.stf.identity import is_allowed, is_compliance_officer, read_claims
 from jovay.stf.results import CallResult, Log, Revert
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from jovay.stf.transaction import BlockEnv
 
 AssetFunction = Callable[[StateOverlay, bytes, bytes, "BlockEnv | None"], CallResult]
+PayableAssetFunction = Callable[[StateOverlay, bytes, bytes, "BlockEnv | None", int], CallResult]
 
 
 class Stage(IntEnum):
@@ -79,9 +82,15 @@ COUNT_FIELD: Final = 0  # under asset id 0, which no asset has
     F_RULES,
     F_MAX_BALANCE,
     F_REQUIREMENTS,
-) = range(16)
+    F_PRICE,
+    F_REDEMPTION_POOL,
+    F_REVENUE_PER_UNIT,
+    F_REVENUE_REMAINDER,
+    F_REVENUE_PERIODS,
+    F_REVENUE_TOTAL,
+) = range(22)
 
-_LOW64: Final = (1 << 64) - 1
+LOW64: Final = (1 << 64) - 1
 _KEY_CACHE_SIZE: Final = 1 << 14
 
 NO_SUCH_ASSET: Final = "AssetRegistry: no such asset"
@@ -115,17 +124,26 @@ TOKEN_NO_BLOCK: Final = "JovayToken: no block context"
 KYC_EXPIRED: Final = "JovayToken: recipient KYC expired"
 CLASS_TOO_LOW: Final = "JovayToken: recipient investor class too low"
 WRONG_JURISDICTION: Final = "JovayToken: recipient jurisdiction not allowed"
+EXCEEDS_UNFROZEN: Final = "JovayToken: transfer amount exceeds unfrozen balance"
+FREEZE_EXCEEDS_BALANCE: Final = "AssetRegistry: amount exceeds unfrozen balance"
+UNFREEZE_EXCEEDS_FROZEN: Final = "AssetRegistry: amount exceeds frozen tokens"
+NOTHING_TO_RECOVER: Final = "AssetRegistry: no tokens to recover"
+SAME_WALLET: Final = "AssetRegistry: new wallet is the lost wallet"
 
 ASSET_REGISTERED: Final = abi.event_topic("AssetRegistered(uint256,address,address,uint8,bytes32,bytes32)")
 ASSET_STAGE_CHANGED: Final = abi.event_topic("AssetStageChanged(uint256,uint8,address)")
 ISSUANCE_APPROVED: Final = abi.event_topic("IssuanceApproved(uint256,address)")
-SUBSCRIBED: Final = abi.event_topic("Subscribed(uint256,address,uint256)")
+SUBSCRIBED: Final = abi.event_topic("Subscribed(uint256,address,uint256,uint256)")
 ASSET_RULES_SET: Final = abi.event_topic("AssetRulesSet(uint256,uint32,uint128,uint64)")
 AGENT_SET: Final = abi.event_topic("AgentSet(uint256,address,bool)")
 ADDRESS_FROZEN: Final = abi.event_topic("AddressFrozen(uint256,address,bool,address)")
 ASSET_PAUSED: Final = abi.event_topic("AssetPaused(uint256,bool,address)")
 REQUIREMENTS_SET: Final = abi.event_topic("InvestorRequirementsSet(uint256,bool,uint8,uint16)")
 FORCED_TRANSFER: Final = abi.event_topic("ForcedTransfer(uint256,address,address,uint256,address)")
+TOKENS_FROZEN: Final = abi.event_topic("TokensFrozen(uint256,address,uint256,address)")
+TOKENS_UNFROZEN: Final = abi.event_topic("TokensUnfrozen(uint256,address,uint256,address)")
+RECOVERY_SUCCESS: Final = abi.event_topic("RecoverySuccess(uint256,address,address,address)")
+ISSUANCE_OPENED: Final = abi.event_topic("IssuanceOpened(uint256,uint64,uint64,uint128,uint128,uint128)")
 
 
 # --- state keys -------------------------------------------------------------------------------------
@@ -151,6 +169,12 @@ def agent_key(asset_id: int, agent: bytes) -> int:
 def frozen_key(asset_id: int, holder: bytes) -> int:
     """P(23, assetId, holder): 1 when an agent froze the holder."""
     return poseidon((DOMAIN_FROZEN, asset_id, int.from_bytes(holder, "big")))
+
+
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def frozen_tokens_key(asset_id: int, holder: bytes) -> int:
+    """P(31, assetId, holder): how many of the holder's units an agent froze (partial freeze)."""
+    return poseidon((DOMAIN_FROZEN_TOKENS, asset_id, int.from_bytes(holder, "big")))
 
 
 @lru_cache(maxsize=_KEY_CACHE_SIZE)
@@ -199,7 +223,7 @@ class Requirements:
 
 
 def read_requirements(state: StateOverlay, asset_id: int) -> Requirements:
-    value = _get(state, asset_id, F_REQUIREMENTS)
+    value = get_field(state, asset_id, F_REQUIREMENTS)
     return Requirements(bool(value & 1), value >> 8 & 0xFF, value >> 16)
 
 
@@ -207,26 +231,26 @@ def asset_count(state: StateOverlay) -> int:
     return state.get(asset_field_key(0, COUNT_FIELD))
 
 
-def _get(state: StateOverlay, asset_id: int, field: int) -> int:
+def get_field(state: StateOverlay, asset_id: int, field: int) -> int:
     return state.get(asset_field_key(asset_id, field))
 
 
-def _set(state: StateOverlay, asset_id: int, field: int, value: int) -> None:
+def set_field(state: StateOverlay, asset_id: int, field: int, value: int) -> None:
     state.set(asset_field_key(asset_id, field), value)
 
 
-def _address(state: StateOverlay, asset_id: int, field: int) -> bytes:
-    return _get(state, asset_id, field).to_bytes(20, "big")
+def address_field(state: StateOverlay, asset_id: int, field: int) -> bytes:
+    return get_field(state, asset_id, field).to_bytes(20, "big")
 
 
 def read_status(state: StateOverlay, asset_id: int) -> Status:
-    value = _get(state, asset_id, F_STATUS)
+    value = get_field(state, asset_id, F_STATUS)
     return Status(Stage(value & 0xFF), value >> 8 & 0xFF, bool(value >> 16 & 1), bool(value >> 17 & 1))
 
 
 def read_rules(state: StateOverlay, asset_id: int) -> Rules:
-    packed = _get(state, asset_id, F_RULES)
-    return Rules(packed & 0xFFFFFFFF, _get(state, asset_id, F_MAX_BALANCE), packed >> 32)
+    packed = get_field(state, asset_id, F_RULES)
+    return Rules(packed & 0xFFFFFFFF, get_field(state, asset_id, F_MAX_BALANCE), packed >> 32)
 
 
 def asset_of_token(state: StateOverlay, token_address: bytes) -> int:
@@ -238,69 +262,71 @@ def is_frozen(state: StateOverlay, asset_id: int, holder: bytes) -> bool:
     return state.get(frozen_key(asset_id, holder)) == 1
 
 
+def frozen_tokens(state: StateOverlay, asset_id: int, holder: bytes) -> int:
+    return state.get(frozen_tokens_key(asset_id, holder))
+
+
 def is_agent(state: StateOverlay, asset_id: int, caller: bytes) -> bool:
     """The issuer is always an agent of its asset."""
-    return caller == _address(state, asset_id, F_ISSUER) or state.get(agent_key(asset_id, caller)) == 1
+    return caller == address_field(state, asset_id, F_ISSUER) or state.get(agent_key(asset_id, caller)) == 1
 
 
 # --- argument and access checks ---------------------------------------------------------------------
-def _uint(word: bytes, bits: int) -> int:
+def uint_arg(word: bytes, bits: int) -> int:
     value = abi.word_uint(word)
     if value >> bits:
         raise abi.AbiError(f"uint{bits} argument out of range")
     return value
 
 
-def _existing(state: StateOverlay, word: bytes, gas: int) -> int:
+def existing_asset(state: StateOverlay, word: bytes, gas: int) -> int:
     asset_id = abi.word_uint(word)
     if not 1 <= asset_id <= asset_count(state):
         raise Revert(NO_SUCH_ASSET, gas)
     return asset_id
 
 
-def _require_issuer(state: StateOverlay, asset_id: int, sender: bytes, gas: int) -> None:
-    if sender != _address(state, asset_id, F_ISSUER):
+def require_issuer(state: StateOverlay, asset_id: int, sender: bytes, gas: int) -> None:
+    if sender != address_field(state, asset_id, F_ISSUER):
         raise Revert(NOT_ISSUER, gas)
 
 
-def _require_agent(state: StateOverlay, asset_id: int, sender: bytes, gas: int) -> None:
+def require_agent(state: StateOverlay, asset_id: int, sender: bytes, gas: int) -> None:
     if not is_agent(state, asset_id, sender):
         raise Revert(NOT_AGENT, gas)
 
 
-def _require_stage(status: Status, needed: Stage, gas: int) -> None:
+def require_stage(status: Status, needed: Stage, gas: int) -> None:
     if status.stage != needed:
         is_, needs = STAGE_NAMES[status.stage], STAGE_NAMES[needed]
         raise Revert(f"AssetRegistry: wrong stage: is {is_}, needs {needs}", gas)
 
 
-def _now(env: BlockEnv | None, reason: str, gas: int) -> int:
+def block_time(env: BlockEnv | None, reason: str, gas: int) -> int:
     if env is None:
         raise Revert(reason, gas)
     return env.timestamp
 
 
-def _issuer_at(
-    state: StateOverlay, sender: bytes, word: bytes, needed: Stage, gas: int
-) -> tuple[int, Status]:
+def issuer_at(state: StateOverlay, sender: bytes, word: bytes, needed: Stage, gas: int) -> tuple[int, Status]:
     """The common prologue of an issuer's lifecycle step: the asset exists, is the caller's, and is at
     `needed`."""
-    asset_id = _existing(state, word, gas)
-    _require_issuer(state, asset_id, sender, gas)
+    asset_id = existing_asset(state, word, gas)
+    require_issuer(state, asset_id, sender, gas)
     status = read_status(state, asset_id)
-    _require_stage(status, needed, gas)
+    require_stage(status, needed, gas)
     return asset_id, status
 
 
-def _advance(state: StateOverlay, asset_id: int, status: Status, stage: Stage, by: bytes) -> Log:
+def advance(state: StateOverlay, asset_id: int, status: Status, stage: Stage, by: bytes) -> Log:
     """Write the next stage; returns its `AssetStageChanged` log."""
-    _set(state, asset_id, F_STATUS, replace(status, stage=stage).packed())
+    set_field(state, asset_id, F_STATUS, replace(status, stage=stage).packed())
     topics = [ASSET_STAGE_CHANGED, abi.uint_word(asset_id), abi.address_word(by)]
     return Log(ASSET_REGISTRY, topics, abi.uint_word(stage))
 
 
 # --- compliance on token movements ------------------------------------------------------------------
-def _holder_delta(
+def holder_delta(
     state: StateOverlay, token_address: bytes, src: bytes | None, dst: bytes, amount: int
 ) -> int:
     """How the holder count changes when `amount` moves from `src` (None: minted) to `dst`."""
@@ -322,7 +348,7 @@ def _check_limits(
         raise Revert(MAX_HOLDERS, gas)
 
 
-def _count_holders(state: StateOverlay, token_address: bytes, delta: int) -> None:
+def count_holders(state: StateOverlay, token_address: bytes, delta: int) -> None:
     if delta:
         key = holder_count_key(token_address)
         state.set(key, state.get(key) + delta)
@@ -334,7 +360,7 @@ def _check_claims(state: StateOverlay, asset_id: int, holder: bytes, env: BlockE
     if not (needs.require_kyc or needs.min_investor_class or needs.jurisdiction):
         return
     claims = read_claims(state, holder)
-    if needs.require_kyc and claims.kyc_expiry <= _now(env, TOKEN_NO_BLOCK, gas):
+    if needs.require_kyc and claims.kyc_expiry <= block_time(env, TOKEN_NO_BLOCK, gas):
         raise Revert(KYC_EXPIRED, gas)
     if claims.investor_class < needs.min_investor_class:
         raise Revert(CLASS_TOO_LOW, gas)
@@ -368,15 +394,19 @@ def before_transfer(
         raise Revert(SENDER_FROZEN, gas)
     if is_frozen(state, asset_id, dst):
         raise Revert(RECIPIENT_FROZEN, gas)
+    if amount > token.balance_of(state, token_address, src) - frozen_tokens(state, asset_id, src):
+        raise Revert(EXCEEDS_UNFROZEN, gas)
     rules = read_rules(state, asset_id)
-    if rules.lockup_until and _now(env, TOKEN_NO_BLOCK, gas) < rules.lockup_until:
+    if rules.lockup_until and block_time(env, TOKEN_NO_BLOCK, gas) < rules.lockup_until:
         raise Revert(LOCKED_UP, gas)
     _check_claims(state, asset_id, dst, env, gas)
     if src == dst:
         return
-    delta = _holder_delta(state, token_address, src, dst, amount)
+    delta = holder_delta(state, token_address, src, dst, amount)
     _check_limits(state, rules, token_address, dst, amount, delta, gas)
-    _count_holders(state, token_address, delta)
+    count_holders(state, token_address, delta)
+    cashflow.settle(state, asset_id, token_address, src)
+    cashflow.settle(state, asset_id, token_address, dst)
 
 
 # --- lifecycle --------------------------------------------------------------------------------------
@@ -384,17 +414,17 @@ def register_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockEn
     """Anyone may register an asset; the caller becomes its issuer."""
     gas = OP_GAS["assets.registerAsset"]
     originator_word, class_word, metadata, documents = abi.words(data, 4)
-    originator, asset_class = abi.word_address(originator_word), _uint(class_word, 8)
+    originator, asset_class = abi.word_address(originator_word), uint_arg(class_word, 8)
     if originator == ZERO_ADDRESS:
         raise Revert(ZERO_ORIGINATOR, gas)
     asset_id = asset_count(state) + 1
     state.set(asset_field_key(0, COUNT_FIELD), asset_id)
-    _set(state, asset_id, F_STATUS, Status(Stage.REGISTERED, asset_class).packed())
-    _set(state, asset_id, F_ISSUER, int.from_bytes(sender, "big"))
-    _set(state, asset_id, F_ORIGINATOR, int.from_bytes(originator, "big"))
+    set_field(state, asset_id, F_STATUS, Status(Stage.REGISTERED, asset_class).packed())
+    set_field(state, asset_id, F_ISSUER, int.from_bytes(sender, "big"))
+    set_field(state, asset_id, F_ORIGINATOR, int.from_bytes(originator, "big"))
     for fields, commitment in (((F_META_HI, F_META_LO), metadata), ((F_DOCS_HI, F_DOCS_LO), documents)):
         for field, half in zip(fields, split_u256(int.from_bytes(commitment, "big")), strict=True):
-            _set(state, asset_id, field, half)
+            set_field(state, asset_id, field, half)
     topics = [ASSET_REGISTERED, abi.uint_word(asset_id), abi.address_word(sender), originator_word]
     registered = Log(ASSET_REGISTRY, topics, abi.uint_word(asset_class) + metadata + documents)
     stage_log = Log(
@@ -409,27 +439,27 @@ def structure_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockE
     """Issuer: fix the terms (tranche, maturity, target yield, supply cap)."""
     gas = OP_GAS["assets.structureAsset"]
     id_word, tranche_word, maturity_word, yield_word, cap_word = abi.words(data, 5)
-    tranche, maturity = _uint(tranche_word, 8), _uint(maturity_word, 64)
-    target_yield, supply_cap = _uint(yield_word, 32), _uint(cap_word, 128)
-    asset_id, status = _issuer_at(state, sender, id_word, Stage.REGISTERED, gas)
+    tranche, maturity = uint_arg(tranche_word, 8), uint_arg(maturity_word, 64)
+    target_yield, supply_cap = uint_arg(yield_word, 32), uint_arg(cap_word, 128)
+    asset_id, status = issuer_at(state, sender, id_word, Stage.REGISTERED, gas)
     if supply_cap == 0:
         raise Revert(ZERO_CAP, gas)
-    _set(state, asset_id, F_TERMS, tranche | maturity << 8 | target_yield << 72)
-    _set(state, asset_id, F_SUPPLY_CAP, supply_cap)
-    return CallResult(gas, b"", [_advance(state, asset_id, status, Stage.STRUCTURED, sender)])
+    set_field(state, asset_id, F_TERMS, tranche | maturity << 8 | target_yield << 72)
+    set_field(state, asset_id, F_SUPPLY_CAP, supply_cap)
+    return CallResult(gas, b"", [advance(state, asset_id, status, Stage.STRUCTURED, sender)])
 
 
 def tokenize_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
     """Issuer, once an auditor has attested the asset: create its token; returns the token address."""
     gas = OP_GAS["assets.tokenizeAsset"]
     raw_id, name, symbol, decimals = abi.decode_args(["uint256", "string", "string", "uint8"], data)
-    asset_id, status = _issuer_at(state, sender, abi.uint_word(raw_id), Stage.STRUCTURED, gas)
+    asset_id, status = issuer_at(state, sender, abi.uint_word(raw_id), Stage.STRUCTURED, gas)
     if auditor_attestation_count(state, asset_id) == 0:
         raise Revert(NO_AUDIT, gas)
     address, created = registry.new_token(state, sender, name, symbol, decimals, gas)
-    _set(state, asset_id, F_TOKEN, int.from_bytes(address, "big"))
+    set_field(state, asset_id, F_TOKEN, int.from_bytes(address, "big"))
     state.set(token_asset_key(address), asset_id)
-    logs = [created, _advance(state, asset_id, status, Stage.TOKENIZED, sender)]
+    logs = [created, advance(state, asset_id, status, Stage.TOKENIZED, sender)]
     return CallResult(gas, abi.address_word(address), logs)
 
 
@@ -437,73 +467,91 @@ def approve_issuance(state: StateOverlay, sender: bytes, data: bytes, env: Block
     """Compliance officer: clear a tokenized asset for issuance (the stage does not change)."""
     gas = OP_GAS["assets.approveIssuance"]
     (id_word,) = abi.words(data, 1)
-    asset_id = _existing(state, id_word, gas)
+    asset_id = existing_asset(state, id_word, gas)
     if not is_compliance_officer(state, sender):
         raise Revert(NOT_OFFICER, gas)
     status = read_status(state, asset_id)
-    _require_stage(status, Stage.TOKENIZED, gas)
-    _set(state, asset_id, F_STATUS, replace(status, approved=True).packed())
+    require_stage(status, Stage.TOKENIZED, gas)
+    set_field(state, asset_id, F_STATUS, replace(status, approved=True).packed())
     log = Log(ASSET_REGISTRY, [ISSUANCE_APPROVED, id_word, abi.address_word(sender)], b"")
     return CallResult(gas, b"", [log])
 
 
 def open_issuance(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
-    """Issuer, after approval: open the subscription window `[start, end)` with per-investor limits."""
+    """Issuer, after approval: open the subscription window `[start, end)` with per-investor limits and
+    the price of one unit (wei per smallest unit; 0 = free)."""
     gas = OP_GAS["assets.openIssuance"]
-    id_word, start_word, end_word, min_word, max_word = abi.words(data, 5)
-    start, end = _uint(start_word, 64), _uint(end_word, 64)
-    minimum, maximum = _uint(min_word, 128), _uint(max_word, 128)
-    asset_id, status = _issuer_at(state, sender, id_word, Stage.TOKENIZED, gas)
+    id_word, start_word, end_word, min_word, max_word, price_word = abi.words(data, 6)
+    start, end = uint_arg(start_word, 64), uint_arg(end_word, 64)
+    minimum, maximum = uint_arg(min_word, 128), uint_arg(max_word, 128)
+    price = uint_arg(price_word, 128)
+    asset_id, status = issuer_at(state, sender, id_word, Stage.TOKENIZED, gas)
     if not status.approved:
         raise Revert(NOT_APPROVED, gas)
     if start >= end:
         raise Revert(EMPTY_WINDOW, gas)
     if maximum == 0 or minimum > maximum:
         raise Revert(BAD_LIMITS, gas)
-    _set(state, asset_id, F_WINDOW, start | end << 64)
-    _set(state, asset_id, F_MIN_SUBSCRIPTION, minimum)
-    _set(state, asset_id, F_MAX_SUBSCRIPTION, maximum)
-    return CallResult(gas, b"", [_advance(state, asset_id, status, Stage.ISSUING, sender)])
+    set_field(state, asset_id, F_WINDOW, start | end << 64)
+    set_field(state, asset_id, F_MIN_SUBSCRIPTION, minimum)
+    set_field(state, asset_id, F_MAX_SUBSCRIPTION, maximum)
+    set_field(state, asset_id, F_PRICE, price)
+    opened = Log(ASSET_REGISTRY, [ISSUANCE_OPENED, id_word], b"".join(abi.words(data, 6)[1:]))
+    return CallResult(gas, b"", [opened, advance(state, asset_id, status, Stage.ISSUING, sender)])
 
 
-def subscribe(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
-    """An allowlisted investor, inside the window: mint `amount` to the caller (no payment yet)."""
+def subscribe(
+    state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None, value: int
+) -> CallResult:
+    """An allowlisted investor, inside the window, paying exactly `amount * price` wei: mint `amount` to
+    the caller. The payment goes straight on to the issuer (the registry keeps none of it)."""
     gas = OP_GAS["assets.subscribe"]
     id_word, amount_word = abi.words(data, 2)
-    amount = _uint(amount_word, 128)
-    asset_id = _existing(state, id_word, gas)
+    amount = uint_arg(amount_word, 128)
+    asset_id = existing_asset(state, id_word, gas)
     status = read_status(state, asset_id)
-    _require_stage(status, Stage.ISSUING, gas)
-    now = _now(env, NO_BLOCK, gas)
+    require_stage(status, Stage.ISSUING, gas)
+    now = block_time(env, NO_BLOCK, gas)
     if not is_allowed(state, sender):
         raise Revert(NOT_ELIGIBLE, gas)
-    window = _get(state, asset_id, F_WINDOW)
-    if now < window & _LOW64:
+    window = get_field(state, asset_id, F_WINDOW)
+    if now < window & LOW64:
         raise Revert(NOT_STARTED, gas)
     if now >= window >> 64:
         raise Revert(ENDED, gas)
     if amount == 0:
         raise Revert(ZERO_AMOUNT, gas)
+    price = get_field(state, asset_id, F_PRICE)
+    if value != amount * price:
+        raise Revert(f"AssetRegistry: wrong payment: sent {value} wei, price is {amount * price} wei", gas)
     total = state.get(subscription_key(asset_id, sender)) + amount
-    if total > _get(state, asset_id, F_MAX_SUBSCRIPTION):
+    if total > get_field(state, asset_id, F_MAX_SUBSCRIPTION):
         raise Revert(ABOVE_MAX, gas)
-    if total < _get(state, asset_id, F_MIN_SUBSCRIPTION):
+    if total < get_field(state, asset_id, F_MIN_SUBSCRIPTION):
         raise Revert(BELOW_MIN, gas)
-    token_address = _address(state, asset_id, F_TOKEN)
+    token_address = address_field(state, asset_id, F_TOKEN)
     supply = state.get(token_field_key(token_address, token.FIELD_TOTAL_SUPPLY))
-    if supply + amount > _get(state, asset_id, F_SUPPLY_CAP):
+    if supply + amount > get_field(state, asset_id, F_SUPPLY_CAP):
         raise Revert(CAP_EXCEEDED, gas)
     if status.paused:
         raise Revert(PAUSED, gas)
     if is_frozen(state, asset_id, sender):
         raise Revert(RECIPIENT_FROZEN, gas)
     _check_claims(state, asset_id, sender, env, gas)
-    delta = _holder_delta(state, token_address, None, sender, amount)
+    delta = holder_delta(state, token_address, None, sender, amount)
     _check_limits(state, read_rules(state, asset_id), token_address, sender, amount, delta, gas)
-    _count_holders(state, token_address, delta)
+    count_holders(state, token_address, delta)
     state.set(subscription_key(asset_id, sender), total)
+    cashflow.settle(state, asset_id, token_address, sender)
     minted = token.issue(state, token_address, sender, amount, gas)
-    log = Log(ASSET_REGISTRY, [SUBSCRIBED, id_word, abi.address_word(sender)], abi.uint_word(amount))
+    if value:
+        sub_balance(state, ASSET_REGISTRY, value)
+        add_balance(state, address_field(state, asset_id, F_ISSUER), value)
+    log = Log(
+        ASSET_REGISTRY,
+        [SUBSCRIBED, id_word, abi.address_word(sender)],
+        abi.uint_word(amount) + abi.uint_word(value),
+    )
     return CallResult(gas, b"", [minted, log])
 
 
@@ -511,22 +559,10 @@ def start_trading(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv
     """Issuer, once the subscription window has ended: let the token trade."""
     gas = OP_GAS["assets.startTrading"]
     (id_word,) = abi.words(data, 1)
-    asset_id, status = _issuer_at(state, sender, id_word, Stage.ISSUING, gas)
-    if _now(env, NO_BLOCK, gas) < _get(state, asset_id, F_WINDOW) >> 64:
+    asset_id, status = issuer_at(state, sender, id_word, Stage.ISSUING, gas)
+    if block_time(env, NO_BLOCK, gas) < get_field(state, asset_id, F_WINDOW) >> 64:
         raise Revert(STILL_OPEN, gas)
-    return CallResult(gas, b"", [_advance(state, asset_id, status, Stage.TRADING, sender)])
-
-
-def _step(op: str, needed: Stage, stage: Stage) -> AssetFunction:
-    """An issuer's step with no other condition than the stage (redeem, close)."""
-
-    def call(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
-        gas = OP_GAS[op]
-        (id_word,) = abi.words(data, 1)
-        asset_id, status = _issuer_at(state, sender, id_word, needed, gas)
-        return CallResult(gas, b"", [_advance(state, asset_id, status, stage, sender)])
-
-    return call
+    return CallResult(gas, b"", [advance(state, asset_id, status, Stage.TRADING, sender)])
 
 
 # --- rules and agent actions ------------------------------------------------------------------------
@@ -534,12 +570,12 @@ def set_asset_rules(state: StateOverlay, sender: bytes, data: bytes, env: BlockE
     """Issuer, at any stage: holder cap, balance cap per holder, lock-up end (0 = none for each)."""
     gas = OP_GAS["assets.setAssetRules"]
     id_word, holders_word, balance_word, lockup_word = abi.words(data, 4)
-    max_holders, max_balance = _uint(holders_word, 32), _uint(balance_word, 128)
-    lockup_until = _uint(lockup_word, 64)
-    asset_id = _existing(state, id_word, gas)
-    _require_issuer(state, asset_id, sender, gas)
-    _set(state, asset_id, F_RULES, max_holders | lockup_until << 32)
-    _set(state, asset_id, F_MAX_BALANCE, max_balance)
+    max_holders, max_balance = uint_arg(holders_word, 32), uint_arg(balance_word, 128)
+    lockup_until = uint_arg(lockup_word, 64)
+    asset_id = existing_asset(state, id_word, gas)
+    require_issuer(state, asset_id, sender, gas)
+    set_field(state, asset_id, F_RULES, max_holders | lockup_until << 32)
+    set_field(state, asset_id, F_MAX_BALANCE, max_balance)
     log = Log(ASSET_REGISTRY, [ASSET_RULES_SET, id_word], holders_word + balance_word + lockup_word)
     return CallResult(gas, b"", [log])
 
@@ -551,11 +587,11 @@ def set_investor_requirements(
     expired, an investor class at least `minInvestorClass`, jurisdiction `jurisdiction` unless 0)."""
     gas = OP_GAS["assets.setInvestorRequirements"]
     id_word, kyc_word, class_word, jurisdiction_word = abi.words(data, 4)
-    require_kyc, min_class = abi.word_bool(kyc_word), _uint(class_word, 8)
-    jurisdiction = _uint(jurisdiction_word, 16)
-    asset_id = _existing(state, id_word, gas)
-    _require_issuer(state, asset_id, sender, gas)
-    _set(state, asset_id, F_REQUIREMENTS, int(require_kyc) | min_class << 8 | jurisdiction << 16)
+    require_kyc, min_class = abi.word_bool(kyc_word), uint_arg(class_word, 8)
+    jurisdiction = uint_arg(jurisdiction_word, 16)
+    asset_id = existing_asset(state, id_word, gas)
+    require_issuer(state, asset_id, sender, gas)
+    set_field(state, asset_id, F_REQUIREMENTS, int(require_kyc) | min_class << 8 | jurisdiction << 16)
     log = Log(ASSET_REGISTRY, [REQUIREMENTS_SET, id_word], kyc_word + class_word + jurisdiction_word)
     return CallResult(gas, b"", [log])
 
@@ -565,8 +601,8 @@ def set_agent(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | N
     gas = OP_GAS["assets.setAgent"]
     id_word, agent_word, enabled_word = abi.words(data, 3)
     agent, enabled = abi.word_address(agent_word), abi.word_bool(enabled_word)
-    asset_id = _existing(state, id_word, gas)
-    _require_issuer(state, asset_id, sender, gas)
+    asset_id = existing_asset(state, id_word, gas)
+    require_issuer(state, asset_id, sender, gas)
     state.set(agent_key(asset_id, agent), int(enabled))
     log = Log(ASSET_REGISTRY, [AGENT_SET, id_word, agent_word], abi.bool_word(enabled))
     return CallResult(gas, b"", [log])
@@ -577,8 +613,8 @@ def freeze(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None
     gas = OP_GAS["assets.freeze"]
     id_word, holder_word, frozen_word = abi.words(data, 3)
     holder, frozen = abi.word_address(holder_word), abi.word_bool(frozen_word)
-    asset_id = _existing(state, id_word, gas)
-    _require_agent(state, asset_id, sender, gas)
+    asset_id = existing_asset(state, id_word, gas)
+    require_agent(state, asset_id, sender, gas)
     state.set(frozen_key(asset_id, holder), int(frozen))
     topics = [ADDRESS_FROZEN, id_word, holder_word, abi.address_word(sender)]
     return CallResult(gas, b"", [Log(ASSET_REGISTRY, topics, abi.bool_word(frozen))])
@@ -589,33 +625,123 @@ def pause_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv |
     gas = OP_GAS["assets.pauseAsset"]
     id_word, paused_word = abi.words(data, 2)
     paused = abi.word_bool(paused_word)
-    asset_id = _existing(state, id_word, gas)
-    _require_agent(state, asset_id, sender, gas)
+    asset_id = existing_asset(state, id_word, gas)
+    require_agent(state, asset_id, sender, gas)
     status = read_status(state, asset_id)
-    _set(state, asset_id, F_STATUS, replace(status, paused=paused).packed())
+    set_field(state, asset_id, F_STATUS, replace(status, paused=paused).packed())
     topics = [ASSET_PAUSED, id_word, abi.address_word(sender)]
     return CallResult(gas, b"", [Log(ASSET_REGISTRY, topics, abi.bool_word(paused))])
 
 
 def forced_transfer(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
-    """Agent: move a holder's units (recovery, court order). Stage, pause, freeze, lock-up and the
-    holder/balance caps do not apply; the recipient must still be allowlisted."""
+    """Agent: move a holder's units (court order). Stage, pause, freeze, lock-up and the holder/balance
+    caps do not apply; the recipient must still be allowlisted. Units beyond the holder's unfrozen
+    balance are unfrozen first (ERC-3643), with a `TokensUnfrozen` log."""
     gas = OP_GAS["assets.forcedTransfer"]
     id_word, from_word, to_word, amount_word = abi.words(data, 4)
-    src, dst, amount = abi.word_address(from_word), abi.word_address(to_word), _uint(amount_word, 128)
-    asset_id = _existing(state, id_word, gas)
-    _require_agent(state, asset_id, sender, gas)
-    token_address = _address(state, asset_id, F_TOKEN)
+    src, dst, amount = abi.word_address(from_word), abi.word_address(to_word), uint_arg(amount_word, 128)
+    asset_id = existing_asset(state, id_word, gas)
+    require_agent(state, asset_id, sender, gas)
+    token_address = token_of(state, asset_id, gas)
+    token.check_recipient(state, dst, gas)
+    balance = token.balance_of(state, token_address, src)
+    if amount > balance:
+        raise Revert("ERC20: transfer amount exceeds balance", gas)
+    logs = []
+    frozen = frozen_tokens(state, asset_id, src)
+    if amount > balance - frozen:
+        released = amount - (balance - frozen)
+        state.set(frozen_tokens_key(asset_id, src), frozen - released)
+        logs.append(_tokens_frozen_log(TOKENS_UNFROZEN, id_word, from_word, released, sender))
+    logs.append(_move_settled(state, asset_id, token_address, src, dst, amount, gas))
+    topics = [FORCED_TRANSFER, id_word, from_word, to_word]
+    logs.append(Log(ASSET_REGISTRY, topics, abi.uint_word(amount) + abi.address_word(sender)))
+    return CallResult(gas, b"", logs)
+
+
+def token_of(state: StateOverlay, asset_id: int, gas: int) -> bytes:
+    """The asset's token; reverts before tokenization."""
+    token_address = address_field(state, asset_id, F_TOKEN)
     if token_address == ZERO_ADDRESS:
         raise Revert(NOT_TOKENIZED, gas)
-    token.check_recipient(state, dst, gas)
-    if amount > token.balance_of(state, token_address, src):
-        raise Revert("ERC20: transfer amount exceeds balance", gas)
-    _count_holders(state, token_address, _holder_delta(state, token_address, src, dst, amount))
-    moved = token.move_balance(state, token_address, src, dst, amount, gas)
-    topics = [FORCED_TRANSFER, id_word, from_word, to_word]
-    log = Log(ASSET_REGISTRY, topics, abi.uint_word(amount) + abi.address_word(sender))
-    return CallResult(gas, b"", [moved, log])
+    return token_address
+
+
+def _move_settled(
+    state: StateOverlay, asset_id: int, token_address: bytes, src: bytes, dst: bytes, amount: int, gas: int
+) -> Log:
+    """An agent's balance move: revenue settled on both sides and the holder count kept."""
+    count_holders(state, token_address, holder_delta(state, token_address, src, dst, amount))
+    cashflow.settle(state, asset_id, token_address, src)
+    cashflow.settle(state, asset_id, token_address, dst)
+    return token.move_balance(state, token_address, src, dst, amount, gas)
+
+
+def _tokens_frozen_log(topic: bytes, id_word: bytes, holder_word: bytes, amount: int, agent: bytes) -> Log:
+    return Log(ASSET_REGISTRY, [topic, id_word, holder_word], abi.uint_word(amount) + abi.address_word(agent))
+
+
+def _partial_freeze(unfreeze: bool) -> AssetFunction:
+    """Agent: freeze part of a holder's balance (it stays with the holder but cannot be transferred), or
+    unfreeze some of what is frozen (ERC-3643 `freezePartialTokens` / `unfreezePartialTokens`)."""
+    op = "assets.unfreezePartialTokens" if unfreeze else "assets.freezePartialTokens"
+
+    def call(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
+        gas = OP_GAS[op]
+        id_word, holder_word, amount_word = abi.words(data, 3)
+        holder, amount = abi.word_address(holder_word), uint_arg(amount_word, 128)
+        asset_id = existing_asset(state, id_word, gas)
+        require_agent(state, asset_id, sender, gas)
+        token_address = token_of(state, asset_id, gas)
+        if amount == 0:
+            raise Revert(ZERO_AMOUNT, gas)
+        frozen = frozen_tokens(state, asset_id, holder)
+        if unfreeze:
+            if amount > frozen:
+                raise Revert(UNFREEZE_EXCEEDS_FROZEN, gas)
+            frozen -= amount
+        else:
+            if frozen + amount > token.balance_of(state, token_address, holder):
+                raise Revert(FREEZE_EXCEEDS_BALANCE, gas)
+            frozen += amount
+        state.set(frozen_tokens_key(asset_id, holder), frozen)
+        topic = TOKENS_UNFROZEN if unfreeze else TOKENS_FROZEN
+        return CallResult(gas, b"", [_tokens_frozen_log(topic, id_word, holder_word, amount, sender)])
+
+    return call
+
+
+def recovery_address(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
+    """Agent: move everything a holder who lost its key had in this asset to its new wallet (ERC-3643
+    `recoveryAddress`): the balance, the frozen units and address freeze, and unclaimed revenue. The
+    new wallet must be allowlisted and meet the asset's claim requirements (the identity admin moves the
+    identity first with `recoverIdentity`); stage, pause, lock-up and the caps do not apply."""
+    gas = OP_GAS["assets.recoveryAddress"]
+    id_word, lost_word, new_word = abi.words(data, 3)
+    lost, new = abi.word_address(lost_word), abi.word_address(new_word)
+    asset_id = existing_asset(state, id_word, gas)
+    require_agent(state, asset_id, sender, gas)
+    token_address = token_of(state, asset_id, gas)
+    if lost == new:
+        raise Revert(SAME_WALLET, gas)
+    balance = token.balance_of(state, token_address, lost)
+    if balance == 0:
+        raise Revert(NOTHING_TO_RECOVER, gas)
+    token.check_recipient(state, new, gas)
+    _check_claims(state, asset_id, new, env, gas)
+    moved = _move_settled(state, asset_id, token_address, lost, new, balance, gas)
+    cashflow.move_owed(state, asset_id, lost, new)
+    frozen = frozen_tokens(state, asset_id, lost)
+    if frozen:
+        state.set(frozen_tokens_key(asset_id, lost), 0)
+        key = frozen_tokens_key(asset_id, new)
+        state.set(key, state.get(key) + frozen)
+    if is_frozen(state, asset_id, lost):
+        state.set(frozen_key(asset_id, new), 1)
+    topics = [RECOVERY_SUCCESS, id_word, lost_word, new_word]
+    return CallResult(
+        gas, abi.bool_word(True), [moved, Log(ASSET_REGISTRY, topics, abi.address_word(sender))]
+    )
 
 
 # --- views ------------------------------------------------------------------------------------------
@@ -623,36 +749,41 @@ def view_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | 
     """(stage, issuer, originator, assetClass, metadataCommitment, documentsCommitment, tranche,
     maturity, targetYieldBps, supplyCap, token)."""
     (id_word,) = abi.words(data, 1)
-    asset_id = _existing(state, id_word, DISPATCH_GAS)
+    asset_id = existing_asset(state, id_word, DISPATCH_GAS)
     status = read_status(state, asset_id)
-    terms = _get(state, asset_id, F_TERMS)
+    terms = get_field(state, asset_id, F_TERMS)
     words = [
         abi.uint_word(status.stage),
-        abi.address_word(_address(state, asset_id, F_ISSUER)),
-        abi.address_word(_address(state, asset_id, F_ORIGINATOR)),
+        abi.address_word(address_field(state, asset_id, F_ISSUER)),
+        abi.address_word(address_field(state, asset_id, F_ORIGINATOR)),
         abi.uint_word(status.asset_class),
-        (_get(state, asset_id, F_META_HI) << 128 | _get(state, asset_id, F_META_LO)).to_bytes(32, "big"),
-        (_get(state, asset_id, F_DOCS_HI) << 128 | _get(state, asset_id, F_DOCS_LO)).to_bytes(32, "big"),
+        (get_field(state, asset_id, F_META_HI) << 128 | get_field(state, asset_id, F_META_LO)).to_bytes(
+            32, "big"
+        ),
+        (get_field(state, asset_id, F_DOCS_HI) << 128 | get_field(state, asset_id, F_DOCS_LO)).to_bytes(
+            32, "big"
+        ),
         abi.uint_word(terms & 0xFF),
-        abi.uint_word(terms >> 8 & _LOW64),
+        abi.uint_word(terms >> 8 & LOW64),
         abi.uint_word(terms >> 72),
-        abi.uint_word(_get(state, asset_id, F_SUPPLY_CAP)),
-        abi.address_word(_address(state, asset_id, F_TOKEN)),
+        abi.uint_word(get_field(state, asset_id, F_SUPPLY_CAP)),
+        abi.address_word(address_field(state, asset_id, F_TOKEN)),
     ]
     return CallResult(DISPATCH_GAS, b"".join(words))
 
 
 def view_issuance(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
-    """(approved, start, end, minSubscription, maxSubscription)."""
+    """(approved, start, end, minSubscription, maxSubscription, price)."""
     (id_word,) = abi.words(data, 1)
-    asset_id = _existing(state, id_word, DISPATCH_GAS)
-    window = _get(state, asset_id, F_WINDOW)
+    asset_id = existing_asset(state, id_word, DISPATCH_GAS)
+    window = get_field(state, asset_id, F_WINDOW)
     answer = (
         abi.bool_word(read_status(state, asset_id).approved)
-        + abi.uint_word(window & _LOW64)
+        + abi.uint_word(window & LOW64)
         + abi.uint_word(window >> 64)
-        + abi.uint_word(_get(state, asset_id, F_MIN_SUBSCRIPTION))
-        + abi.uint_word(_get(state, asset_id, F_MAX_SUBSCRIPTION))
+        + abi.uint_word(get_field(state, asset_id, F_MIN_SUBSCRIPTION))
+        + abi.uint_word(get_field(state, asset_id, F_MAX_SUBSCRIPTION))
+        + abi.uint_word(get_field(state, asset_id, F_PRICE))
     )
     return CallResult(DISPATCH_GAS, answer)
 
@@ -660,9 +791,9 @@ def view_issuance(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv
 def view_rules(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
     """(maxHolders, maxBalancePerHolder, lockupUntil, paused, holderCount)."""
     (id_word,) = abi.words(data, 1)
-    asset_id = _existing(state, id_word, DISPATCH_GAS)
+    asset_id = existing_asset(state, id_word, DISPATCH_GAS)
     rules = read_rules(state, asset_id)
-    holders = state.get(holder_count_key(_address(state, asset_id, F_TOKEN)))
+    holders = state.get(holder_count_key(address_field(state, asset_id, F_TOKEN)))
     answer = (
         abi.uint_word(rules.max_holders)
         + abi.uint_word(rules.max_balance)
@@ -676,7 +807,7 @@ def view_rules(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | 
 def view_requirements(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
     """(requireKyc, minInvestorClass, jurisdiction)."""
     (id_word,) = abi.words(data, 1)
-    needs = read_requirements(state, _existing(state, id_word, DISPATCH_GAS))
+    needs = read_requirements(state, existing_asset(state, id_word, DISPATCH_GAS))
     answer = abi.bool_word(needs.require_kyc) + abi.uint_word(needs.min_investor_class)
     return CallResult(DISPATCH_GAS, answer + abi.uint_word(needs.jurisdiction))
 
@@ -686,7 +817,7 @@ def _per_address(read: Callable[[StateOverlay, int, bytes], int]) -> AssetFuncti
 
     def call(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
         id_word, address_word = abi.words(data, 2)
-        asset_id = _existing(state, id_word, DISPATCH_GAS)
+        asset_id = existing_asset(state, id_word, DISPATCH_GAS)
         return CallResult(DISPATCH_GAS, abi.uint_word(read(state, asset_id, abi.word_address(address_word))))
 
     return call
@@ -707,17 +838,17 @@ FUNCTIONS: dict[bytes, AssetFunction] = {
     abi.selector("structureAsset(uint256,uint8,uint64,uint32,uint128)"): structure_asset,
     abi.selector("tokenizeAsset(uint256,string,string,uint8)"): tokenize_asset,
     abi.selector("approveIssuance(uint256)"): approve_issuance,
-    abi.selector("openIssuance(uint256,uint64,uint64,uint128,uint128)"): open_issuance,
-    abi.selector("subscribe(uint256,uint128)"): subscribe,
+    abi.selector("openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)"): open_issuance,
     abi.selector("startTrading(uint256)"): start_trading,
-    abi.selector("redeem(uint256)"): _step("assets.redeem", Stage.TRADING, Stage.REDEEMED),
-    abi.selector("closeAsset(uint256)"): _step("assets.closeAsset", Stage.REDEEMED, Stage.CLOSED),
     abi.selector("setAssetRules(uint256,uint32,uint128,uint64)"): set_asset_rules,
     abi.selector("setInvestorRequirements(uint256,bool,uint8,uint16)"): set_investor_requirements,
     abi.selector("setAgent(uint256,address,bool)"): set_agent,
     abi.selector("freeze(uint256,address,bool)"): freeze,
     abi.selector("pauseAsset(uint256,bool)"): pause_asset,
     abi.selector("forcedTransfer(uint256,address,address,uint128)"): forced_transfer,
+    abi.selector("freezePartialTokens(uint256,address,uint128)"): _partial_freeze(unfreeze=False),
+    abi.selector("unfreezePartialTokens(uint256,address,uint128)"): _partial_freeze(unfreeze=True),
+    abi.selector("recoveryAddress(uint256,address,address)"): recovery_address,
     abi.selector("asset(uint256)"): view_asset,
     abi.selector("issuance(uint256)"): view_issuance,
     abi.selector("assetRules(uint256)"): view_rules,
@@ -733,4 +864,8 @@ FUNCTIONS: dict[bytes, AssetFunction] = {
     abi.selector("isAgent(uint256,address)"): _per_address(
         lambda state, asset_id, agent: int(is_agent(state, asset_id, agent))
     ),
+    abi.selector("frozenTokens(uint256,address)"): _per_address(frozen_tokens),
+}
+PAYABLE_FUNCTIONS: dict[bytes, PayableAssetFunction] = {
+    abi.selector("subscribe(uint256,uint128)"): subscribe,
 }

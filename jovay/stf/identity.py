@@ -5,6 +5,11 @@ admin also names compliance officers, who approve asset issuances (jovay/stf/ass
 kept apart from the issuer on purpose. Claims (jurisdiction, investor class, KYC expiry) are set by
 the admin per holder; an asset's issuer decides which of them its token requires (assets.py,
 `setInvestorRequirements`).
+
+The admin also names regulators: they sign read requests to the node's `jovay_` regulator methods
+(jovay/rpc/regulator.py), which check the signer against this list; the chain itself gives them no
+power. `recoverIdentity` moves a holder's allowlisting and claims to a new wallet when the old key is
+lost, before an asset agent moves the tokens (assets.py, `recoveryAddress`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,13 @@ from typing import Final
 from jovay.codec import abi
 from jovay.crypto.poseidon import poseidon
 from jovay.params import DISPATCH_GAS, IDENTITY_REGISTRY, OP_GAS
-from jovay.state.keys import DOMAIN_CLAIMS, DOMAIN_COMPLIANCE_OFFICER, allowlist_key, system_field_key
+from jovay.state.keys import (
+    DOMAIN_CLAIMS,
+    DOMAIN_COMPLIANCE_OFFICER,
+    DOMAIN_REGULATOR,
+    allowlist_key,
+    system_field_key,
+)
 from jovay.state.overlay import StateOverlay
 from jovay.stf.results import CallResult, Log, Revert
 
@@ -28,7 +39,12 @@ ADMIN = abi.selector("admin()")
 ALLOWLIST_UPDATED = abi.event_topic("AllowlistUpdated(address,bool)")
 COMPLIANCE_OFFICER_UPDATED = abi.event_topic("ComplianceOfficerUpdated(address,bool)")
 CLAIMS_UPDATED = abi.event_topic("ClaimsUpdated(address,uint16,uint8,uint64)")
+REGULATOR_UPDATED = abi.event_topic("RegulatorUpdated(address,bool)")
+IDENTITY_RECOVERED = abi.event_topic("IdentityRecovered(address,address)")
 NOT_ADMIN: Final = "IdentityRegistry: caller is not the admin"
+SAME_WALLET: Final = "IdentityRegistry: new wallet is the lost wallet"
+NOT_REGISTERED: Final = "IdentityRegistry: lost wallet has no identity"
+NEW_WALLET_TAKEN: Final = "IdentityRegistry: new wallet already has an identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +71,16 @@ def read_claims(state: StateOverlay, holder: bytes) -> Claims:
 def compliance_officer_key(officer: bytes) -> int:
     """P(26, officer): 1 when the admin has made `officer` a compliance officer."""
     return poseidon((DOMAIN_COMPLIANCE_OFFICER, int.from_bytes(officer, "big")))
+
+
+@lru_cache(maxsize=1024)
+def regulator_key(regulator: bytes) -> int:
+    """P(32, regulator): 1 when the admin has made `regulator` a regulator."""
+    return poseidon((DOMAIN_REGULATOR, int.from_bytes(regulator, "big")))
+
+
+def is_regulator(state: StateOverlay, regulator: bytes) -> bool:
+    return state.get(regulator_key(regulator)) == 1
 
 
 def is_compliance_officer(state: StateOverlay, officer: bytes) -> bool:
@@ -90,6 +116,41 @@ def set_compliance_officer(state: StateOverlay, sender: bytes, data: bytes) -> C
         raise Revert(NOT_ADMIN, gas)
     state.set(compliance_officer_key(officer), 1 if enabled else 0)
     log = Log(IDENTITY_REGISTRY, [COMPLIANCE_OFFICER_UPDATED, officer_word], abi.bool_word(enabled))
+    return CallResult(gas, abi.bool_word(True), [log])
+
+
+def set_regulator(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
+    """Admin-only: grant or take away the regulator role (read access to the regulator RPC methods)."""
+    gas = OP_GAS["identity.setRegulator"]
+    regulator_word, enabled_word = abi.words(data, 2)
+    regulator, enabled = abi.word_address(regulator_word), abi.word_bool(enabled_word)
+    if sender != identity_admin(state):
+        raise Revert(NOT_ADMIN, gas)
+    state.set(regulator_key(regulator), 1 if enabled else 0)
+    log = Log(IDENTITY_REGISTRY, [REGULATOR_UPDATED, regulator_word], abi.bool_word(enabled))
+    return CallResult(gas, abi.bool_word(True), [log])
+
+
+def recover_identity(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
+    """Admin-only: a holder lost its key; its allowlisting and claims move to `newWallet` (which must
+    have neither) and the lost wallet loses both."""
+    gas = OP_GAS["identity.recoverIdentity"]
+    lost_word, new_word = abi.words(data, 2)
+    lost, new = abi.word_address(lost_word), abi.word_address(new_word)
+    if sender != identity_admin(state):
+        raise Revert(NOT_ADMIN, gas)
+    if lost == new:
+        raise Revert(SAME_WALLET, gas)
+    lost_claims = state.get(claims_key(lost))
+    if not is_allowed(state, lost) and not lost_claims:
+        raise Revert(NOT_REGISTERED, gas)
+    if is_allowed(state, new) or state.get(claims_key(new)):
+        raise Revert(NEW_WALLET_TAKEN, gas)
+    state.set(allowlist_key(new), int(is_allowed(state, lost)))
+    state.set(claims_key(new), lost_claims)
+    state.set(allowlist_key(lost), 0)
+    state.set(claims_key(lost), 0)
+    log = Log(IDENTITY_REGISTRY, [IDENTITY_RECOVERED, lost_word, new_word], b"")
     return CallResult(gas, abi.bool_word(True), [log])
 
 
@@ -134,6 +195,11 @@ def view_is_allowed(state: StateOverlay, sender: bytes, data: bytes) -> CallResu
     return CallResult(DISPATCH_GAS, abi.bool_word(is_allowed(state, abi.word_address(holder_word))))
 
 
+def view_is_regulator(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
+    (regulator_word,) = abi.words(data, 1)
+    return CallResult(DISPATCH_GAS, abi.bool_word(is_regulator(state, abi.word_address(regulator_word))))
+
+
 def view_admin(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
     abi.words(data, 0)
     return CallResult(DISPATCH_GAS, abi.address_word(identity_admin(state)))
@@ -147,4 +213,7 @@ FUNCTIONS = {
     abi.selector("isComplianceOfficer(address)"): view_is_compliance_officer,
     abi.selector("setClaims(address,uint16,uint8,uint64)"): set_claims,
     abi.selector("claims(address)"): view_claims,
+    abi.selector("setRegulator(address,bool)"): set_regulator,
+    abi.selector("isRegulator(address)"): view_is_regulator,
+    abi.selector("recoverIdentity(address,address)"): recover_identity,
 }

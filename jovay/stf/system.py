@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from jovay.codec.abi import AbiError
 from jovay.params import ASSET_REGISTRY, ATTESTATION_REGISTRY, DISPATCH_GAS, IDENTITY_REGISTRY
 from jovay.state.overlay import StateOverlay
-from jovay.stf import assets, attestations, identity, registry, token
+from jovay.stf import assets, attestations, cashflow, identity, registry, token
+from jovay.stf.accounts import add_balance, sub_balance
 from jovay.stf.results import CallResult, Revert
 
 if TYPE_CHECKING:
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 SYSTEM_CODE = bytes.fromhex("fe")
 
 SystemFunction = Callable[[StateOverlay, bytes, bytes, "BlockEnv | None"], CallResult]
+# A payable function also gets the ETH sent with the call (already credited to the contract's account).
+PayableFunction = Callable[[StateOverlay, bytes, bytes, "BlockEnv | None", int], CallResult]
+NOT_PAYABLE = "Jovay: function is not payable"
 BlockBlindFunction = Callable[[StateOverlay, bytes, bytes], CallResult]
 
 
@@ -35,8 +39,13 @@ def _block_blind(functions: Mapping[bytes, BlockBlindFunction]) -> dict[bytes, S
 
 _FIXED: dict[bytes, Mapping[bytes, SystemFunction]] = {
     IDENTITY_REGISTRY: _block_blind(identity.FUNCTIONS),
-    ASSET_REGISTRY: {**_block_blind(registry.FUNCTIONS), **assets.FUNCTIONS},
+    ASSET_REGISTRY: {**_block_blind(registry.FUNCTIONS), **assets.FUNCTIONS, **cashflow.FUNCTIONS},
     ATTESTATION_REGISTRY: attestations.FUNCTIONS,
+}
+
+
+_PAYABLE: dict[bytes, Mapping[bytes, PayableFunction]] = {
+    ASSET_REGISTRY: {**assets.PAYABLE_FUNCTIONS, **cashflow.PAYABLE_FUNCTIONS},
 }
 
 
@@ -45,14 +54,22 @@ def is_system_contract(state: StateOverlay, address: bytes) -> bool:
 
 
 def call_system_contract(
-    state: StateOverlay, sender: bytes, to: bytes, data: bytes, env: BlockEnv | None = None
+    state: StateOverlay, sender: bytes, to: bytes, data: bytes, env: BlockEnv | None = None, value: int = 0
 ) -> CallResult:
     """Run one call; raises `Revert` (with its gas) on failure. The caller undoes writes on revert.
 
     `env` is the block the call executes in; functions that need the time or chain id (attestations)
-    revert without it.
+    revert without it. `value` (wei) moves from `sender` to the contract's own account before a payable
+    function runs (the caller has checked the sender can pay); any other function reverts when it is
+    not zero, so ETH never sits on a contract that has no use for it.
     """
     try:
+        payable = _PAYABLE.get(to, {}).get(data[:4]) if len(data) >= 4 else None
+        if payable is not None:
+            _move_value(state, sender, to, value)
+            return payable(state, sender, data, env, value)
+        if value:
+            raise Revert(NOT_PAYABLE, DISPATCH_GAS)
         if to in _FIXED:
             function = _FIXED[to].get(data[:4])
             if function is None or len(data) < 4:
@@ -64,3 +81,10 @@ def call_system_contract(
         return token_function(state, to, sender, data, env)
     except AbiError:
         raise Revert(None, DISPATCH_GAS) from None
+
+
+def _move_value(state: StateOverlay, sender: bytes, to: bytes, value: int) -> None:
+    """The call's ETH from the sender to the contract (may raise BalanceOverflow, undone by the caller)."""
+    if value:
+        sub_balance(state, sender, value)
+        add_balance(state, to, value)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from jovay.codec.blocks import Log
 from jovay.codec.transactions import DepositTx, SignedTx, intrinsic_gas
 from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
-from jovay.params import DISPATCH_GAS, FEE_VAULT, MAX_NONCE, ZERO_ADDRESS
+from jovay.params import FEE_VAULT, MAX_NONCE, ZERO_ADDRESS
 from jovay.state.keys import system_field_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import BalanceOverflow, add_balance, get_account, set_account, sub_balance
@@ -118,9 +118,7 @@ def _execute(
     snapshot = state.snapshot()
     try:
         if is_system_contract(state, to):
-            if tx.value:
-                raise Revert("Jovay: system contracts do not accept ETH", DISPATCH_GAS)
-            result = call_system_contract(state, signed.sender, to, tx.data, env)
+            result = call_system_contract(state, signed.sender, to, tx.data, env, tx.value)
             outcome = TxOutcome(1, intrinsic + result.gas, price, result.logs, result.return_data)
         else:
             sub_balance(state, signed.sender, tx.value)

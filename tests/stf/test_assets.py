@@ -45,11 +45,13 @@ REGISTER = "registerAsset(address,uint8,bytes32,bytes32)"
 STRUCTURE = "structureAsset(uint256,uint8,uint64,uint32,uint128)"
 TOKENIZE = "tokenizeAsset(uint256,string,string,uint8)"
 APPROVE = "approveIssuance(uint256)"
-OPEN = "openIssuance(uint256,uint64,uint64,uint128,uint128)"
+OPEN = "openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)"
 SUBSCRIBE = "subscribe(uint256,uint128)"
 START_TRADING = "startTrading(uint256)"
 REDEEM = "redeem(uint256)"
 CLOSE = "closeAsset(uint256)"
+CLAIM_REDEMPTION = "claimRedemption(uint256,address)"
+POOL = 3 * 10**15  # wei the issuer puts into the redemption pool
 RULES = "setAssetRules(uint256,uint32,uint128,uint64)"
 SET_AGENT = "setAgent(uint256,address,bool)"
 FREEZE = "freeze(uint256,address,bool)"
@@ -58,6 +60,12 @@ FORCED = "forcedTransfer(uint256,address,address,uint128)"
 TRANSFER = "transfer(address,uint256)"
 ASSET_VIEW = ["uint8", "address", "address", "uint8", "bytes32", "bytes32"]
 ASSET_VIEW += ["uint8", "uint64", "uint32", "uint128", "address"]
+ISSUANCE_VIEW = ["bool", "uint64", "uint64", "uint128", "uint128", "uint128"]
+
+
+def open_call(asset_id: int, start: int, end: int, minimum: int, maximum: int, price: int = 0) -> bytes:
+    """openIssuance calldata; units are free unless a price (wei per unit) is given."""
+    return calldata(OPEN, asset_id, start, end, minimum, maximum, price)
 
 
 def wide(signature: str, types: list[str], *args: object) -> bytes:
@@ -86,21 +94,23 @@ class Runner:
         self.env = _env(timestamp)
         self.block = BlockExecution(self.state, self.env)
 
-    def send(self, key: bytes, data: bytes, to: bytes = ASSET_REGISTRY) -> TxOutcome:
+    def send(self, key: bytes, data: bytes, to: bytes = ASSET_REGISTRY, value: int = 0) -> TxOutcome:
         nonce = self.nonces.get(key, 0)
-        tx = signed_tx(key, nonce=nonce, to=to, data=data, gas=400_000, max_fee=MAX_FEE)
+        tx = signed_tx(key, nonce=nonce, to=to, data=data, gas=400_000, max_fee=MAX_FEE, value=value)
         self.nonces[key] = nonce + 1
         return self.block.add_transaction(tx).outcome
 
-    def ok(self, key: bytes, data: bytes, to: bytes = ASSET_REGISTRY) -> TxOutcome:
-        outcome = self.send(key, data, to)
+    def ok(self, key: bytes, data: bytes, to: bytes = ASSET_REGISTRY, value: int = 0) -> TxOutcome:
+        outcome = self.send(key, data, to, value)
         assert outcome.status == 1, decode_error(outcome.return_data)
         return outcome
 
-    def fails(self, key: bytes, data: bytes, reason: str | None, to: bytes = ASSET_REGISTRY) -> TxOutcome:
+    def fails(
+        self, key: bytes, data: bytes, reason: str | None, to: bytes = ASSET_REGISTRY, value: int = 0
+    ) -> TxOutcome:
         """The call reverts with `reason` and writes nothing but the sender's fee payment."""
         before = dict(self.state.writes())
-        outcome = self.send(key, data, to)
+        outcome = self.send(key, data, to, value)
         assert (outcome.status, outcome.logs) == (0, [])
         assert decode_error(outcome.return_data) == reason
         fee_keys = {account_key(ADDRESSES[KEYS.index(key)]), account_key(FEE_VAULT)}
@@ -161,7 +171,7 @@ def approve(r: Runner) -> None:
 
 
 def open_issuance(r: Runner) -> None:
-    r.ok(ISSUER_KEY, calldata(OPEN, 1, START, END, MIN_SUB, MAX_SUB))
+    r.ok(ISSUER_KEY, open_call(1, START, END, MIN_SUB, MAX_SUB))
 
 
 def trade(r: Runner) -> None:
@@ -172,10 +182,16 @@ def trade(r: Runner) -> None:
 
 
 def redeem(r: Runner) -> None:
-    r.ok(ISSUER_KEY, calldata(REDEEM, 1))
+    """At maturity, with a redemption pool of POOL wei."""
+    r.at(MATURITY)
+    r.ok(ISSUER_KEY, calldata(REDEEM, 1), value=POOL)
 
 
 def close(r: Runner) -> None:
+    """Every holder's units redeemed (anyone may submit a claim), then closed."""
+    for holder in ADDRESSES:
+        if r.balance(holder):
+            r.ok(CAROL_KEY, calldata(CLAIM_REDEMPTION, 1, holder))
     r.ok(ISSUER_KEY, calldata(CLOSE, 1))
 
 
@@ -246,15 +262,17 @@ def test_full_lifecycle_walks_every_stage_and_logs_each_change() -> None:
     assert outcome.return_data == bytes(12) + TOKEN
     assert stage_logs(outcome) == [(1, 2, ISSUER)]
     approve(r)
-    assert (
-        decode(["bool", "uint64", "uint64", "uint128", "uint128"], r.view("issuance(uint256)", 1))[0] is True
-    )
-    assert stage_logs(r.ok(ISSUER_KEY, calldata(OPEN, 1, START, END, MIN_SUB, MAX_SUB))) == [(1, 3, ISSUER)]
+    assert decode(ISSUANCE_VIEW, r.view("issuance(uint256)", 1))[0] is True
+    assert stage_logs(r.ok(ISSUER_KEY, open_call(1, START, END, MIN_SUB, MAX_SUB))) == [(1, 3, ISSUER)]
     r.ok(ALICE_KEY, calldata(SUBSCRIBE, 1, 1_000))
     r.at(END)
     assert stage_logs(r.ok(ISSUER_KEY, calldata(START_TRADING, 1))) == [(1, 4, ISSUER)]
     r.ok(ALICE_KEY, calldata(TRANSFER, BOB, 400), TOKEN)
-    assert stage_logs(r.ok(ISSUER_KEY, calldata(REDEEM, 1))) == [(1, 5, ISSUER)]
+    assert (r.balance(ALICE), r.balance(BOB)) == (600, 400)
+    r.at(MATURITY)
+    assert stage_logs(r.ok(ISSUER_KEY, calldata(REDEEM, 1), value=POOL)) == [(1, 5, ISSUER)]
+    for holder in (ALICE, BOB):
+        r.ok(CAROL_KEY, calldata(CLAIM_REDEMPTION, 1, holder))
     assert stage_logs(r.ok(ISSUER_KEY, calldata(CLOSE, 1))) == [(1, 6, ISSUER)]
 
     assert r.asset() == (
@@ -271,14 +289,8 @@ def test_full_lifecycle_walks_every_stage_and_logs_each_change() -> None:
         "0x" + TOKEN.hex(),
     )
     assert decode(["uint256"], r.view("assetOfToken(address)", TOKEN)) == (1,)
-    assert (r.balance(ALICE), r.balance(BOB)) == (600, 400)
-    assert decode(["bool", "uint64", "uint64", "uint128", "uint128"], r.view("issuance(uint256)", 1)) == (
-        True,
-        START,
-        END,
-        MIN_SUB,
-        MAX_SUB,
-    )
+    assert (r.balance(ALICE), r.balance(BOB)) == (0, 0)
+    assert decode(ISSUANCE_VIEW, r.view("issuance(uint256)", 1)) == (True, START, END, MIN_SUB, MAX_SUB, 0)
 
 
 def test_asset_ids_are_sequential_and_tokens_share_create_token_numbering() -> None:
@@ -312,7 +324,7 @@ def test_create_token_tokens_keep_minting_and_transfers_without_an_asset() -> No
     [
         # skipping ahead
         (REGISTERED, ISSUER_KEY, calldata(TOKENIZE, 1, "A", "A", 0), "is Registered, needs Structured"),
-        (REGISTERED, ISSUER_KEY, calldata(OPEN, 1, START, END, 1, 2), "is Registered, needs Tokenized"),
+        (REGISTERED, ISSUER_KEY, open_call(1, START, END, 1, 2), "is Registered, needs Tokenized"),
         (STRUCTURED, OFFICER_KEY, calldata(APPROVE, 1), None),  # officer not yet named: checked first
         (TOKENIZED, ALICE_KEY, calldata(SUBSCRIBE, 1, 100), "is Tokenized, needs Issuing"),
         (APPROVED, ISSUER_KEY, calldata(START_TRADING, 1), "is Tokenized, needs Issuing"),
@@ -322,7 +334,7 @@ def test_create_token_tokens_keep_minting_and_transfers_without_an_asset() -> No
         (STRUCTURED, ISSUER_KEY, calldata(STRUCTURE, 1, 0, 0, 0, 1), "is Structured, needs Registered"),
         (TOKENIZED, ISSUER_KEY, calldata(TOKENIZE, 1, "A", "A", 0), "is Tokenized, needs Structured"),
         (ISSUING, OFFICER_KEY, calldata(APPROVE, 1), "is Issuing, needs Tokenized"),
-        (ISSUING, ISSUER_KEY, calldata(OPEN, 1, START, END, 1, 2), "is Issuing, needs Tokenized"),
+        (ISSUING, ISSUER_KEY, open_call(1, START, END, 1, 2), "is Issuing, needs Tokenized"),
         (TRADING, ALICE_KEY, calldata(SUBSCRIBE, 1, 100), "is Trading, needs Issuing"),
         (REDEEMED, ISSUER_KEY, calldata(START_TRADING, 1), "is Redeemed, needs Issuing"),
         (CLOSED, ISSUER_KEY, calldata(REDEEM, 1), "is Closed, needs Trading"),
@@ -343,7 +355,7 @@ def test_skipping_or_reversing_a_stage_fails(steps: int, key: bytes, data: bytes
     [
         (REGISTERED, calldata(STRUCTURE, 1, 0, 0, 0, 1)),
         (STRUCTURED, calldata(TOKENIZE, 1, "A", "A", 0)),
-        (APPROVED, calldata(OPEN, 1, START, END, 1, 2)),
+        (APPROVED, open_call(1, START, END, 1, 2)),
         (ISSUING, calldata(START_TRADING, 1)),
         (TRADING, calldata(REDEEM, 1)),
         (REDEEMED, calldata(CLOSE, 1)),
@@ -447,11 +459,11 @@ def test_approval_is_for_compliance_officers_only() -> None:
 
 def test_open_issuance_needs_approval_a_window_and_sane_limits() -> None:
     r = at_step(TOKENIZED)
-    r.fails(ISSUER_KEY, calldata(OPEN, 1, START, END, MIN_SUB, MAX_SUB), assets.NOT_APPROVED)
+    r.fails(ISSUER_KEY, open_call(1, START, END, MIN_SUB, MAX_SUB), assets.NOT_APPROVED)
     approve(r)
-    r.fails(ISSUER_KEY, calldata(OPEN, 1, END, END, MIN_SUB, MAX_SUB), assets.EMPTY_WINDOW)
-    r.fails(ISSUER_KEY, calldata(OPEN, 1, START, END, MAX_SUB + 1, MAX_SUB), assets.BAD_LIMITS)
-    r.fails(ISSUER_KEY, calldata(OPEN, 1, START, END, 0, 0), assets.BAD_LIMITS)
+    r.fails(ISSUER_KEY, open_call(1, END, END, MIN_SUB, MAX_SUB), assets.EMPTY_WINDOW)
+    r.fails(ISSUER_KEY, open_call(1, START, END, MAX_SUB + 1, MAX_SUB), assets.BAD_LIMITS)
+    r.fails(ISSUER_KEY, open_call(1, START, END, 0, 0), assets.BAD_LIMITS)
     open_issuance(r)
     assert r.stage() == 3
 

@@ -10,6 +10,7 @@ from jovay.codec.transactions import DepositTx
 from jovay.errors import InvalidBlock, InvalidTransaction
 from jovay.params import (
     ASSET_REGISTRY,
+    DISPATCH_GAS,
     FEE_VAULT,
     IDENTITY_REGISTRY,
     MAX_UINT256,
@@ -235,11 +236,23 @@ def test_malformed_calldata_and_unknown_selector_revert_without_data() -> None:
         assert (outcome.status, outcome.return_data) == (0, b"")
 
 
-def test_value_to_system_contract_reverts() -> None:
+def test_value_to_a_non_payable_system_function_reverts_and_moves_nothing() -> None:
     runner = Runner()
-    outcome = runner.send(ALICE_KEY, IDENTITY_REGISTRY, calldata("admin()"), value=1)
-    assert outcome.status == 0
-    assert decode_error(outcome.return_data) == "Jovay: system contracts do not accept ETH"
+    before = get_account(runner.state, ALICE)[1]
+    paid = 0
+    for to, data in (
+        (IDENTITY_REGISTRY, calldata("admin()")),
+        (IDENTITY_REGISTRY, calldata("setAllowed(address,bool)", BOB, True)),
+        (ASSET_REGISTRY, calldata("tokenCount()")),
+        (ASSET_REGISTRY, b"\xde\xad\xbe\xef"),  # an unknown selector, with ETH
+    ):
+        outcome = runner.send(ALICE_KEY, to, data, value=1)
+        assert outcome.status == 0
+        assert decode_error(outcome.return_data) == "Jovay: function is not payable"
+        assert outcome.gas_used == 21_000 + sum(4 if b == 0 else 16 for b in data) + DISPATCH_GAS
+        assert get_account(runner.state, to)[1] == 0
+        paid += outcome.gas_used * outcome.effective_gas_price
+    assert before - get_account(runner.state, ALICE)[1] == paid  # only gas, no value moved
 
 
 # --- deposits ----------------------------------------------------------------------------------------
