@@ -5,6 +5,7 @@ from __future__ import annotations
 from jovay.rpc.events import EventHub
 from jovay.rpc.logs import LogsApi
 from jovay.rpc.methods import EthApi, HeadTracker
+from jovay.rpc.regulator import RegulatorApi
 from jovay.rpc.rollup import RollupApi
 from jovay.rpc.server import Method
 from jovay.sequencer.sequencer import Sequencer
@@ -19,6 +20,7 @@ def rpc_methods(
     methods = eth.methods()
     methods |= LogsApi(chain, sequencer, hub, eth).methods()
     methods |= RollupApi(chain, heads, eth).methods()
+    methods |= RegulatorApi(chain, eth).methods()
     return methods
 
 
