@@ -64,6 +64,7 @@ OP_GAS: Final = {
     "assets.claimRedemption": 50_000,
     "identity.setRegulator": 25_000,
     "identity.recoverIdentity": 35_000,
+    "bridge.withdraw": 40_000,
 }
 
 # --- fees (EIP-1559) --------------------------------------------------------------------------------

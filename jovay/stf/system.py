@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from jovay.codec.abi import AbiError
-from jovay.params import ASSET_REGISTRY, ATTESTATION_REGISTRY, DISPATCH_GAS, IDENTITY_REGISTRY
+from jovay.params import ASSET_REGISTRY, ATTESTATION_REGISTRY, DISPATCH_GAS, IDENTITY_REGISTRY, L2_BRIDGE
 from jovay.state.overlay import StateOverlay
-from jovay.stf import assets, attestations, cashflow, identity, registry, token
+from jovay.stf import assets, attestations, bridge, cashflow, identity, registry, token
 from jovay.stf.accounts import add_balance, sub_balance
 from jovay.stf.results import CallResult, Revert
 
@@ -41,11 +41,13 @@ _FIXED: dict[bytes, Mapping[bytes, SystemFunction]] = {
     IDENTITY_REGISTRY: _block_blind(identity.FUNCTIONS),
     ASSET_REGISTRY: {**_block_blind(registry.FUNCTIONS), **assets.FUNCTIONS, **cashflow.FUNCTIONS},
     ATTESTATION_REGISTRY: attestations.FUNCTIONS,
+    L2_BRIDGE: bridge.FUNCTIONS,
 }
 
 
 _PAYABLE: dict[bytes, Mapping[bytes, PayableFunction]] = {
     ASSET_REGISTRY: {**assets.PAYABLE_FUNCTIONS, **cashflow.PAYABLE_FUNCTIONS},
+    L2_BRIDGE: bridge.PAYABLE_FUNCTIONS,
 }
 
 
