@@ -362,3 +362,19 @@ def test_the_served_table_has_the_regulator_methods_with_the_wall_clock(tmp_path
     assert error["message"] == f"unauthorized: {address_hex(REGULATOR)} is not a regulator"
     assert Account.from_key(REGULATOR_KEY).address.lower() == auth["regulator"]
     chain.close()
+
+
+def test_eth_call_and_estimate_gas_carry_value_to_payable_functions_only(node: Node) -> None:
+    """Wallets estimate payable calls (subscribe, depositRevenue, redeem) with their value."""
+    deposit = {"from": address_hex(ISSUER), "to": address_hex(ASSET_REGISTRY), "value": hex(10**15)}
+    deposit["data"] = "0x" + calldata("depositRevenue(uint256)", 1).hex()
+    assert int(call(node.client, "eth_estimateGas", [deposit])["result"], 16) > 40_000
+    assert call(node.client, "eth_call", [deposit])["result"] == "0x" + (2).to_bytes(32, "big").hex()
+    not_payable = deposit | {"data": "0x" + calldata("assetCount()").hex()}
+    error = call(node.client, "eth_estimateGas", [not_payable])["error"]
+    assert (error["code"], error["message"]) == (3, "execution reverted: Jovay: function is not payable")
+    too_much = deposit | {"value": hex(100 * ETH)}
+    assert call(node.client, "eth_call", [too_much])["error"] == {
+        "code": -32000,
+        "message": "insufficient funds for transfer",
+    }
