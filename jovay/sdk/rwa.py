@@ -138,6 +138,10 @@ ASSET_REGISTRY_ABI: Final = _abi(
     "isFrozen(uint256 assetId, address holder) view returns (bool frozen)",
     "subscribed(uint256 assetId, address investor) view returns (uint256 amount)",
     "assetCount() view returns (uint256 count)",
+    "assetOfToken(address token) view returns (uint256 assetId)",
+    "isAgent(uint256 assetId, address agent) view returns (bool agent)",
+    "investorRequirements(uint256 assetId) view returns (bool requireKyc, uint8 minInvestorClass, "
+    "uint16 jurisdiction)",
 ) + [e.abi_json() for e in ASSET_REGISTRY_EVENTS]
 
 TOKEN_ABI: Final = _abi(

@@ -8,11 +8,14 @@ officer's approval (identity registry), so neither step rests on the issuer's wo
 Tokenizing creates the asset's ERC-20 through the registry's own `new_token`, linked back to the
 asset. That token then moves only while the asset is Trading and only within the issuer's rules
 (ERC-3643 style: holder count, balance per holder, lock-up, frozen holders, pause): token.py's `_move`
-calls `before_transfer` here. Units come into being only through `subscribe`; this first version takes
-no payment for them.
+calls `before_transfer` here. Units come into being only through `subscribe`, paid at the issuance's
+price straight to the issuer. Agents also freeze part of a balance and recover a lost wallet's holding
+(`recoveryAddress`). Revenue and redemption (and `closeAsset`) live in cashflow.py, whose `settle`
+runs here before every balance change.
 
-State (docs/architecture.md, domains 20 to 25): asset ids are checked against the asset count before
-any key is derived, so they always fit one field element; bytes32 commitments go in as two halves.
+State (docs/architecture.md, domains 20 to 25 and 31): asset ids are checked against the asset count
+before any key is derived, so they always fit one field element; bytes32 commitments go in as two
+halves.
 """
 
 from __future__ import annotations
@@ -377,7 +380,8 @@ def before_transfer(
     env: BlockEnv | None,
     gas: int,
 ) -> None:
-    """token.py's hook: a lifecycle token moves only while Trading and within the rules; counts holders.
+    """token.py's hook: a lifecycle token moves only while Trading, within the rules and its unfrozen
+    balance; counts holders and settles both sides' revenue.
 
     Returns at once for tokens without an asset. Called after the allowlist and balance checks, before
     the balances change.

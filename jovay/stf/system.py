@@ -51,8 +51,12 @@ _PAYABLE: dict[bytes, Mapping[bytes, PayableFunction]] = {
 }
 
 
+_NO_PAYABLE: Mapping[bytes, PayableFunction] = {}
+_NO_FUNCTIONS: Mapping[bytes, SystemFunction] = {}
+
+
 def is_system_contract(state: StateOverlay, address: bytes) -> bool:
-    return address in _FIXED or registry.is_token(state, address)
+    return address in _FIXED or address in _PAYABLE or registry.is_token(state, address)
 
 
 def call_system_contract(
@@ -66,14 +70,14 @@ def call_system_contract(
     not zero, so ETH never sits on a contract that has no use for it.
     """
     try:
-        payable = _PAYABLE.get(to, {}).get(data[:4]) if len(data) >= 4 else None
+        payable = _PAYABLE.get(to, _NO_PAYABLE).get(data[:4]) if len(data) >= 4 else None
         if payable is not None:
             _move_value(state, sender, to, value)
             return payable(state, sender, data, env, value)
         if value:
             raise Revert(NOT_PAYABLE, DISPATCH_GAS)
-        if to in _FIXED:
-            function = _FIXED[to].get(data[:4])
+        if to in _FIXED or to in _PAYABLE:
+            function = _FIXED.get(to, _NO_FUNCTIONS).get(data[:4])
             if function is None or len(data) < 4:
                 raise Revert(None, DISPATCH_GAS)
             return function(state, sender, data, env)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -27,9 +29,10 @@ from jovay.crypto.keccak import keccak256
 from jovay.params import ASSET_REGISTRY, IDENTITY_REGISTRY, MIN_BASE_FEE, SUGGESTED_PRIORITY_FEE
 from jovay.rpc.api import connect_events, rpc_methods
 from jovay.rpc.events import EventHub
+from jovay.rpc.regulator_auth import request_message
 from jovay.rpc.server import create_app
 from jovay.sequencer.sequencer import Sequencer
-from jovay.stf import identity, registry, token
+from jovay.stf import assets, cashflow, identity, registry, token
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import Chain
 from tests.helpers import ADDRESSES, ETH, KEYS, address_hex, calldata, raw_tx
@@ -152,7 +155,17 @@ QUANTITY = st.integers(min_value=0, max_value=2**256).map(hex) | st.sampled_from
 )
 TAG = st.sampled_from(["latest", "pending", "earliest", "safe", "finalized", "0x0", "0x1", "0x2"]) | QUANTITY
 HEX_DATA = st.binary(max_size=80).map(lambda b: "0x" + b.hex()) | st.sampled_from(["0x0", "0xzz", "zz"])
-SELECTORS = sorted({*identity.FUNCTIONS, *registry.FUNCTIONS, *token.FUNCTIONS})
+SELECTORS = sorted(
+    {
+        *identity.FUNCTIONS,
+        *registry.FUNCTIONS,
+        *token.FUNCTIONS,
+        *assets.FUNCTIONS,
+        *assets.PAYABLE_FUNCTIONS,
+        *cashflow.FUNCTIONS,
+        *cashflow.PAYABLE_FUNCTIONS,
+    }
+)
 CALLDATA = st.builds(
     lambda sel, tail: "0x" + (sel + tail).hex(), st.sampled_from(SELECTORS), st.binary(max_size=140)
 )
@@ -258,8 +271,41 @@ def signatures(node: Node) -> dict[str, list[st.SearchStrategy[Any]]]:
         "eth_getUncleCountByBlockNumber": [tag],
         "eth_getUncleCountByBlockHash": [block_hash],
         "eth_subscribe": [st.sampled_from(["newHeads", "logs", "newPendingTransactions"]), LOG_QUERY],
+        **{method: [regulator_auth(method), index, tag] for method in REGULATOR_METHODS},
         "eth_unsubscribe": [filter_id],
     }
+
+
+REGULATOR_METHODS = [
+    "jovay_assetState",
+    "jovay_assetStageHistory",
+    "jovay_assetHolders",
+    "jovay_assetAttestations",
+    "jovay_complianceEvents",
+]
+
+
+def regulator_auth(method: str) -> st.SearchStrategy[Any]:
+    """Authorization objects: well signed by a key that is no regulator, or with any field wrong."""
+
+    def build(timestamp: int, nonce: bytes, extra: dict[str, Any]) -> dict[str, Any]:
+        message = request_message(202611, method, ["0x1"], timestamp, nonce)
+        signature = Account.sign_message(encode_defunct(text=message), KEYS[5]).signature
+        auth = {
+            "regulator": address_hex(ADDRESSES[5]),
+            "timestamp": hex(timestamp),
+            "nonce": "0x" + nonce.hex(),
+            "signature": "0x" + bytes(signature).hex(),
+        }
+        return auth | extra
+
+    field = st.sampled_from(["regulator", "timestamp", "nonce", "signature", "other"])
+    return st.builds(
+        build,
+        st.integers(0, 2**40) | st.just(int(time.time())),
+        st.binary(min_size=0, max_size=40),
+        st.dictionaries(field, PARAM | hex_of(65) | hex_of(20), max_size=2),
+    )
 
 
 @st.composite
