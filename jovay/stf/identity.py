@@ -14,6 +14,7 @@ lost, before an asset agent moves the tokens (assets.py, `recoveryAddress`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
@@ -107,28 +108,29 @@ def set_allowed(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
     return CallResult(gas, abi.bool_word(True), [log])
 
 
-def set_compliance_officer(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
-    """Admin-only: grant or take away the compliance-officer role."""
-    gas = OP_GAS["identity.setComplianceOfficer"]
-    officer_word, enabled_word = abi.words(data, 2)
-    officer, enabled = abi.word_address(officer_word), abi.word_bool(enabled_word)
+def _set_role(
+    state: StateOverlay, sender: bytes, data: bytes, op: str, role_key: Callable[[bytes], int], topic: bytes
+) -> CallResult:
+    """Admin-only `setX(address, bool)`: grant or take away a role held as a 0/1 leaf, with its log."""
+    gas = OP_GAS[op]
+    holder_word, enabled_word = abi.words(data, 2)
+    holder, enabled = abi.word_address(holder_word), abi.word_bool(enabled_word)
     if sender != identity_admin(state):
         raise Revert(NOT_ADMIN, gas)
-    state.set(compliance_officer_key(officer), 1 if enabled else 0)
-    log = Log(IDENTITY_REGISTRY, [COMPLIANCE_OFFICER_UPDATED, officer_word], abi.bool_word(enabled))
+    state.set(role_key(holder), 1 if enabled else 0)
+    log = Log(IDENTITY_REGISTRY, [topic, holder_word], abi.bool_word(enabled))
     return CallResult(gas, abi.bool_word(True), [log])
+
+
+def set_compliance_officer(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
+    """Admin-only: grant or take away the compliance-officer role."""
+    op = "identity.setComplianceOfficer"
+    return _set_role(state, sender, data, op, compliance_officer_key, COMPLIANCE_OFFICER_UPDATED)
 
 
 def set_regulator(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
     """Admin-only: grant or take away the regulator role (read access to the regulator RPC methods)."""
-    gas = OP_GAS["identity.setRegulator"]
-    regulator_word, enabled_word = abi.words(data, 2)
-    regulator, enabled = abi.word_address(regulator_word), abi.word_bool(enabled_word)
-    if sender != identity_admin(state):
-        raise Revert(NOT_ADMIN, gas)
-    state.set(regulator_key(regulator), 1 if enabled else 0)
-    log = Log(IDENTITY_REGISTRY, [REGULATOR_UPDATED, regulator_word], abi.bool_word(enabled))
-    return CallResult(gas, abi.bool_word(True), [log])
+    return _set_role(state, sender, data, "identity.setRegulator", regulator_key, REGULATOR_UPDATED)
 
 
 def recover_identity(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
