@@ -34,13 +34,16 @@ DOMAIN_HOLDER_COUNT: Final = 25
 DOMAIN_COMPLIANCE_OFFICER: Final = 26
 DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
 DOMAIN_CLAIMS: Final = 28
+DOMAIN_WITHDRAWAL: Final = 29
 
 TOKEN_FIELD_COUNT: Final = 5  # 0 issuer, 1 name, 2 symbol, 3 decimals, 4 totalSupply
-SYSTEM_FIELD_COUNT: Final = 3  # 0 identity admin, 1 number of tokens, 2 next L1 message index
+# 0 identity admin, 1 number of tokens, 2 next L1 message index, 3 next withdrawal index
+SYSTEM_FIELD_COUNT: Final = 4
 
 KEY_CACHE_SIZE: Final = 1 << 18  # per key function; an entry costs a few hundred bytes
 
 _NONCE_LIMIT = 1 << 64
+_WITHDRAWAL_INDEX_LIMIT = 1 << 64
 _STRING_BITS = 8 * MAX_STRING_BYTES  # 240: the length sits above the padded bytes
 
 
@@ -88,8 +91,24 @@ def allowlist_key(holder: bytes) -> int:
 
 @lru_cache(maxsize=64)
 def system_field_key(field: int) -> int:
-    """P(6, field): identity admin, number of tokens, next L1 message index."""
+    """P(6, field): identity admin, number of tokens, next L1 message index, next withdrawal index."""
     return poseidon((DOMAIN_SYSTEM_FIELD, _field(field, SYSTEM_FIELD_COUNT, "system")))
+
+
+def withdrawal_key(index: int) -> int:
+    """P(29, index): withdrawal number `index` (from 0) out of L2; its leaf is the L2-to-L1 message
+    that the L1 bridge pays against a finalized state root."""
+    if not isinstance(index, int) or not 0 <= index < _WITHDRAWAL_INDEX_LIMIT:
+        raise ValueError(f"withdrawal index out of range [0, 2^64): {index!r}")
+    return poseidon((DOMAIN_WITHDRAWAL, index))
+
+
+def withdrawal_value(sender: bytes, l1_recipient: bytes, amount: int) -> int:
+    """P(sender, l1Recipient, amount): the withdrawal leaf's value, committing to who burned `amount`
+    wei on L2 and who receives it on L1 (never 0, so the leaf always exists)."""
+    if not 0 < amount <= MAX_UINT128:
+        raise ValueError(f"withdrawal amount out of range (0, 2^128): {amount}")
+    return poseidon((_address(sender), _address(l1_recipient), amount))
 
 
 def pack_account(nonce: int, balance: int) -> int:
