@@ -3,7 +3,8 @@
 Sections (each a function of a shared `GasBench`, registered in `SECTIONS`; add a section for new
 contracts, e.g. dispute moves and one-step proofs, and it is printed and written with the rest):
 - `poseidon`: one circomlib Poseidon hash by input count (2, 3, 4) through `contracts/Poseidon.sol`,
-  the hasher cold (first touch in the transaction, +2,500 for the account access) and warm;
+  the hasher cold (first touch in the transaction, +2,500 for the account access) and warm; the same
+  for circomlibjs's contracts (`circomlibjs_inputsN`), which the generated 2- and 3-input ones replace;
 - `smt`: `SparseMerkle.verify` (membership) and `SparseMerkle.update` (value change) of a key whose
   leaf sits at depth 10, 20 and 30 (library gas, by gasleft() deltas in tests/l1/contracts's harness);
 - `withdrawal`: a whole `Bridge.finalizeWithdrawal` transaction (gasUsed: intrinsic, calldata, proof,
@@ -31,7 +32,7 @@ from web3 import Web3  # noqa: E402
 from web3.contract import Contract  # noqa: E402
 
 from jovay.l1.anvil import Anvil  # noqa: E402
-from jovay.l1.poseidon import PoseidonHashers, deploy_hashers  # noqa: E402
+from jovay.l1.poseidon import PoseidonHashers, circomlibjs_artifacts, deploy_hashers  # noqa: E402
 from jovay.l1.solc import CompiledContract, compile_contracts  # noqa: E402
 from jovay.l1.txmanager import L1TxManager  # noqa: E402
 from jovay.sdk.withdrawals import Withdrawal, WithdrawalProof, submit_withdrawal  # noqa: E402
@@ -75,11 +76,16 @@ def tree_with_leaf_at_depth(key: int, value: int, depth: int) -> SparseMerkleTre
 
 
 def poseidon_gas(bench: GasBench) -> dict[str, Any]:
-    harness = bench.deploy("SparseMerkleHarness", *bench.hashers.as_args())
+    """The deployed hashers, and circomlibjs's contracts for comparison (what the generator replaces)."""
+    reference = [
+        bench.txm.send({"data": a.bytecode})["contractAddress"] for a in circomlibjs_artifacts().values()
+    ]
     out: dict[str, Any] = {}
-    for n in (2, 3, 4):
-        cold, warm = harness.functions.hashGas(n).call()
-        out[f"inputs{n}"] = {"cold": cold, "warm": warm}
+    for label, addresses in (("", bench.hashers.as_args()), ("circomlibjs_", reference)):
+        harness = bench.deploy("SparseMerkleHarness", *addresses)
+        for n in (2, 3, 4):
+            cold, warm = harness.functions.hashGas(n).call()
+            out[f"{label}inputs{n}"] = {"cold": cold, "warm": warm}
     return out
 
 
@@ -126,7 +132,7 @@ SECTIONS: dict[str, Callable[[GasBench], dict[str, Any]]] = {
 def _print(section: str, figures: dict[str, Any]) -> None:
     for name, value in figures.items():
         shown = ", ".join(f"{k} {v:,}" for k, v in value.items()) if isinstance(value, dict) else f"{value:,}"
-        print(f"{section:>12} {name:<14} {shown}")
+        print(f"{section:>12} {name:<24} {shown}")
 
 
 def main() -> int:
