@@ -12,7 +12,7 @@ interface IRollupOutputs {
 /// @title Jovay L1 bridge
 /// @notice Locks ETH deposited for L2 and records each deposit in the L1 message queue, whose
 ///         rolling hash lets the rollup and the L2 node agree on the queue's contents. Pays out ETH
-///         withdrawn on L2: a withdrawal is a state leaf (key Poseidon(29, index), value
+///         withdrawn on L2: a withdrawal is a state leaf (key Poseidon(33, index), value
 ///         Poseidon(l2Sender, l1Recipient, amount)), proven against a finalized batch's state root.
 contract Bridge {
     /// @notice Emitted for every deposit; `rollingHash` is the queue hash after this message.
@@ -34,7 +34,7 @@ contract Bridge {
     );
 
     /// @notice The state-key domain of withdrawals (jovay/state/keys.py DOMAIN_WITHDRAWAL).
-    uint256 public constant DOMAIN_WITHDRAWAL = 29;
+    uint256 public constant DOMAIN_WITHDRAWAL = 33;
     /// @notice Withdrawal indexes are L2 counters below 2^64 (a larger one could alias mod p).
     uint256 public constant WITHDRAWAL_INDEX_LIMIT = 2 ** 64;
 

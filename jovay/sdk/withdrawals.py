@@ -1,6 +1,6 @@
 """Client side of withdrawals: prove an L2 withdrawal on L1 and collect the ETH.
 
-A withdrawal burned on L2 is a state leaf (key `P(29, index)`, value `P(sender, l1Recipient, amount)`,
+A withdrawal burned on L2 is a state leaf (key `P(33, index)`, value `P(sender, l1Recipient, amount)`,
 docs/architecture.md, "Withdrawals"), so once a batch whose state contains it is finalized on L1, its
 Merkle path against that batch's state root is all the L1 bridge needs. `prove_withdrawal` asks the L2
 node for the path (`jovay_getWithdrawalProof` at the batch's last block) and checks it locally against

@@ -34,16 +34,19 @@ DOMAIN_HOLDER_COUNT: Final = 25
 DOMAIN_COMPLIANCE_OFFICER: Final = 26
 DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
 DOMAIN_CLAIMS: Final = 28
-DOMAIN_WITHDRAWAL: Final = 29
+DOMAIN_REVENUE_CHECKPOINT: Final = 29
+DOMAIN_REVENUE_OWED: Final = 30
+DOMAIN_FROZEN_TOKENS: Final = 31
+DOMAIN_REGULATOR: Final = 32
+DOMAIN_WITHDRAWAL: Final = 33
 
 TOKEN_FIELD_COUNT: Final = 5  # 0 issuer, 1 name, 2 symbol, 3 decimals, 4 totalSupply
-# 0 identity admin, 1 number of tokens, 2 next L1 message index, 3 next withdrawal index
-SYSTEM_FIELD_COUNT: Final = 4
+SYSTEM_FIELD_COUNT: Final = 4  # 0 identity admin, 1 number of tokens, 2 next L1 message index,
+# 3 next withdrawal index
 
 KEY_CACHE_SIZE: Final = 1 << 18  # per key function; an entry costs a few hundred bytes
 
 _NONCE_LIMIT = 1 << 64
-_WITHDRAWAL_INDEX_LIMIT = 1 << 64
 _STRING_BITS = 8 * MAX_STRING_BYTES  # 240: the length sits above the padded bytes
 
 
@@ -96,16 +99,14 @@ def system_field_key(field: int) -> int:
 
 
 def withdrawal_key(index: int) -> int:
-    """P(29, index): withdrawal number `index` (from 0) out of L2; its leaf is the L2-to-L1 message
-    that the L1 bridge pays against a finalized state root."""
-    if not isinstance(index, int) or not 0 <= index < _WITHDRAWAL_INDEX_LIMIT:
-        raise ValueError(f"withdrawal index out of range [0, 2^64): {index!r}")
+    """P(33, index): the L2-to-L1 withdrawal message with this index (value `withdrawal_value`)."""
+    if not 0 <= index < _NONCE_LIMIT:
+        raise ValueError(f"withdrawal index out of range [0, 2^64): {index}")
     return poseidon((DOMAIN_WITHDRAWAL, index))
 
 
 def withdrawal_value(sender: bytes, l1_recipient: bytes, amount: int) -> int:
-    """P(sender, l1Recipient, amount): the withdrawal leaf's value, committing to who burned `amount`
-    wei on L2 and who receives it on L1 (never 0, so the leaf always exists)."""
+    """P(sender, l1Recipient, amount): what L1 checks a withdrawal claim against (never 0 in practice)."""
     if not 0 < amount <= MAX_UINT128:
         raise ValueError(f"withdrawal amount out of range (0, 2^128): {amount}")
     return poseidon((_address(sender), _address(l1_recipient), amount))
