@@ -6,12 +6,13 @@ Merkle path against that batch's state root is all the L1 bridge needs. `prove_w
 node for the path (`jovay_getWithdrawalProof` at the batch's last block) and checks it locally against
 the batch's root; `finalize_withdrawal_tx` builds the `Bridge.finalizeWithdrawal` call and
 `submit_withdrawal` sends it. The node is not trusted: a wrong answer fails the local check (and would
-fail on L1 anyway).
+fail on L1 anyway). On the L2 side, `withdraw_tx` builds the L2 bridge call and
+`withdrawals_in_receipt` reads the `WithdrawalInitiated` logs of its receipt back as `Withdrawal`s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,8 +20,10 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.types import TxReceipt
 
+from jovay.codec import abi
 from jovay.errors import JovayError
 from jovay.l1.txmanager import L1TxManager
+from jovay.params import L2_BRIDGE
 from jovay.state.keys import withdrawal_key, withdrawal_value
 from jovay.state.smt_proofs import L1SmtProof, verify_l1_proof
 
@@ -35,7 +38,13 @@ __all__ = [
     "prove_withdrawal",
     "submit_withdrawal",
     "web3_rpc",
+    "withdraw_tx",
+    "withdrawals_in_receipt",
 ]
+
+WITHDRAW_SELECTOR: Final = abi.selector("withdraw(address)")
+WITHDRAWAL_INITIATED: Final = abi.event_topic("WithdrawalInitiated(uint256,address,address,uint256)")
+"""L2 bridge log: topics (index, sender, l1Recipient), data amount."""
 
 L2Rpc = Callable[[str, list[Any]], Any]
 """Calls one JSON-RPC method of the L2 node and returns its result (raises on a JSON-RPC error)."""
@@ -104,6 +113,27 @@ class WithdrawalProof:
     batch_index: int
     state_root: bytes
     proof: L1SmtProof
+
+
+def withdraw_tx(l1_recipient: bytes, amount: int) -> dict[str, Any]:
+    """The L2 transaction fields (`to`, `data`, `value`) that withdraw `amount` wei to `l1_recipient`."""
+    return {
+        "to": _checksum(L2_BRIDGE),
+        "data": "0x" + (WITHDRAW_SELECTOR + abi.address_word(l1_recipient)).hex(),
+        "value": amount,
+    }
+
+
+def withdrawals_in_receipt(receipt: Mapping[str, Any]) -> list[Withdrawal]:
+    """The withdrawals an L2 receipt records (JSON-RPC hex fields or web3's HexBytes alike)."""
+    found = []
+    for log in receipt.get("logs", []):
+        topics = [_raw(t) for t in log["topics"]]
+        if _raw(log["address"]) != L2_BRIDGE or len(topics) != 4 or topics[0] != WITHDRAWAL_INITIATED:
+            continue
+        index, sender, recipient = abi.word_uint(topics[1]), topics[2][12:], topics[3][12:]
+        found.append(Withdrawal(index, sender, recipient, abi.word_uint(_raw(log["data"]))))
+    return found
 
 
 def web3_rpc(w3: Web3) -> L2Rpc:
@@ -176,6 +206,10 @@ def is_claimed(l1: Web3, bridge_address: str, index: int) -> bool:
 
 def _checksum(address: bytes | str) -> ChecksumAddress:
     return Web3.to_checksum_address(address)
+
+
+def _raw(value: Any) -> bytes:
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
 
 
 def _bytes32(value: Any, what: str) -> bytes:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils import keccak
 from fastapi.testclient import TestClient
 from web3 import Web3
 
@@ -23,6 +24,7 @@ from jovay.l1.poseidon import deploy_hashers
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager, TxReverted
 from jovay.l1.watcher import CommittedBatch
+from jovay.params import L2_BRIDGE
 from jovay.rpc.methods import EthApi
 from jovay.rpc.rollup import RollupApi
 from jovay.rpc.server import create_app
@@ -33,6 +35,8 @@ from jovay.sdk.withdrawals import (
     is_claimed,
     prove_withdrawal,
     submit_withdrawal,
+    withdraw_tx,
+    withdrawals_in_receipt,
 )
 from jovay.sequencer.sequencer import Sequencer
 from jovay.state.keys import withdrawal_key, withdrawal_value
@@ -197,3 +201,30 @@ def test_sdk_collects_the_eth_on_l1(node: Node) -> None:
         assert is_claimed(w3, bridge.address, 0) and not is_claimed(w3, bridge.address, 1)
         with pytest.raises(TxReverted, match="Bridge: withdrawal already claimed"):
             submit_withdrawal(txm, bridge.address, proven)
+
+
+def _log(address: bytes, topics: list[bytes], data: bytes) -> dict[str, Any]:
+    return {
+        "address": "0x" + address.hex(),
+        "topics": ["0x" + t.hex() for t in topics],
+        "data": "0x" + data.hex(),
+    }
+
+
+def test_withdrawals_in_receipt_reads_the_l2_bridge_logs() -> None:
+    topic = keccak(text="WithdrawalInitiated(uint256,address,address,uint256)")
+    words = [(7).to_bytes(32, "big"), ALICE.rjust(32, b"\0"), CAROL.rjust(32, b"\0")]
+    ours = _log(L2_BRIDGE, [topic, *words], (5 * ETH).to_bytes(32, "big"))
+    forged_address = _log(BOB, [topic, *words], (1).to_bytes(32, "big"))
+    other_event = _log(L2_BRIDGE, [keccak(text="Other()"), *words], b"")
+    receipt = {"logs": [forged_address, ours, other_event]}
+    assert withdrawals_in_receipt(receipt) == [Withdrawal(7, ALICE, CAROL, 5 * ETH)]
+    as_web3 = {"logs": [{"address": Web3.to_checksum_address(L2_BRIDGE), "topics": [topic, *words],
+                         "data": (5 * ETH).to_bytes(32, "big")}]}  # fmt: skip
+    assert withdrawals_in_receipt(as_web3) == [Withdrawal(7, ALICE, CAROL, 5 * ETH)]
+
+
+def test_withdraw_tx_calls_the_l2_bridge() -> None:
+    tx = withdraw_tx(CAROL, 3 * ETH)
+    assert tx["to"] == Web3.to_checksum_address(L2_BRIDGE) and tx["value"] == 3 * ETH
+    assert tx["data"] == "0x" + (keccak(text="withdraw(address)")[:4] + CAROL.rjust(32, b"\0")).hex()
