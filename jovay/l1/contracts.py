@@ -36,14 +36,14 @@ class L1Deployment:
 
     def to_json(self) -> dict[str, Any]:
         """Addresses and block only: ABIs come from the compiled artifacts again."""
-        d: dict[str, Any] = {
+        out: dict[str, Any] = {
             "bridge": self.bridge_address,
             "rollup": self.rollup_address,
             "deployBlock": self.deploy_block,
         }
         if self.hashers is not None:
-            d["poseidon"] = self.hashers.to_json()
-        return d
+            out |= self.hashers.to_json()
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any], artifacts: dict[str, CompiledContract]) -> L1Deployment:
@@ -53,7 +53,7 @@ class L1Deployment:
             int(d["deployBlock"]),
             artifacts["Bridge"].abi,
             artifacts["Rollup"].abi,
-            PoseidonHashers.from_json(d["poseidon"]) if "poseidon" in d else None,
+            PoseidonHashers.from_json(d) if "poseidon2" in d else None,
         )
 
 
