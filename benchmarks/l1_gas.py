@@ -2,7 +2,7 @@
 
 Sections (each a function of a shared `GasBench`, registered in `SECTIONS`; add a section for new
 contracts, e.g. dispute moves and one-step proofs, and it is printed and written with the rest):
-- `poseidon`: one circomlib Poseidon hash by input count (2, 3, 4) through `contracts/Poseidon.sol`,
+- `poseidon`: one circomlib Poseidon hash by input count (2 to 5) through `contracts/Poseidon.sol`,
   the hasher cold (first touch in the transaction, +2,500 for the account access) and warm; the same
   for circomlibjs's contracts (`circomlibjs_inputsN`), which the generated 2- and 3-input ones replace;
 - `smt`: `SparseMerkle.verify` (membership) and `SparseMerkle.update` (value change) of a key whose
@@ -81,16 +81,16 @@ def poseidon_gas(bench: GasBench) -> dict[str, Any]:
         bench.txm.send({"data": a.bytecode})["contractAddress"] for a in circomlibjs_artifacts().values()
     ]
     out: dict[str, Any] = {}
-    for label, addresses in (("", bench.hashers.as_args()), ("circomlibjs_", reference)):
+    for label, addresses in (("", (*bench.hashers.as_args(), bench.hashers.p5)), ("circomlibjs_", reference)):
         harness = bench.deploy("SparseMerkleHarness", *addresses)
-        for n in (2, 3, 4):
+        for n in (2, 3, 4, 5):
             cold, warm = harness.functions.hashGas(n).call()
             out[f"{label}inputs{n}"] = {"cold": cold, "warm": warm}
     return out
 
 
 def smt_gas(bench: GasBench) -> dict[str, Any]:
-    harness = bench.deploy("SparseMerkleHarness", *bench.hashers.as_args())
+    harness = bench.deploy("SparseMerkleHarness", *bench.hashers.as_args(), bench.hashers.p5)
     key = 0x1234567890ABCDEF << 180 | 0x5A5A5A5A5A
     out: dict[str, Any] = {}
     for depth in DEPTHS:

@@ -5,9 +5,9 @@ commitment"). The tree hashes 2 inputs (inner nodes) and 3 (leaves); state keys 
 generators, same ABI (`poseidon(uint256[n])`), so `contracts/Poseidon.sol` calls either:
 - 2 and 3 inputs: `jovay.l1.poseidon_evm`, the optimized round schedule of jovay.crypto.poseidon as
   straight-line EVM code: 14.5k and 19.6k gas, against 29k and 45k for circomlibjs's contracts;
-- 4 inputs: circomlibjs's own generator (`poseidonContract.createCode(4)`, through node), because the
-  optimized form does not fit the 24,576-byte code limit at that width, and 4-input hashes (allowance
-  keys) are rare next to tree hashes.
+- 4 and 5 inputs: circomlibjs's own generator (`poseidonContract.createCode(n)`, through node),
+  because the optimized form does not fit the 24,576-byte code limit at those widths, and such hashes
+  (allowance and attestation keys) are rare next to tree hashes.
 circomlibjs's contracts for 2 and 3 inputs are generated too: the tests hold both implementations equal.
 The output is cached like the compiled contracts (`jovay.l1.solc.cache_root()`).
 """
@@ -32,7 +32,7 @@ from jovay.l1.txmanager import L1TxManager
 
 NODE_SCRIPT = Path(__file__).with_name("poseidon_gencontract.cjs")
 CIRCOMLIBJS_PACKAGE_JSON = REPO_ROOT / "node_modules" / "circomlibjs" / "package.json"
-HASHER_INPUTS: tuple[int, ...] = (2, 3, 4)
+HASHER_INPUTS: tuple[int, ...] = (2, 3, 4, 5)  # 5: attestation keys P(18|19, attestor, hi, lo, seq)
 GENERATE_TIMEOUT_S = 120
 
 
@@ -120,21 +120,29 @@ def poseidon_artifacts(out_dir: Path | None = None) -> dict[int, CompiledContrac
 
 @dataclass(frozen=True)
 class PoseidonHashers:
-    """Addresses of the deployed hashers (what `Poseidon.Hashers` holds in Solidity)."""
+    """Addresses of the deployed hashers. `as_args()` is what `Poseidon.Hashers` holds in Solidity
+    (2 to 4 inputs); the 5-input one goes to `Poseidon.hash5` on its own (None in deployments made
+    before it existed)."""
 
     p2: ChecksumAddress
     p3: ChecksumAddress
     p4: ChecksumAddress
+    p5: ChecksumAddress | None = None
 
     def as_args(self) -> tuple[ChecksumAddress, ChecksumAddress, ChecksumAddress]:
         return self.p2, self.p3, self.p4
 
     def to_json(self) -> dict[str, str]:
-        return {"poseidon2": self.p2, "poseidon3": self.p3, "poseidon4": self.p4}
+        out: dict[str, str] = {"poseidon2": self.p2, "poseidon3": self.p3, "poseidon4": self.p4}
+        if self.p5 is not None:
+            out["poseidon5"] = self.p5
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, str]) -> PoseidonHashers:
-        return cls(*(Web3.to_checksum_address(d[f"poseidon{n}"]) for n in HASHER_INPUTS))
+        p2, p3, p4 = (Web3.to_checksum_address(d[f"poseidon{n}"]) for n in (2, 3, 4))
+        p5 = Web3.to_checksum_address(d["poseidon5"]) if "poseidon5" in d else None
+        return cls(p2, p3, p4, p5)
 
 
 def deploy_hashers(
@@ -142,11 +150,11 @@ def deploy_hashers(
 ) -> PoseidonHashers:
     """Deploys one hasher per input count (init code as generated; no constructor arguments)."""
     artifacts = artifacts or poseidon_artifacts()
-    addresses: list[ChecksumAddress] = []
+    addresses: dict[int, ChecksumAddress] = {}
     for n in HASHER_INPUTS:
         receipt = txm.send({"data": artifacts[n].bytecode})
         address = receipt.get("contractAddress")
         if not address or not w3.eth.get_code(address):
             raise CriticalError(f"deploying {hasher_name(n)} gave no contract")
-        addresses.append(Web3.to_checksum_address(address))
-    return PoseidonHashers(*addresses)
+        addresses[n] = Web3.to_checksum_address(address)
+    return PoseidonHashers(addresses[2], addresses[3], addresses[4], addresses[5])

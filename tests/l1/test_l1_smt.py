@@ -38,7 +38,7 @@ def harness(
     art = test_artifacts["SparseMerkleHarness"]
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
     txm = L1TxManager(w3, anvil.dev_keys[9])
-    receipt = txm.send({"data": factory.constructor(*hashers.as_args()).data_in_transaction})
+    receipt = txm.send({"data": factory.constructor(*hashers.as_args(), hashers.p5).data_in_transaction})
     return w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
 
 
@@ -56,9 +56,10 @@ def _proof(tree: SparseMerkleTree, key: int) -> L1SmtProof:
 
 
 @SETTINGS
-@given(inputs=st.lists(field, min_size=2, max_size=4))
+@given(inputs=st.lists(field, min_size=2, max_size=5))
 def test_poseidon_matches_python(harness: Contract, inputs: list[int]) -> None:
-    fn = {2: harness.functions.hash2, 3: harness.functions.hash3, 4: harness.functions.hash4}[len(inputs)]
+    f = harness.functions
+    fn = {2: f.hash2, 3: f.hash3, 4: f.hash4, 5: f.hash5}[len(inputs)]
     assert fn(*inputs).call() == poseidon(inputs)
 
 
