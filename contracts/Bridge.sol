@@ -1,13 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import "./IRollupOutputs.sol";
 import "./SparseMerkle.sol";
-
-/// @notice What the bridge reads from the rollup: a batch's state root once it can no longer change.
-interface IRollupOutputs {
-    /// @dev Reverts when batch `batchIndex` is not finalized.
-    function finalizedStateRoot(uint256 batchIndex) external view returns (bytes32);
-}
 
 /// @title Jovay L1 bridge
 /// @notice Locks ETH deposited for L2 and records each deposit in the L1 message queue, whose
