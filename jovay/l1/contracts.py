@@ -1,4 +1,5 @@
-"""Deploys the L1 contracts (Bridge, then Rollup) and hands out web3 contract objects for them."""
+"""Deploys the L1 contracts (Poseidon hashers, Bridge, Rollup; then wires the Rollup into the Bridge)
+and hands out web3 contract objects for them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from jovay.errors import CriticalError
+from jovay.l1.poseidon import PoseidonHashers, deploy_hashers
 from jovay.l1.solc import CompiledContract
 from jovay.l1.txmanager import L1TxManager
 
@@ -24,6 +26,7 @@ class L1Deployment:
     deploy_block: int
     bridge_abi: list[dict[str, Any]] = field(repr=False)
     rollup_abi: list[dict[str, Any]] = field(repr=False)
+    hashers: PoseidonHashers | None = None
 
     def bridge(self, w3: Web3) -> Contract:
         return w3.eth.contract(address=self.bridge_address, abi=self.bridge_abi)
@@ -33,11 +36,14 @@ class L1Deployment:
 
     def to_json(self) -> dict[str, Any]:
         """Addresses and block only: ABIs come from the compiled artifacts again."""
-        return {
+        out: dict[str, Any] = {
             "bridge": self.bridge_address,
             "rollup": self.rollup_address,
             "deployBlock": self.deploy_block,
         }
+        if self.hashers is not None:
+            out |= self.hashers.to_json()
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any], artifacts: dict[str, CompiledContract]) -> L1Deployment:
@@ -47,6 +53,7 @@ class L1Deployment:
             int(d["deployBlock"]),
             artifacts["Bridge"].abi,
             artifacts["Rollup"].abi,
+            PoseidonHashers.from_json(d) if "poseidon2" in d else None,
         )
 
 
@@ -70,8 +77,10 @@ def deploy(
     batcher: str | None = None,
     genesis_state_root: bytes = bytes(32),
     txm: L1TxManager | None = None,
+    hashers: PoseidonHashers | None = None,
 ) -> L1Deployment:
-    """Deploys Bridge, then Rollup(batcher, genesisStateRoot, bridge).
+    """Deploys the Poseidon hashers (unless given), Bridge(hashers), Rollup(batcher, genesisStateRoot,
+    bridge), then `Bridge.setRollup(rollup)` (the Rollup needs the Bridge's address first).
 
     `batcher` defaults to the deployer's address; pass `txm` to share a tx manager (and its nonce)
     already used for `deployer_key`.
@@ -80,6 +89,9 @@ def deploy(
         raise ValueError("genesis state root must be 32 bytes")
     txm = txm or L1TxManager(w3, deployer_key)
     batcher_address = Web3.to_checksum_address(batcher or Account.from_key(deployer_key).address)
-    bridge, block = _deploy_one(w3, txm, artifacts["Bridge"])
+    hashers = hashers or deploy_hashers(w3, txm)
+    bridge, block = _deploy_one(w3, txm, artifacts["Bridge"], *hashers.as_args())
     rollup, _ = _deploy_one(w3, txm, artifacts["Rollup"], batcher_address, genesis_state_root, bridge)
-    return L1Deployment(bridge, rollup, block, artifacts["Bridge"].abi, artifacts["Rollup"].abi)
+    bridge_contract = w3.eth.contract(address=bridge, abi=artifacts["Bridge"].abi)
+    txm.send({"to": bridge, "data": bridge_contract.encode_abi("setRollup", [rollup])})
+    return L1Deployment(bridge, rollup, block, artifacts["Bridge"].abi, artifacts["Rollup"].abi, hashers)
