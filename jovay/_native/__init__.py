@@ -27,7 +27,7 @@ NATIVE_AVAILABLE: bool = _native_poseidon is not None
 
 
 class PoseidonImpl(Protocol):
-    """What both implementations provide (jovay/crypto/poseidon.py's signatures, plus hash_pairs)."""
+    """What both implementations provide (jovay/crypto/poseidon.py's signatures, plus the batch hashes)."""
 
     def poseidon(self, inputs: Sequence[int]) -> int: ...
 
@@ -36,6 +36,8 @@ class PoseidonImpl(Protocol):
     def poseidon3(self, a: int, b: int, c: int) -> int: ...
 
     def hash_pairs(self, lefts: Sequence[int], rights: Sequence[int]) -> list[int]: ...
+
+    def hash_leaves(self, keys: Sequence[int], values: Sequence[int]) -> list[int]: ...
 
 
 def pure_forced() -> bool:
