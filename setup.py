@@ -70,8 +70,14 @@ def native_extensions() -> list[Extension]:
         extra_link_args=LINK_ARGS,
         optional=True,
     )
+    txcodec = Extension(
+        "jovay._native._txcodec",
+        sources=[f"{NATIVE_DIR}/_txcodec.pyx"],
+        extra_compile_args=COMPILE_ARGS,
+        optional=True,
+    )
     try:
-        return cythonize([poseidon], build_dir="build/cython", quiet=True)
+        return cythonize([poseidon, txcodec], build_dir="build/cython", quiet=True)
     except Exception as exc:  # noqa: BLE001 - a Cython failure also means "use the pure path"
         warn(f"cythonizing failed ({exc})")
         return []

@@ -22,6 +22,7 @@ def _load_native(name: str) -> ModuleType | None:
 
 
 _native_poseidon = _load_native("_poseidon")
+_native_txcodec = _load_native("_txcodec")
 
 NATIVE_AVAILABLE: bool = _native_poseidon is not None
 
@@ -56,3 +57,11 @@ def poseidon_impl() -> PoseidonImpl:
     from jovay._native import pure  # lazily: it imports jovay.crypto.poseidon
 
     return cast(PoseidonImpl, pure)
+
+
+def txcodec_impl() -> ModuleType | None:
+    """The native transaction decoder module, or None when it is missing or JOVAY_PURE=1 (the pure
+    `jovay.codec.transactions.pure_decode_transaction` serves then)."""
+    if _native_txcodec is None or pure_forced():
+        return None
+    return _native_txcodec

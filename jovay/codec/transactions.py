@@ -11,6 +11,7 @@ separate `decode_deposit` and refused by `decode_transaction`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jovay.codec._rlp import (
@@ -54,6 +55,7 @@ __all__ = [
     "SignableTx",
     "SignedTx",
     "decode_transaction",
+    "pure_decode_transaction",
     "decode_deposit",
     "encode_transaction",
     "signing_hash",
@@ -440,7 +442,7 @@ def _decode_typed(raw: bytes, expected_chain_id: int) -> SignedTx:
     return SignedTx(tx, sender, keccak256(raw), raw)
 
 
-def decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
+def pure_decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
     """Decode and authenticate untrusted wire bytes (legacy EIP-155, type 1, type 2).
 
     Raises InvalidTransaction for anything malformed, oversized, unsupported (deposits included),
@@ -461,6 +463,17 @@ def decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
         raise InvalidTransaction("transaction type not supported")
     except RLPError as exc:
         raise InvalidTransaction(str(exc)) from None
+
+
+def _select_decoder() -> Callable[..., SignedTx]:
+    """The native twin (jovay/_native/_txcodec.pyx) when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import txcodec_impl
+
+    native = txcodec_impl()
+    return pure_decode_transaction if native is None else native.decode_transaction
+
+
+decode_transaction: Callable[..., SignedTx] = _select_decoder()
 
 
 def decode_deposit(raw: bytes) -> DepositTx:

@@ -106,8 +106,8 @@ class _PendingNodes:
 
     A pending node is referred to by a placeholder, `-(index + 1)`: negative, so it can never equal a
     real hash (those are in [0, p)) and is never 0 (the empty subtree). A node's height is one more
-    than its highest pending child's (leaves 0, inner nodes at least 1), so hashing all nodes of height 0, then 1, ... always
-    finds a node's children already hashed.
+    than its highest pending child's (leaves 0, inner nodes at least 1), so hashing all nodes of
+    height 0, then 1, ... always finds a node's children already hashed.
     """
 
     __slots__ = ("nodes", "heights")

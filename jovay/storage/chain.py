@@ -27,7 +27,6 @@ from jovay.stf.genesis import Genesis
 from jovay.stf.transaction import BlockEnv
 from jovay.storage.store import BlockWrite, ChainStore
 
-
 NODE_CACHE_SIZE = 1 << 19  # decoded nodes kept in memory: ~0.4 KiB each, so ~200 MiB at most
 
 
