@@ -67,7 +67,7 @@ class LmdbNodeStore:
         cache = self._cache
         if len(cache) >= self._cache_size:  # drop the oldest quarter (dicts keep insertion order)
             for old in list(itertools.islice(cache, self._cache_size // 4)):
-                del cache[old]
+                cache.pop(old, None)  # (another thread may have dropped it already)
         cache[node_hash] = node
 
 

@@ -129,3 +129,16 @@ def test_random_bytes_agree(native: ModuleType, raw: bytes) -> None:
         assert outcome(native.decode_transaction, prefix + raw) == outcome(
             pure_decode_transaction, prefix + raw
         )
+
+
+def test_remembered_decodes_still_check_the_chain_id() -> None:
+    """decode_transaction remembers recent results; the same bytes for another chain still fail."""
+    from jovay.codec.transactions import decode_transaction
+    from jovay.errors import InvalidTransaction
+
+    raw = raw_tx(KEYS[7], nonce=9, to=b"\x77" * 20, value=3)
+    first = decode_transaction(raw, expected_chain_id=CHAIN_ID)
+    assert decode_transaction(raw, expected_chain_id=CHAIN_ID) is first
+    assert first == pure_decode_transaction(raw, expected_chain_id=CHAIN_ID)
+    with pytest.raises(InvalidTransaction, match="invalid chain id"):
+        decode_transaction(raw, expected_chain_id=CHAIN_ID + 1)
