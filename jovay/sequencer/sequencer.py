@@ -21,6 +21,7 @@ from jovay.codec.transactions import DepositTx, SignedTx, decode_transaction
 from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
 from jovay.params import TX_BASE_GAS
 from jovay.sequencer.mempool import Mempool, MempoolLimits
+from jovay.state.keys import account_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
 from jovay.stf.block import BlockExecution, child_env
@@ -193,12 +194,17 @@ class Sequencer:
 
 
 def _decode_all(raws: list[bytes], chain_id: int) -> list[SignedTx | InvalidTransaction]:
+    """Decode on a pool thread; also derives each sender's account key (a Poseidon hash, cached), which
+    admission needs next, while the GIL is free for other threads during the hash."""
     out: list[SignedTx | InvalidTransaction] = []
     for raw in raws:
         try:
-            out.append(decode_transaction(raw, expected_chain_id=chain_id))
+            signed = decode_transaction(raw, expected_chain_id=chain_id)
         except InvalidTransaction as exc:
             out.append(exc)
+        else:
+            account_key(signed.sender)
+            out.append(signed)
     return out
 
 

@@ -174,3 +174,14 @@ def test_submit_many_answers_as_a_loop_of_submit(tmp_path: Path) -> None:
     assert answers[0] == answers[1]
     rendered = answers[0][0]
     assert sum(r.startswith("InvalidTransaction") or "Error" in r for r in rendered) >= 5
+
+
+def test_no_deposit_after_a_transaction(sequencer: Sequencer) -> None:
+    from jovay.codec.transactions import decode_transaction
+
+    execution = sequencer.chain.new_execution(int(time.time()))
+    execution.add_deposit(DepositTx(0, ALICE, CAROL, 5))
+    signed = decode_transaction(transfer(KEYS[0], 0), expected_chain_id=sequencer.chain.genesis.chain_id)
+    execution.add_transaction(signed)
+    with pytest.raises(InvalidTransaction, match="deposits must come before"):
+        execution.add_deposit(DepositTx(1, ALICE, CAROL, 5))
