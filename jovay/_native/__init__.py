@@ -25,6 +25,7 @@ _native_poseidon = _load_native("_poseidon")
 _native_txcodec = _load_native("_txcodec")
 
 NATIVE_AVAILABLE: bool = _native_poseidon is not None
+TXCODEC_AVAILABLE: bool = _native_txcodec is not None
 
 
 class PoseidonImpl(Protocol):

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jovay._native import NATIVE_AVAILABLE
+from jovay._native import TXCODEC_AVAILABLE
 from jovay.codec.transactions import pure_decode_transaction
 from tests.helpers import CHAIN_ID, KEYS, raw_tx
 
-needs_native = pytest.mark.skipif(not NATIVE_AVAILABLE, reason="the native extension is not built")
+needs_native = pytest.mark.skipif(not TXCODEC_AVAILABLE, reason="jovay._native._txcodec is not built")
 
 
 @pytest.fixture(scope="module")
