@@ -99,6 +99,9 @@ class ChainStore:
             lock=True,
             writemap=False,
             max_readers=256,
+            # Tree nodes and leaves are read at random: read-ahead would only map (and count in
+            # the process's RSS) pages around each one that are never used.
+            readahead=False,
         )
         self._meta = self.env.open_db(b"meta")
         self._blocks = self.env.open_db(b"blocks")
