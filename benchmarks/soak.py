@@ -63,7 +63,8 @@ def signing_load(
     A sender whose transaction is rejected stops there (its later nonces could never be included).
     """
     addresses = [address_of(k) for k in keys]
-    nonces = [0] * len(keys)
+    nonces = [0] * len(keys)  # next nonce to sign, per sender (fresh keys start at 0)
+    accepted = [0] * len(keys)  # accepted run of nonces from 0, per sender
     stopped = [False] * len(keys)
     sent = rejected = 0
     errors: list[str] = []
@@ -73,39 +74,38 @@ def signing_load(
         ready.set()
         go.wait(60)
         start = time.monotonic()
-        while (now := time.monotonic()) < start + duration_s:
+        while (now := time.monotonic()) < start + duration_s and not all(stopped):
             due = int((now - start) * rate) - sent
             if due <= 0:
                 time.sleep(tick_s)
                 continue
-            batch: list[int] = []
-            while len(batch) < min(due, MAX_BATCH) and not all(stopped):
+            batch: list[tuple[int, int]] = []  # (sender, nonce)
+            while len(batch) < min(due, MAX_BATCH):
                 i = turn % len(keys)
                 turn += 1
                 if not stopped[i]:
-                    batch.append(i)
-            if not batch:
-                break
-            raws = [sign_transfer(keys[i], fees, nonces[i], addresses[(i + 1) % len(keys)], 1) for i in batch]
+                    batch.append((i, nonces[i]))
+                    nonces[i] += 1
+            raws = [sign_transfer(keys[i], fees, n, addresses[(i + 1) % len(keys)], 1) for i, n in batch]
             body = [
                 {"jsonrpc": "2.0", "id": k, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]}
                 for k, raw in enumerate(raws)
             ]
             answers = client.post(url, json=body).json()
-            for i, answer in zip(batch, answers, strict=True):
+            for (i, nonce), answer in zip(batch, answers, strict=True):
                 if "error" in answer:
                     rejected += 1
                     stopped[i] = True
                     if len(errors) < 5:
                         errors.append(str(answer["error"].get("message")))
-                else:
-                    nonces[i] += 1
+                elif not stopped[i]:
+                    accepted[i] = nonce + 1
             sent += len(batch)
     out.put(
         {
             "sent": sent,
             "rejected": rejected,
-            "accepted": nonces,
+            "accepted": accepted,
             "errors": errors,
             "send_s": time.monotonic() - start,
         }
