@@ -6,7 +6,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 ARGS ?=
 
-.PHONY: install devnet test test-all lint bench bench-e2e compile clean
+.PHONY: install devnet test test-all lint bench bench-e2e soak profile compile clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -28,7 +28,8 @@ test: install
 	$(BIN)/ruff check jovay prover tests benchmarks
 	$(BIN)/mypy jovay
 	$(BIN)/pytest -q $(ARGS)
-	JOVAY_PURE=1 $(BIN)/pytest -q tests/crypto tests/state tests/stf tests/native tests/storage
+	JOVAY_PURE=1 $(BIN)/pytest -q tests/crypto tests/codec tests/state tests/stf tests/native tests/storage \
+		tests/sequencer
 
 test-all: install
 	$(BIN)/pytest -q -m '' $(ARGS)
@@ -37,13 +38,22 @@ lint: install
 	$(BIN)/ruff check jovay prover tests benchmarks
 	$(BIN)/mypy jovay
 
+# Figures and plots go to benchmarks/results/ (git-ignored). Every load script stops by itself.
 bench: install
 	$(BIN)/python benchmarks/sequencer_tps.py
 	$(BIN)/python benchmarks/poseidon_native.py
+	$(BIN)/python benchmarks/state_memory.py
 
 bench-e2e: install
 	$(BIN)/python benchmarks/rpc_vs_anvil.py
-	$(BIN)/python benchmarks/receipt_latency.py
+	$(BIN)/python benchmarks/receipt_latency.py --rate 5000
+
+# 10 minutes at 5,000 tx/s on a devnet: node RSS must stay flat and no accepted transaction may be lost.
+soak: install
+	$(BIN)/python benchmarks/soak.py --rate 5000 --duration 600
+
+profile: install
+	$(BIN)/python benchmarks/profile_sequencer.py --accounts 100000
 
 compile: install
 	$(BIN)/jovay compile

@@ -16,7 +16,8 @@ NATIVE_DIR = "jovay/_native"
 # Portable: no -march at all. -march=native would tie the build to the build machine's CPU, and
 # -march=x86-64-v2/v3 measured no faster (64 x 64-bit multiply-add code uses no v2/v3 instruction that
 # gcc picks here) while gcc < 11 rejects them, which would silently leave the pure path.
-COMPILE_ARGS = ["-O3", "-std=c11"]
+COMPILE_ARGS = ["-O3", "-std=c11", "-pthread"]
+LINK_ARGS = ["-pthread"]  # batch hashing splits large batches over POSIX threads
 
 
 def warn(message: str) -> None:
@@ -66,10 +67,17 @@ def native_extensions() -> list[Extension]:
         depends=[f"{NATIVE_DIR}/poseidon.h"],
         include_dirs=[NATIVE_DIR],
         extra_compile_args=COMPILE_ARGS,
+        extra_link_args=LINK_ARGS,
+        optional=True,
+    )
+    txcodec = Extension(
+        "jovay._native._txcodec",
+        sources=[f"{NATIVE_DIR}/_txcodec.pyx"],
+        extra_compile_args=COMPILE_ARGS,
         optional=True,
     )
     try:
-        return cythonize([poseidon], build_dir="build/cython", quiet=True)
+        return cythonize([poseidon, txcodec], build_dir="build/cython", quiet=True)
     except Exception as exc:  # noqa: BLE001 - a Cython failure also means "use the pure path"
         warn(f"cythonizing failed ({exc})")
         return []

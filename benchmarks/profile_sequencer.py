@@ -1,9 +1,10 @@
 """Profile of the in-process sequencer: where admitting and sealing signed transfers spends its time.
 
 Same workload as benchmarks/sequencer_tps.py (one pre-signed transfer per funded account), under
-cProfile; prints the top entries by own time. `JOVAY_PURE=1` profiles the pure-Python path.
+cProfile: all admitted, then sealed back to back in blocks of the node's default size (20,000);
+prints the top entries by own time. `JOVAY_PURE=1` profiles the pure-Python path.
 
-    .venv/bin/python benchmarks/profile_sequencer.py [--accounts 1000] [--kind eth|token] [--top 12]
+    .venv/bin/python benchmarks/profile_sequencer.py [--accounts 100000] [--kind eth|token] [--top 12]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sequencer_tps as bench  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--kind", choices=("eth", "token"), default="eth")
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()

@@ -22,12 +22,14 @@ def _load_native(name: str) -> ModuleType | None:
 
 
 _native_poseidon = _load_native("_poseidon")
+_native_txcodec = _load_native("_txcodec")
 
 NATIVE_AVAILABLE: bool = _native_poseidon is not None
+TXCODEC_AVAILABLE: bool = _native_txcodec is not None
 
 
 class PoseidonImpl(Protocol):
-    """What both implementations provide (jovay/crypto/poseidon.py's signatures, plus hash_pairs)."""
+    """What both implementations provide (jovay/crypto/poseidon.py's signatures, plus the batch hashes)."""
 
     def poseidon(self, inputs: Sequence[int]) -> int: ...
 
@@ -36,6 +38,8 @@ class PoseidonImpl(Protocol):
     def poseidon3(self, a: int, b: int, c: int) -> int: ...
 
     def hash_pairs(self, lefts: Sequence[int], rights: Sequence[int]) -> list[int]: ...
+
+    def hash_leaves(self, keys: Sequence[int], values: Sequence[int]) -> list[int]: ...
 
 
 def pure_forced() -> bool:
@@ -54,3 +58,11 @@ def poseidon_impl() -> PoseidonImpl:
     from jovay._native import pure  # lazily: it imports jovay.crypto.poseidon
 
     return cast(PoseidonImpl, pure)
+
+
+def txcodec_impl() -> ModuleType | None:
+    """The native transaction decoder module, or None when it is missing or JOVAY_PURE=1 (the pure
+    `jovay.codec.transactions.pure_decode_transaction` serves then)."""
+    if _native_txcodec is None or pure_forced():
+        return None
+    return _native_txcodec

@@ -11,6 +11,8 @@ form once, so both sides hash with the same constants. It is read lazily rather 
 because jovay/crypto/poseidon.py imports jovay._native while it is itself being imported.
 """
 
+import os
+
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport uint64_t
@@ -18,6 +20,17 @@ from libc.stdlib cimport free, malloc
 
 FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 MAX_INPUTS = 5
+
+
+def _hash_threads():
+    """Threads for batch hashing: JOVAY_HASH_THREADS, else the CPU count up to 4."""
+    configured = os.environ.get("JOVAY_HASH_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return min(os.cpu_count() or 1, 4)
+
+
+cdef int _threads = _hash_threads()
 
 
 cdef extern from "poseidon.h" nogil:
@@ -39,6 +52,8 @@ cdef extern from "poseidon.h" nogil:
     void jv_fe_array_to_montgomery(jv_fe *a, size_t n)
     void jv_poseidon(const jv_poseidon_params *params, const jv_fe *inputs, jv_fe *out)
     void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out)
+    int jv_poseidon_many_threaded(const jv_poseidon_params *params, const jv_fe *inputs, size_t n,
+                                  jv_fe *out, int threads)
 
 
 # CPython's int <-> little-endian bytes without a temporary bytes object (what Cython itself uses;
@@ -194,7 +209,8 @@ def poseidon3(a, b, c):
 
 
 def hash_pairs(lefts, rights):
-    """[poseidon2(a, b) for a, b in zip(lefts, rights)] in one call (one GIL release for the batch).
+    """[poseidon2(a, b) for a, b in zip(lefts, rights)] in one call (one GIL release for the batch,
+    large batches split over threads).
 
     ValueError when the lengths differ; inputs are checked pair by pair, left first, as the loop of
     poseidon2 calls would.
@@ -202,19 +218,36 @@ def hash_pairs(lefts, rights):
     cdef Py_ssize_t n = len(lefts)
     if len(rights) != n:
         raise ValueError(f"hash_pairs needs as many rights as lefts, got {n} lefts and {len(rights)} rights")
+    return _hash_columns(lefts, rights, None, n)
+
+
+def hash_leaves(keys, values):
+    """[poseidon3(k, v, 1) for k, v in zip(keys, values)]: tree leaves in one call (see hash_pairs)."""
+    cdef Py_ssize_t n = len(keys)
+    if len(values) != n:
+        raise ValueError(f"hash_leaves needs as many values as keys, got {n} keys and {len(values)} values")
+    return _hash_columns(keys, values, 1, n)
+
+
+cdef list _hash_columns(firsts, seconds, third, Py_ssize_t n):
+    """poseidon(firsts[i], seconds[i][, third]) for i < n, checked row by row in input order."""
     if n == 0:
         return []
-    cdef const jv_poseidon_params *params = _params_for(3)
-    cdef jv_fe *buf = <jv_fe *>PyMem_Malloc(3 * n * sizeof(jv_fe))  # pairs (2n), then results (n)
+    cdef int arity = 2 if third is None else 3
+    cdef const jv_poseidon_params *params = _params_for(arity + 1)
+    cdef jv_fe *buf = <jv_fe *>PyMem_Malloc((arity + 1) * n * sizeof(jv_fe))  # inputs, then results
     if buf == NULL:
         raise MemoryError()
+    cdef jv_fe *out = buf + arity * n
     cdef Py_ssize_t i
     try:
         for i in range(n):
-            _to_fe(lefts[i], &buf[2 * i])
-            _to_fe(rights[i], &buf[2 * i + 1])
+            _to_fe(firsts[i], &buf[arity * i])
+            _to_fe(seconds[i], &buf[arity * i + 1])
+            if arity == 3:
+                _to_fe(third, &buf[arity * i + 2])
         with nogil:
-            jv_poseidon_pairs(params, buf, <size_t>n, buf + 2 * n)
-        return [_from_fe(&buf[2 * n + i]) for i in range(n)]
+            jv_poseidon_many_threaded(params, buf, <size_t>n, out, _threads)
+        return [_from_fe(&out[i]) for i in range(n)]
     finally:
         PyMem_Free(buf)

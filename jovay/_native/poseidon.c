@@ -11,6 +11,8 @@
  */
 #include "poseidon.h"
 
+#include <pthread.h>
+
 __extension__ typedef unsigned __int128 u128; /* gcc/clang: 64 x 64 -> 128-bit products */
 
 /* p = 21888242871839275222246405745257275088548364400416034343698204186575808495617 */
@@ -293,4 +295,63 @@ void jv_poseidon(const jv_poseidon_params *params, const jv_fe *inputs, jv_fe *o
 
 void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out) {
     for (size_t i = 0; i < n; i++) hash_width(params, pairs + 2 * i, out + i, 3);
+}
+
+void jv_poseidon_many(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out) {
+    const int arity = params->t - 1;
+    switch (params->t) { /* one specialized loop per width */
+    case 2: for (size_t i = 0; i < n; i++) hash_width(params, inputs + i, out + i, 2); break;
+    case 3: for (size_t i = 0; i < n; i++) hash_width(params, inputs + 2 * i, out + i, 3); break;
+    case 4: for (size_t i = 0; i < n; i++) hash_width(params, inputs + 3 * i, out + i, 4); break;
+    default:
+        for (size_t i = 0; i < n; i++) jv_poseidon(params, inputs + (size_t)arity * i, out + i);
+        break;
+    }
+}
+
+/* --- batches over threads ----------------------------------------------------------------------- */
+
+typedef struct {
+    const jv_poseidon_params *params;
+    const jv_fe *inputs;
+    size_t n;
+    jv_fe *out;
+} batch_job;
+
+static void *run_batch_job(void *arg) {
+    const batch_job *job = (const batch_job *)arg;
+    jv_poseidon_many(job->params, job->inputs, job->n, job->out);
+    return NULL;
+}
+
+int jv_poseidon_many_threaded(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out,
+                              int threads) {
+    if (threads > JV_MAX_THREADS) threads = JV_MAX_THREADS;
+    if (threads < 2 || n < 2 * JV_MIN_PER_THREAD) {
+        jv_poseidon_many(params, inputs, n, out);
+        return 1;
+    }
+    if ((size_t)threads * JV_MIN_PER_THREAD > n) threads = (int)(n / JV_MIN_PER_THREAD);
+    const size_t arity = (size_t)(params->t - 1);
+    batch_job jobs[JV_MAX_THREADS];
+    pthread_t ids[JV_MAX_THREADS];
+    int started[JV_MAX_THREADS] = {0};
+    size_t begin = 0;
+    for (int k = 0; k < threads; k++) { /* even shares; the calling thread takes share 0 */
+        const size_t end = n * (size_t)(k + 1) / (size_t)threads;
+        jobs[k] = (batch_job){params, inputs + arity * begin, end - begin, out + begin};
+        begin = end;
+    }
+    for (int k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, run_batch_job, &jobs[k]) == 0;
+    run_batch_job(&jobs[0]);
+    int used = 1;
+    for (int k = 1; k < threads; k++) {
+        if (started[k]) {
+            pthread_join(ids[k], NULL);
+            used++;
+        } else {
+            run_batch_job(&jobs[k]); /* no thread to be had: do that share here */
+        }
+    }
+    return used;
 }

@@ -46,4 +46,15 @@ void jv_poseidon(const jv_poseidon_params *params, const jv_fe *inputs, jv_fe *o
 /* out[i] = poseidon(pairs[2i], pairs[2i + 1]) for i < n; params must have t = 3. */
 void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out);
 
+/* out[i] = poseidon(inputs[(t-1)i .. (t-1)i + t-2]) for i < n (any width of params). */
+void jv_poseidon_many(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out);
+
+/* jv_poseidon_many split evenly over up to `threads` threads (the caller's included), for batches of
+ * at least JV_MIN_PER_THREAD hashes per thread; returns how many threads ran. Each thread only reads
+ * params and inputs and writes its own slice of out, so the result does not depend on the split. */
+#define JV_MAX_THREADS 8
+#define JV_MIN_PER_THREAD 64
+int jv_poseidon_many_threaded(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out,
+                              int threads);
+
 #endif /* JOVAY_POSEIDON_H */

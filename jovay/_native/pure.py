@@ -34,3 +34,12 @@ def hash_pairs(lefts: Sequence[int], rights: Sequence[int]) -> list[int]:
             f"hash_pairs needs as many rights as lefts, got {len(lefts)} lefts and {len(rights)} rights"
         )
     return [poseidon2(a, b) for a, b in zip(lefts, rights, strict=True)]
+
+
+def hash_leaves(keys: Sequence[int], values: Sequence[int]) -> list[int]:
+    """[poseidon3(k, v, 1) for k, v in zip(keys, values)]: tree leaves in one call."""
+    if len(values) != len(keys):
+        raise ValueError(
+            f"hash_leaves needs as many values as keys, got {len(keys)} keys and {len(values)} values"
+        )
+    return [poseidon3(k, v, 1) for k, v in zip(keys, values, strict=True)]

@@ -11,6 +11,9 @@ separate `decode_deposit` and refused by `decode_transaction`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jovay.codec._rlp import (
@@ -54,6 +57,7 @@ __all__ = [
     "SignableTx",
     "SignedTx",
     "decode_transaction",
+    "pure_decode_transaction",
     "decode_deposit",
     "encode_transaction",
     "signing_hash",
@@ -440,7 +444,7 @@ def _decode_typed(raw: bytes, expected_chain_id: int) -> SignedTx:
     return SignedTx(tx, sender, keccak256(raw), raw)
 
 
-def decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
+def pure_decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
     """Decode and authenticate untrusted wire bytes (legacy EIP-155, type 1, type 2).
 
     Raises InvalidTransaction for anything malformed, oversized, unsupported (deposits included),
@@ -461,6 +465,43 @@ def decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
         raise InvalidTransaction("transaction type not supported")
     except RLPError as exc:
         raise InvalidTransaction(str(exc)) from None
+
+
+def _select_decoder() -> Callable[..., SignedTx]:
+    """The native twin (jovay/_native/_txcodec.pyx) when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import txcodec_impl
+
+    native = txcodec_impl()
+    return pure_decode_transaction if native is None else native.decode_transaction
+
+
+_decode_uncached: Callable[..., SignedTx] = _select_decoder()
+
+RECENT_DECODES = 1 << 16  # ~40 MiB at most: a few blocks' worth at full load
+_recent: dict[bytes, SignedTx] = {}
+_recent_lock = threading.Lock()
+
+
+def decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
+    """Decode and authenticate untrusted wire bytes (legacy EIP-155, type 1, type 2).
+
+    Raises InvalidTransaction for anything malformed, oversized, unsupported (deposits included),
+    for another chain, or not validly signed. The same bytes are decoded again and again (admitted,
+    then read back with their block for RPC and the batcher), so recently decoded transactions are
+    remembered: decoding is a pure function of the bytes and the chain id, and a SignedTx is frozen.
+    """
+    if type(raw) is bytes:
+        known = _recent.get(raw)
+        if known is not None and known.tx.chain_id == expected_chain_id:
+            return known
+    signed = _decode_uncached(raw, expected_chain_id=expected_chain_id)
+    if type(raw) is bytes:
+        with _recent_lock:
+            if len(_recent) >= RECENT_DECODES:  # drop the oldest quarter (dicts keep insertion order)
+                for old in list(itertools.islice(_recent, RECENT_DECODES // 4)):
+                    del _recent[old]
+            _recent[raw] = signed
+    return signed
 
 
 def decode_deposit(raw: bytes) -> DepositTx:

@@ -17,6 +17,7 @@ from jovay.params import SUGGESTED_PRIORITY_FEE, TX_BASE_GAS
 from jovay.rpc import params as p
 from jovay.rpc.errors import EXECUTION_REVERTED, SERVER_ERROR, RpcError, invalid_argument
 from jovay.rpc.format import decode_stored_tx, format_header, format_receipt, format_transaction
+from jovay.rpc.server import BatchedMethod
 from jovay.sequencer.sequencer import Sequencer
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import BalanceOverflow, get_account
@@ -67,7 +68,9 @@ class EthApi:
 
     def methods(self) -> dict[str, Callable[[list[Any]], Any]]:
         names = [n for n in dir(self) if n.startswith(("eth_", "net_", "web3_", "debug_"))]
-        return {name: getattr(self, name) for name in names}
+        methods: dict[str, Callable[[list[Any]], Any]] = {name: getattr(self, name) for name in names}
+        methods["eth_sendRawTransaction"] = BatchedMethod(self.eth_sendRawTransaction, self._predecode)
+        return methods
 
     # --- blocks ----------------------------------------------------------------------------------
     def _load_block(self, number: int, head_hash: bytes) -> LoadedBlock | None:
@@ -181,6 +184,18 @@ class EthApi:
         block, index = found
         first_log = sum(len(r.receipt.logs) for r in block.receipts[:index])
         return block.receipt_json(index, first_log)
+
+    def _predecode(self, params_list: list[list[Any]]) -> None:
+        """Decode a batch's raw transactions ahead, on both cores (Sequencer.predecode)."""
+        if self.sequencer is None:
+            return
+        raws = []
+        for params in params_list:
+            try:
+                raws.append(p.data(p.param(params, 0), 0))
+            except RpcError:
+                continue  # answered as an invalid argument when the call itself runs
+        self.sequencer.predecode(raws)
 
     def eth_sendRawTransaction(self, params: list[Any]) -> str:
         if self.sequencer is None:

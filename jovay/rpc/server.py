@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from jovay.errors import InvalidTransaction
@@ -33,6 +34,37 @@ _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 _OPENERS = frozenset(b"[{")
 
 Method = Callable[[list[Any]], Any]
+
+
+class BatchedMethod:
+    """A method that can get ready for many calls at once: `prepare` sees the params of every call
+    of it in a batch before the calls run one by one, in order (eth_sendRawTransaction decodes and
+    recovers all the batch's senders on a thread pool). Preparing must not change any answer."""
+
+    def __init__(self, method: Method, prepare: Callable[[list[list[Any]]], None]) -> None:
+        self.method = method
+        self.prepare = prepare
+
+    def __call__(self, params: list[Any]) -> Any:
+        return self.method(params)
+
+
+def _prepare_batch(methods: dict[str, Method], payload: list[Any]) -> None:
+    """Hand each BatchedMethod the params of its calls in the batch (best effort: errors are the
+    calls' own business, answered when each runs)."""
+    calls: dict[str, list[list[Any]]] = {}
+    for request in payload:
+        if isinstance(request, dict) and isinstance(request.get("params"), list):
+            name = request.get("method")
+            if isinstance(name, str) and isinstance(methods.get(name), BatchedMethod):
+                calls.setdefault(name, []).append(request["params"])
+    for name, params_list in calls.items():
+        method = methods[name]
+        assert isinstance(method, BatchedMethod)
+        try:
+            method.prepare(params_list)
+        except Exception:  # preparing is an optimization; never let it fail a batch
+            log.exception("preparing a batch of %s failed", name)
 
 
 def _response(request_id: Any, *, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
@@ -113,6 +145,7 @@ def handle_body(methods: dict[str, Method], body: bytes) -> tuple[int, Any]:
         if len(payload) > MAX_BATCH_SIZE:
             message = f"batch too large: {len(payload)} requests, limit {MAX_BATCH_SIZE}"
             return 200, _response(None, error=RpcError(INVALID_REQUEST, message))
+        _prepare_batch(methods, payload)
         return 200, [handle_request(methods, item) for item in payload]
     return 200, handle_request(methods, payload)
 
@@ -136,7 +169,9 @@ def create_app(
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             status, answer = _body_too_large(int(declared))
         else:
-            status, answer = handle_body(http_methods, await request.body())
+            # Off the event loop: a batch of transactions takes a while, and WebSocket subscribers
+            # (newHeads) must not wait for it.
+            status, answer = await run_in_threadpool(handle_body, http_methods, await request.body())
         return Response(
             json.dumps(answer, separators=(",", ":")), status_code=status, media_type="application/json"
         )

@@ -12,7 +12,8 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from jovay.codec.blocks import Header
@@ -20,6 +21,7 @@ from jovay.codec.transactions import DepositTx, SignedTx, decode_transaction
 from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
 from jovay.params import TX_BASE_GAS
 from jovay.sequencer.mempool import Mempool, MempoolLimits
+from jovay.state.keys import account_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
 from jovay.stf.block import BlockExecution, child_env
@@ -29,6 +31,9 @@ from jovay.storage.chain import Chain
 log = logging.getLogger(__name__)
 
 MAX_DEPOSITS_PER_BLOCK = 1_000
+DECODE_THREADS = 2  # sender recovery (libsecp256k1) and keccak run without the GIL: both cores help
+MIN_PARALLEL_DECODE = 32  # smaller batches are decoded inline (a pool round trip costs more)
+MAX_PREDECODED = 50_000  # decoded-ahead transactions waiting for their `submit`
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +63,19 @@ class Sequencer:
         self._thread: threading.Thread | None = None
         self.last_block_full = False
         self.pending_listeners: list[Callable[[bytes], None]] = []
+        self._decoder_pool: ThreadPoolExecutor | None = None
+        self._predecoded: dict[bytes, SignedTx | InvalidTransaction] = {}
 
     # --- admission -------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
         """Validate and pool a raw signed transaction; returns its hash or raises InvalidTransaction."""
-        signed = decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
+        decoded = self._predecoded.pop(raw, None)
+        if decoded is None:
+            signed = decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
+        elif isinstance(decoded, InvalidTransaction):
+            raise decoded
+        else:
+            signed = decoded
         state = StateOverlay(self.chain.store.leaf)
         head = self.chain.head
         env = child_env(head, head.timestamp, self.chain.genesis.chain_id)
@@ -73,6 +86,37 @@ class Sequencer:
         for listener in self.pending_listeners:
             listener(signed.hash)
         return signed.hash
+
+    def submit_many(self, raws: Sequence[bytes]) -> list[bytes | InvalidTransaction]:
+        """`submit` each in order; each one's hash or its error. Decoding and sender recovery run
+        ahead on both cores (`predecode`); the stateful checks and the pool see them one by one, in
+        order, so the outcome is the one of a loop of `submit` calls."""
+        self.predecode(raws)
+        out: list[bytes | InvalidTransaction] = []
+        for raw in raws:
+            try:
+                out.append(self.submit(raw))
+            except InvalidTransaction as exc:
+                out.append(exc)
+        return out
+
+    def predecode(self, raws: Sequence[bytes]) -> None:
+        """Decode and recover the senders of transactions about to be submitted, on a thread pool.
+
+        Decoding depends only on the bytes and the chain id, so doing it ahead changes no result;
+        `submit` takes the decoded transaction (or the decoding error) from here.
+        """
+        todo = [raw for raw in dict.fromkeys(raws) if type(raw) is bytes and raw not in self._predecoded]
+        if len(todo) < MIN_PARALLEL_DECODE or len(self._predecoded) + len(todo) > MAX_PREDECODED:
+            return
+        if self._decoder_pool is None:
+            self._decoder_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
+        chain_id = self.chain.genesis.chain_id
+        step = -(-len(todo) // DECODE_THREADS)
+        chunks = [todo[i : i + step] for i in range(0, len(todo), step)]
+        decoded_chunks = self._decoder_pool.map(_decode_all, chunks, [chain_id] * len(chunks))
+        for chunk, decoded in zip(chunks, decoded_chunks, strict=True):
+            self._predecoded.update(zip(chunk, decoded, strict=True))
 
     def pending_nonce(self, sender: bytes) -> int:
         nonce, _ = get_account(StateOverlay(self.chain.store.leaf), sender)
@@ -135,6 +179,8 @@ class Sequencer:
             self._stop.wait(delay)
 
     def start(self) -> None:
+        """Start sealing on a thread (again after `stop`)."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self.run, name="sequencer", daemon=True)
         self._thread.start()
 
@@ -142,6 +188,24 @@ class Sequencer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._decoder_pool is not None:
+            self._decoder_pool.shutdown(wait=False)
+            self._decoder_pool = None
+
+
+def _decode_all(raws: list[bytes], chain_id: int) -> list[SignedTx | InvalidTransaction]:
+    """Decode on a pool thread; also derives each sender's account key (a Poseidon hash, cached), which
+    admission needs next, while the GIL is free for other threads during the hash."""
+    out: list[SignedTx | InvalidTransaction] = []
+    for raw in raws:
+        try:
+            signed = decode_transaction(raw, expected_chain_id=chain_id)
+        except InvalidTransaction as exc:
+            out.append(exc)
+        else:
+            account_key(signed.sender)
+            out.append(signed)
+    return out
 
 
 def _tip(signed: SignedTx, base_fee: int) -> int:

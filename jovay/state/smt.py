@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from jovay._native import poseidon_impl
 from jovay.crypto.poseidon import FIELD_MODULUS, poseidon2, poseidon3
 from jovay.errors import CriticalError
 
@@ -100,15 +101,64 @@ class SmtProof:
     is_old0: bool = False
 
 
+class _PendingNodes:
+    """Nodes of one update whose hashes are not computed yet, so that they can be hashed in batches.
+
+    A pending node is referred to by a placeholder, `-(index + 1)`: negative, so it can never equal a
+    real hash (those are in [0, p)) and is never 0 (the empty subtree). A node's height is one more
+    than its highest pending child's (leaves 0, inner nodes at least 1), so hashing all nodes of
+    height 0, then 1, ... always finds a node's children already hashed.
+    """
+
+    __slots__ = ("nodes", "heights")
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.heights: list[int] = []
+
+    def add_leaf(self, key: int, value: int) -> int:
+        self.nodes.append((LEAF, key, value))
+        self.heights.append(0)
+        return -len(self.nodes)
+
+    def add_inner(self, left: int, right: int) -> int:
+        heights = self.heights
+        # At least 1 even over two known hashes (a deletion can leave such a node to rehash).
+        height = 1 + max(heights[-left - 1] if left < 0 else 0, heights[-right - 1] if right < 0 else 0)
+        self.nodes.append((INNER, left, right))
+        heights.append(height)
+        return -len(self.nodes)
+
+    def hash_all(self, store: NodeStore) -> list[int]:
+        """Every pending node's hash (by index), each level in one batch call; stores the nodes."""
+        impl = poseidon_impl()
+        nodes, hashes = self.nodes, [0] * len(self.nodes)
+        levels: list[list[int]] = [[] for _ in range(max(self.heights, default=-1) + 1)]
+        for index, height in enumerate(self.heights):
+            levels[height].append(index)
+        for height, members in enumerate(levels):
+            firsts, seconds = [], []
+            for index in members:
+                _, a, b = nodes[index]
+                firsts.append(hashes[-a - 1] if a < 0 else a)
+                seconds.append(hashes[-b - 1] if b < 0 else b)
+            batch = impl.hash_leaves if height == 0 else impl.hash_pairs
+            for index, a, b, h in zip(members, firsts, seconds, batch(firsts, seconds), strict=True):
+                hashes[index] = h
+                store.put(h, (nodes[index][0], a, b))
+        return hashes
+
+
 class SparseMerkleTree:
     """circomlib's sparse Merkle tree over a NodeStore, at one root; writes move the root forward."""
 
-    __slots__ = ("_store", "_root")
+    __slots__ = ("_store", "_root", "_pending")
 
     def __init__(self, store: NodeStore, root: int = 0) -> None:
         _check_field("root", root)
         self._store = store
         self._root = root
+        self._pending = _PendingNodes()
 
     @property
     def root(self) -> int:
@@ -166,10 +216,18 @@ class SparseMerkleTree:
             _check_field("value", value)
             writes.append((key, value))
         if writes:
-            self._root = self._apply(self._root, 0, writes)[0]
+            self._pending = _PendingNodes()
+            new_root = self._apply(self._root, 0, writes)[0]
+            if new_root < 0:
+                new_root = self._pending.hash_all(self._store)[-new_root - 1]
+            self._pending = _PendingNodes()
+            self._root = new_root
         return self._root
 
     # --- one pass over the touched subtrees ---------------------------------------------------------
+
+    # Hashes of new nodes are placeholders (_PendingNodes) until the pass ends; the pass only asks
+    # whether a hash is 0 or unchanged, which placeholders answer exactly as the real hashes would.
 
     def _apply(self, h: int, level: int, writes: list[_Entry]) -> tuple[int, bool]:
         """New (hash, is_leaf) of subtree h at depth level after writes (not empty, all below h)."""
@@ -211,9 +269,7 @@ class SparseMerkleTree:
             return 0, False
         if len(entries) == 1:
             key, value = entries[0]
-            h = leaf_hash(key, value)
-            self._store.put(h, (LEAF, key, value))
-            return h, True
+            return self._pending.add_leaf(key, value), True
         if level >= MAX_DEPTH:
             raise ValueError("tree keys collide on all 256 bits")
         bit = 1 << level
@@ -222,9 +278,7 @@ class SparseMerkleTree:
         return self._put_inner(left, right), False
 
     def _put_inner(self, left: int, right: int) -> int:
-        h = inner_hash(left, right)
-        self._store.put(h, (INNER, left, right))
-        return h
+        return self._pending.add_inner(left, right)
 
 
 def verify_proof(root: int, key: int, value: int, proof: SmtProof) -> bool:

@@ -72,9 +72,10 @@ class BlockExecution:
     env: BlockEnv
     executed: list[ExecutedTx] = field(default_factory=list)
     gas_used: int = 0
+    has_transactions: bool = False  # a signed transaction is in: no deposit may follow
 
     def add_deposit(self, deposit: DepositTx) -> ExecutedTx:
-        if any(not isinstance(item.tx, DepositTx) for item in self.executed):
+        if self.has_transactions:
             raise InvalidTransaction("deposits must come before the block's transactions")
         outcome = process_deposit(self.state, deposit)
         encoded = encode_transaction(deposit)
@@ -91,6 +92,7 @@ class BlockExecution:
             self.state.revert(snapshot)
             raise
         self.gas_used += outcome.gas_used
+        self.has_transactions = True
         item = ExecutedTx(signed.raw, signed.hash, signed.sender, signed, outcome)
         self.executed.append(item)
         return item

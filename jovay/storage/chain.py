@@ -7,6 +7,7 @@ state at any stored block through `state_reader`, which walks the tree from that
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,28 +27,48 @@ from jovay.stf.genesis import Genesis
 from jovay.stf.transaction import BlockEnv
 from jovay.storage.store import BlockWrite, ChainStore
 
+NODE_CACHE_SIZE = 1 << 19  # decoded nodes kept in memory: ~0.4 KiB each, so ~200 MiB at most
+
 
 class LmdbNodeStore:
-    """Tree nodes read from LMDB; new nodes wait in memory until their block is written."""
+    """Tree nodes read from LMDB; new nodes wait in memory until their block is written.
 
-    def __init__(self, store: ChainStore) -> None:
+    Nodes are content-addressed, so a decoded node never goes stale: a bounded cache of recently
+    written and read nodes saves the LMDB read and decode on the paths every block walks again.
+    """
+
+    def __init__(self, store: ChainStore, cache_size: int = NODE_CACHE_SIZE) -> None:
         self._store = store
         self.pending: dict[int, tuple] = {}
+        self._cache: dict[int, tuple] = {}
+        self._cache_size = cache_size
 
     def get(self, node_hash: int) -> tuple | None:
-        node = self.pending.get(node_hash)
+        node = self.pending.get(node_hash) or self._cache.get(node_hash)
         if node is not None:
             return node
         raw = self._store.node(node_hash)
-        return None if raw is None else decode_node(raw)
+        if raw is None:
+            return None
+        node = decode_node(raw)
+        self._remember(node_hash, node)
+        return node
 
     def put(self, node_hash: int, node: tuple) -> None:
         self.pending[node_hash] = node
 
     def take_pending(self) -> dict[int, bytes]:
-        encoded = {h: encode_node(n) for h, n in self.pending.items()}
-        self.pending = {}
-        return encoded
+        pending, self.pending = self.pending, {}
+        for node_hash, node in pending.items():
+            self._remember(node_hash, node)
+        return {h: encode_node(n) for h, n in pending.items()}
+
+    def _remember(self, node_hash: int, node: tuple) -> None:
+        cache = self._cache
+        if len(cache) >= self._cache_size:  # drop the oldest quarter (dicts keep insertion order)
+            for old in list(itertools.islice(cache, self._cache_size // 4)):
+                cache.pop(old, None)  # (another thread may have dropped it already)
+        cache[node_hash] = node
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ content-addressed and never deleted, so the state at any past block stays readab
 
 from __future__ import annotations
 
+import itertools
 import struct
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ HEAD_KEY = b"head"
 SAFE_KEY = b"safe"
 FINALIZED_KEY = b"finalized"
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
+LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
 
 
 def u64(n: int) -> bytes:
@@ -45,10 +48,48 @@ class BlockWrite:
     tree_nodes: Mapping[int, bytes]  # node hash -> encode_node(node)
 
 
+class LeafCache:
+    """The latest values of recently used state leaves, consistent with what LMDB holds at the head.
+
+    Readers fill it and the writer updates it after each commit. A reader may only insert a value it
+    read under the generation it started with: if a block was committed meanwhile, its value may be
+    the old one, and it is not cached (the writer's own update is the one that counts).
+    """
+
+    def __init__(self, size: int = LEAF_CACHE_SIZE) -> None:
+        self._values: dict[int, int] = {}
+        self._size = size
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self, key: int) -> int | None:
+        return self._values.get(key)
+
+    def fill(self, key: int, value: int, generation: int) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self._insert(key, value)
+
+    def committed(self, writes: Mapping[int, int]) -> None:
+        """A block's leaf writes are in LMDB: cache their new values and retire older reads."""
+        with self._lock:
+            self.generation += 1
+            for key, value in writes.items():
+                self._insert(key, value)
+
+    def _insert(self, key: int, value: int) -> None:
+        values = self._values
+        if key not in values and len(values) >= self._size:  # drop the oldest quarter
+            for old in list(itertools.islice(values, self._size // 4)):
+                del values[old]
+        values[key] = value
+
+
 class ChainStore:
     """The node's LMDB environment; thread-safe for one writer and many readers."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.leaves = LeafCache()
         path.mkdir(parents=True, exist_ok=True)
         self.env = lmdb.open(
             str(path),
@@ -58,6 +99,9 @@ class ChainStore:
             lock=True,
             writemap=False,
             max_readers=256,
+            # Tree nodes and leaves are read at random: read-ahead would only map (and count in
+            # the process's RSS) pages around each one that are never used.
+            readahead=False,
         )
         self._meta = self.env.open_db(b"meta")
         self._blocks = self.env.open_db(b"blocks")
@@ -89,6 +133,7 @@ class ChainStore:
             txn.put(HEAD_KEY, number_key, db=self._meta)
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
+        self.leaves.committed(block.state_writes)
 
     def set_meta(self, key: bytes, value: bytes) -> None:
         with self.env.begin(write=True) as txn:
@@ -122,9 +167,15 @@ class ChainStore:
 
     def leaf(self, key: int) -> int:
         """The latest value of a state leaf (0 when absent)."""
+        cached = self.leaves.get(key)
+        if cached is not None:
+            return cached
+        generation = self.leaves.generation
         with self.env.begin() as txn:
             raw = txn.get(key32(key), db=self._leaves)
-        return 0 if raw is None else int.from_bytes(raw, "big")
+        value = 0 if raw is None else int.from_bytes(raw, "big")
+        self.leaves.fill(key, value, generation)
+        return value
 
     def iter_leaves(self) -> Iterator[tuple[int, int]]:
         """Every state leaf at the head, in key order (state export, consistency checks)."""

@@ -143,3 +143,45 @@ def test_a_full_block_is_followed_at_once(tmp_path: Path) -> None:
     seq.stop()
     assert len(seq.mempool) == 0 and chain.head.number >= 3
     chain.close()
+
+
+def test_submit_many_answers_as_a_loop_of_submit(tmp_path: Path) -> None:
+    """Decoding ahead on a thread pool changes no answer: same hashes, same errors, same pool, in order."""
+    raws = [transfer(KEYS[0], n) for n in range(40)] + [transfer(KEYS[1], n) for n in range(30)]
+    raws += [raws[3], transfer(KEYS[0], 0, tip=2_000), b"\x02\xc0", raws[5][:-1] + b"\x00"]
+    raws += [transfer(KEYS[2], 0), transfer(KEYS[1], 500)]  # unfunded sender; nonce gap too large
+    answers = []
+    for name, batched in (("loop", False), ("many", True)):
+        alloc = {ALICE: 10 * ETH, BOB: 10 * ETH}
+        genesis = Genesis(identity_admin=ALICE, timestamp=1_700_000_000, alloc=alloc)
+        chain = Chain(tmp_path / name, genesis)
+        seq = Sequencer(chain)
+        try:
+            if batched:
+                results = seq.submit_many(raws)
+            else:
+                results = []
+                for raw in raws:
+                    try:
+                        results.append(seq.submit(raw))
+                    except InvalidTransaction as exc:
+                        results.append(exc)
+            rendered = [r.hex() if isinstance(r, bytes) else f"{type(r).__name__}: {r}" for r in results]
+            answers.append((rendered, sorted(tx.hash for q in seq.mempool.snapshot_by_sender() for tx in q)))
+        finally:
+            seq.stop()
+            chain.close()
+    assert answers[0] == answers[1]
+    rendered = answers[0][0]
+    assert sum(r.startswith("InvalidTransaction") or "Error" in r for r in rendered) >= 5
+
+
+def test_no_deposit_after_a_transaction(sequencer: Sequencer) -> None:
+    from jovay.codec.transactions import decode_transaction
+
+    execution = sequencer.chain.new_execution(int(time.time()))
+    execution.add_deposit(DepositTx(0, ALICE, CAROL, 5))
+    signed = decode_transaction(transfer(KEYS[0], 0), expected_chain_id=sequencer.chain.genesis.chain_id)
+    execution.add_transaction(signed)
+    with pytest.raises(InvalidTransaction, match="deposits must come before"):
+        execution.add_deposit(DepositTx(1, ALICE, CAROL, 5))

@@ -18,11 +18,14 @@ from hypothesis import strategies as st
 from jovay.crypto.poseidon import FIELD_MODULUS, poseidon
 from jovay.errors import CriticalError
 from jovay.state.smt import (
+    LEAF,
     MemoryNodeStore,
     SmtProof,
     SparseMerkleTree,
     decode_node,
     encode_node,
+    inner_hash,
+    leaf_hash,
     root_to_bytes,
     verify_proof,
 )
@@ -311,3 +314,27 @@ def test_missing_node_is_critical() -> None:
         tree.get(1)
     with pytest.raises(CriticalError):
         tree.set(1, 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    batches=st.lists(
+        st.dictionaries(st.integers(0, 200), st.one_of(st.just(0), st.integers(1, 5)), max_size=40),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_batched_hashing_stores_true_nodes_and_agrees_across_paths(batches: list[dict[int, int]]) -> None:
+    """Every node a batched update stores hashes to its key (deletions included), and the JOVAY_PURE=1
+    twins of the batch hashes give the same roots."""
+    roots = []
+    for pure_path in (False, True):
+        with pytest.MonkeyPatch.context() as patch:
+            if pure_path:
+                patch.setenv("JOVAY_PURE", "1")
+            store = MemoryNodeStore()
+            tree = SparseMerkleTree(store)
+            roots.append([tree.update_many(batch) for batch in batches])
+            for h, (tag, a, b) in store.nodes.items():
+                assert h == (leaf_hash(a, b) if tag == LEAF else inner_hash(a, b))
+    assert roots[0] == roots[1]
