@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,10 +72,17 @@ def solc_version() -> str:
         raise CriticalError(f"solcjs not installed ({SOLC_PACKAGE_JSON}): run `npm ci`") from e
 
 
-def _read_sources(sources_dir: Path) -> dict[str, str]:
+def _read_sources(sources_dir: Path, extra_dirs: Sequence[Path] = ()) -> dict[str, str]:
+    """`*.sol` of sources_dir, then of each extra dir (test-only contracts), keyed by file name: a
+    test contract imports a production one as `./Name.sol`."""
     sources = {p.name: p.read_text() for p in sorted(sources_dir.glob("*.sol"))}
     if not sources:
         raise CriticalError(f"no Solidity sources in {sources_dir}")
+    for extra in extra_dirs:
+        for p in sorted(extra.glob("*.sol")):
+            if p.name in sources:
+                raise CriticalError(f"Solidity source {p.name} defined twice (again in {extra})")
+            sources[p.name] = p.read_text()
     return sources
 
 
@@ -164,14 +172,15 @@ def artifact_dir_for(sources_dir: Path = CONTRACTS_DIR, out_dir: Path | None = N
 
 
 def compile_contracts(
-    out_dir: Path | None = None, *, sources_dir: Path = CONTRACTS_DIR
+    out_dir: Path | None = None, *, sources_dir: Path = CONTRACTS_DIR, extra_dirs: Sequence[Path] = ()
 ) -> dict[str, CompiledContract]:
     """Compiled contracts by name, from the cache when the sources are unchanged.
 
     `out_dir` replaces the cache root (`$JOVAY_CACHE_DIR/contracts`, default
-    `~/.cache/jovay/contracts`); artifacts go to `<root>/<sha256 key>/<Name>.json`.
+    `~/.cache/jovay/contracts`); artifacts go to `<root>/<sha256 key>/<Name>.json`. `extra_dirs` adds
+    test-only contracts (e.g. tests/l1/contracts) compiled together with the production ones.
     """
-    sources = _read_sources(sources_dir)
+    sources = _read_sources(sources_dir, extra_dirs)
     artifact_dir = (out_dir or cache_root()) / _cache_key(sources)
     if artifact_dir.is_dir():
         cached = _load(artifact_dir)
