@@ -116,8 +116,8 @@ contract Rollup is IRollupOutputs {
         bytes calldata data,
         bytes32 itemsRoot,
         uint256 itemCount,
-        bytes32 preStateRoot,
-        bytes32 postStateRoot,
+        bytes32 preRoot,
+        bytes32 postRoot,
         uint256 lastL2Block,
         uint256 l1MessageQueuePosition
     ) external {
@@ -146,8 +146,8 @@ contract Rollup is IRollupOutputs {
             batchIndex,
             dataHash,
             itemsRoot,
-            preStateRoot,
-            postStateRoot,
+            preRoot,
+            postRoot,
             lastL2Block,
             l1MessageQueuePosition,
             itemCount

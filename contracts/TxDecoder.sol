@@ -189,7 +189,7 @@ library TxDecoder {
     // --- transactions -----------------------------------------------------------------------------------
 
     /// @notice Decodes and authenticates `raw` for chain `chainId`; ok=false where Python rejects it.
-    function decode(bytes memory raw, uint256 chainId) internal view returns (bool ok, Tx memory t) {
+    function decode(bytes memory raw, uint256 chainId) internal pure returns (bool ok, Tx memory t) {
         if (raw.length == 0 || raw.length > MAX_TX_SIZE) {
             return (false, t);
         }
@@ -242,7 +242,7 @@ library TxDecoder {
         return true;
     }
 
-    function _decodeLegacy(bytes memory raw, uint256 chainId) private view returns (bool ok, Tx memory t) {
+    function _decodeLegacy(bytes memory raw, uint256 chainId) private pure returns (bool ok, Tx memory t) {
         Item memory list;
         Item[] memory f;
         (ok, list, f) = _top(raw, 0, 9);
@@ -258,32 +258,54 @@ library TxDecoder {
             return (false, t);
         }
         t.maxPriorityFeePerGas = t.maxFeePerGas;
-        uint256 v;
-        uint256 r;
-        uint256 s;
-        (ok, v) = _uint(raw, f[6], 32);
-        if (!ok) {
-            return (false, t);
-        }
-        (ok, r) = _uint(raw, f[7], 32);
-        if (!ok) {
-            return (false, t);
-        }
-        (ok, s) = _uint(raw, f[8], 32);
-        if (!ok || t.nonce > MAX_NONCE || v < 35 || (v - 35) / 2 != chainId) {
+        Sig memory sig;
+        (ok, sig) = _sig(raw, f, 6);
+        if (!ok || t.nonce > MAX_NONCE || sig.v < 35 || (sig.v - 35) / 2 != chainId) {
             return (false, t);
         }
         t.chainId = chainId;
-        bytes memory tail = abi.encodePacked(_rlpUint(chainId), hex"8080");
-        uint256 bodyLength = f[6].start - list.start - _headerLength(raw, f[6]);
-        bytes memory payload = abi.encodePacked(
-            _rlpLength(bodyLength + tail.length, 0xC0), _slice(raw, list.start, list.start + bodyLength), tail
-        );
-        t.sender = _recover(keccak256(payload), (v - 35) % 2, r, s);
+        t.sender = _recover(_legacySigningHash(raw, list.start, f[6], chainId), (sig.v - 35) % 2, sig.r, sig.s);
         return (t.sender != address(0), t);
     }
 
-    function _decodeTyped(bytes memory raw, uint256 chainId, uint8 txType) private view returns (bool ok, Tx memory t) {
+    /// @dev keccak(rlp([first six fields..., chainId, 0, 0])): the fields sliced, not re-encoded.
+    function _legacySigningHash(bytes memory raw, uint256 start, Item memory v, uint256 chainId)
+        private
+        pure
+        returns (bytes32)
+    {
+        bytes memory tail = abi.encodePacked(_rlpUint(chainId), hex"8080");
+        uint256 bodyLength = v.start - start - _headerLength(raw, v);
+        return keccak256(abi.encodePacked(_rlpLength(bodyLength + tail.length, 0xC0), _slice(raw, start, start + bodyLength), tail));
+    }
+
+    /// @dev keccak(type || rlp([fields before the signature])).
+    function _typedSigningHash(bytes memory raw, uint256 start, Item memory v, uint8 txType)
+        private
+        pure
+        returns (bytes32)
+    {
+        uint256 bodyLength = v.start - start - _headerLength(raw, v);
+        return keccak256(abi.encodePacked(bytes1(txType), _rlpLength(bodyLength, 0xC0), _slice(raw, start, start + bodyLength)));
+    }
+
+    struct Sig {
+        uint256 v;
+        uint256 r;
+        uint256 s;
+    }
+
+    function _sig(bytes memory raw, Item[] memory f, uint256 i) private pure returns (bool ok, Sig memory sig) {
+        (ok, sig.v) = _uint(raw, f[i], 32);
+        if (ok) {
+            (ok, sig.r) = _uint(raw, f[i + 1], 32);
+        }
+        if (ok) {
+            (ok, sig.s) = _uint(raw, f[i + 2], 32);
+        }
+    }
+
+    function _decodeTyped(bytes memory raw, uint256 chainId, uint8 txType) private pure returns (bool ok, Tx memory t) {
         bool dynamic = txType == 2;
         Item memory list;
         Item[] memory f;
@@ -321,30 +343,15 @@ library TxDecoder {
         if (!ok) {
             return (false, t);
         }
-        uint256 parity;
-        uint256 r;
-        uint256 s;
-        (ok, parity) = _uint(raw, f[i + 5], 32);
-        if (!ok) {
-            return (false, t);
-        }
-        (ok, r) = _uint(raw, f[i + 6], 32);
-        if (!ok) {
-            return (false, t);
-        }
-        (ok, s) = _uint(raw, f[i + 7], 32);
+        Sig memory sig;
+        (ok, sig) = _sig(raw, f, i + 5);
         if (!ok || t.nonce > MAX_NONCE || t.maxPriorityFeePerGas > t.maxFeePerGas || t.chainId != chainId) {
             return (false, t);
         }
-        if (parity > 1) {
+        if (sig.v > 1) {
             return (false, t);
         }
-        Item memory sig = f[i + 5];
-        uint256 bodyLength = sig.start - list.start - _headerLength(raw, sig);
-        bytes memory payload = abi.encodePacked(
-            bytes1(txType), _rlpLength(bodyLength, 0xC0), _slice(raw, list.start, list.start + bodyLength)
-        );
-        t.sender = _recover(keccak256(payload), parity, r, s);
+        t.sender = _recover(_typedSigningHash(raw, list.start, f[i + 5], txType), sig.v, sig.r, sig.s);
         return (t.sender != address(0), t);
     }
 

@@ -27,6 +27,7 @@ from jovay.codec._rlp import (
     string,
     uint,
 )
+from jovay.codec.transactions import DepositTx
 from jovay.crypto.keccak import keccak256
 from jovay.errors import InvalidBatch
 
@@ -41,6 +42,8 @@ __all__ = [
     "ITEM_DEPOSIT",
     "encode_batch",
     "decode_batch",
+    "batch_items",
+    "decode_deposit_payload",
     "deposit_payload",
     "item_leaf",
     "items_commitment",
@@ -243,3 +246,29 @@ def verify_item_proof(
         node = keccak256(sibling + node) if index & 1 else keccak256(node + sibling)
         index >>= 1
     return node == root
+
+
+def batch_items(blocks: Sequence[BatchBlock], deposits: Sequence[Sequence[DepositTx]]) -> list[BatchItem]:
+    """The batch's items in execution order: each block's deposits (from the L1 queue), then its txs."""
+    items: list[BatchItem] = []
+    for block, block_deposits in zip(blocks, deposits, strict=True):
+        if len(block_deposits) != block.l1_message_count:
+            raise ValueError(
+                f"block {block.number} takes {block.l1_message_count} deposits, {len(block_deposits)} given"
+            )
+        for d in block_deposits:
+            payload = deposit_payload(d.queue_index, d.sender, d.to, d.value)
+            items.append(BatchItem(ITEM_DEPOSIT, block.number, block.timestamp, block.base_fee, payload))
+        for raw in block.raw_txs:
+            items.append(BatchItem(ITEM_TRANSACTION, block.number, block.timestamp, block.base_fee, bytes(raw)))
+    return items
+
+
+def decode_deposit_payload(payload: bytes) -> DepositTx | None:
+    """The deposit a deposit item carries, or None when its payload is not one (it is then skipped)."""
+    if len(payload) != 128:
+        return None
+    q, sender, to, value = (int.from_bytes(payload[i : i + 32], "big") for i in range(0, 128, 32))
+    if sender >> 160 or to >> 160:
+        return None
+    return DepositTx(q, sender.to_bytes(20, "big"), to.to_bytes(20, "big"), value)
