@@ -233,9 +233,7 @@ def item_proof(items: Sequence[BatchItem], index: int) -> list[bytes]:
     return proof
 
 
-def verify_item_proof(
-    root: bytes, item: BatchItem, index: int, count: int, proof: Sequence[bytes]
-) -> bool:
+def verify_item_proof(root: bytes, item: BatchItem, index: int, count: int, proof: Sequence[bytes]) -> bool:
     """Whether `item` is item `index` of `count` under `root` (as contracts/OneStepProof.sol checks)."""
     if not 0 <= index < count or len(proof) != proof_depth(count):
         return False
@@ -260,7 +258,9 @@ def batch_items(blocks: Sequence[BatchBlock], deposits: Sequence[Sequence[Deposi
             payload = deposit_payload(d.queue_index, d.sender, d.to, d.value)
             items.append(BatchItem(ITEM_DEPOSIT, block.number, block.timestamp, block.base_fee, payload))
         for raw in block.raw_txs:
-            items.append(BatchItem(ITEM_TRANSACTION, block.number, block.timestamp, block.base_fee, bytes(raw)))
+            items.append(
+                BatchItem(ITEM_TRANSACTION, block.number, block.timestamp, block.base_fee, bytes(raw))
+            )
     return items
 
 

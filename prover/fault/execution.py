@@ -43,7 +43,9 @@ class ItemRules:
     coinbase: bytes = FEE_VAULT
 
     def env(self, item: BatchItem) -> BlockEnv:
-        return BlockEnv(item.number, item.timestamp, item.base_fee, self.gas_limit, self.chain_id, self.coinbase)
+        return BlockEnv(
+            item.number, item.timestamp, item.base_fee, self.gas_limit, self.chain_id, self.coinbase
+        )
 
     def apply(self, state: StateOverlay, item: BatchItem) -> None:
         """Execute `item`; an item that may not execute leaves `state` as it was."""
