@@ -129,9 +129,9 @@ def test_challenger_attacking_a_correct_output_loses_its_bond(devnet_factory: An
     attacker = GamePlayer(l1, deployment, txm, replay, can_prove=False)
 
     def disputed_output() -> int | None:
-        """The latest output whose batch has a transaction (so the attacker's roots differ)."""
+        """The first output the attacker's roots differ on: the batch with the transfer in it."""
         watcher.poll()
-        for index in range(int(rollup.functions.nextOutputIndex().call()) - 1, -1, -1):
+        for index in range(int(rollup.functions.nextOutputIndex().call())):
             if replay.output_root(index) != read_output(rollup, index).state_root:
                 return index
         return None
@@ -149,6 +149,7 @@ def test_challenger_attacking_a_correct_output_loses_its_bond(devnet_factory: An
     _wait("the game to end", over)
     g = read_game(game, game_id)
     assert g.status == Status.PROPOSER_WON
+    assert g.hi - g.lo == 1 and g.hi <= int(rollup.functions.batches(index).call()[2])  # bisected to a step
     assert read_output(rollup, index).output_id == g.output_id  # the output stands
     assert not rollup.events.OutputsReverted.get_logs(from_block=0)
     resolved = game.events.GameResolved.get_logs(from_block=0)[-1]
