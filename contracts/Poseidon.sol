@@ -20,6 +20,7 @@ library Poseidon {
     bytes4 private constant SELECTOR_2 = bytes4(keccak256("poseidon(uint256[2])"));
     bytes4 private constant SELECTOR_3 = bytes4(keccak256("poseidon(uint256[3])"));
     bytes4 private constant SELECTOR_4 = bytes4(keccak256("poseidon(uint256[4])"));
+    bytes4 private constant SELECTOR_5 = bytes4(keccak256("poseidon(uint256[5])"));
 
     function hash2(Hashers memory h, uint256 a, uint256 b) internal view returns (uint256 r) {
         bool ok;
@@ -70,6 +71,29 @@ library Poseidon {
             mstore(add(m, 0x44), c)
             mstore(add(m, 0x64), d)
             ok := staticcall(gas(), target, m, 0x84, m, 0x20)
+            ok := and(ok, eq(returndatasize(), 0x20))
+            r := mload(m)
+        }
+        require(ok, "Poseidon: hasher call failed");
+    }
+
+    /// @notice Five inputs (attestation keys); the hasher is passed on its own, outside `Hashers`.
+    function hash5(address p5, uint256 a, uint256 b, uint256 c, uint256 d, uint256 e)
+        internal
+        view
+        returns (uint256 r)
+    {
+        bool ok;
+        bytes4 selector = SELECTOR_5;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, selector)
+            mstore(add(m, 0x04), a)
+            mstore(add(m, 0x24), b)
+            mstore(add(m, 0x44), c)
+            mstore(add(m, 0x64), d)
+            mstore(add(m, 0x84), e)
+            ok := staticcall(gas(), p5, m, 0xa4, m, 0x20)
             ok := and(ok, eq(returndatasize(), 0x20))
             r := mload(m)
         }

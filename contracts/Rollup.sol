@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import "./IRollupOutputs.sol";
+
 /// @notice The part of the Bridge the rollup reads.
 interface IL1MessageQueue {
     function queueLength() external view returns (uint256);
 
     function rollingHashAt(uint256 position) external view returns (bytes32);
-}
-
-/// @notice What the Bridge reads of the rollup: a batch's state root once its output is final.
-interface IRollupOutputs {
-    function finalizedStateRoot(uint256 batchIndex) external view returns (bytes32);
 }
 
 /// @title Jovay rollup

@@ -1,7 +1,8 @@
 """Deploys the L1 contracts and hands out web3 contract objects for them.
 
-Order: Bridge, the Poseidon hashers, Rollup, OneStepProof (given the STF's system-contract selector
-tables, so L1 knows which calls fail at dispatch), DisputeGame, then `Rollup.setDisputeGame`.
+Order: the Poseidon hashers, Bridge, Rollup (then `Bridge.setRollup`), OneStepProof (given the STF's
+system-contract selector tables, so L1 knows which calls fail at dispatch), DisputeGame, then
+`Rollup.setDisputeGame`.
 """
 
 from __future__ import annotations
@@ -120,8 +121,11 @@ def deploy(
     genesis_state_root: bytes = bytes(32),
     txm: L1TxManager | None = None,
     fault: FaultProofParams | None = None,
+    hashers: PoseidonHashers | None = None,
 ) -> L1Deployment:
-    """Deploys Bridge, the Poseidon hashers, Rollup, OneStepProof and DisputeGame, and wires them.
+    """Deploys the Poseidon hashers (unless given), Bridge(hashers), Rollup(batcher, genesisStateRoot,
+    bridge, bond, window), OneStepProof and DisputeGame; then `Bridge.setRollup(rollup)` (the Rollup
+    needs the Bridge's address first) and `Rollup.setDisputeGame(game)`.
 
     `batcher` defaults to the deployer's address; pass `txm` to share a tx manager (and its nonce)
     already used for `deployer_key`.
@@ -131,8 +135,8 @@ def deploy(
     fault = fault or FaultProofParams()
     txm = txm or L1TxManager(w3, deployer_key)
     batcher_address = Web3.to_checksum_address(batcher or Account.from_key(deployer_key).address)
-    bridge, block = _deploy_one(w3, txm, artifacts["Bridge"])
-    hashers = deploy_hashers(w3, txm)
+    hashers = hashers or deploy_hashers(w3, txm)
+    bridge, block = _deploy_one(w3, txm, artifacts["Bridge"], *hashers.as_args())
     rollup, _ = _deploy_one(
         w3,
         txm,
@@ -143,6 +147,8 @@ def deploy(
         fault.proposal_bond_wei,
         fault.challenge_window_s,
     )
+    bridge_contract = w3.eth.contract(address=bridge, abi=artifacts["Bridge"].abi)
+    txm.send({"to": bridge, "data": bridge_contract.encode_abi("setRollup", [rollup])})
     contracts, selectors, token_selectors = system_selectors()
     osp, _ = _deploy_one(
         w3,

@@ -4,7 +4,9 @@
 - `jovay_getBatch`: one batch as the L1 Rollup contract committed it;
 - `jovay_outputAtBlock`: the OP Stack style output root v0 of an L2 block;
 - `eth_getProof`: Ethereum's method name, answered with a Poseidon sparse-Merkle proof of the account
-  leaf (docs/rpc.md, "eth_getProof"), which `jovay.sdk.verify_account_proof` checks.
+  leaf (docs/rpc.md, "eth_getProof"), which `jovay.sdk.verify_account_proof` checks;
+- `jovay_getWithdrawalProof`: a withdrawal leaf's proof in the form the L1 bridge takes
+  (`jovay.sdk.withdrawals` turns it into `Bridge.finalizeWithdrawal`).
 
 The L1 side comes from the node's L1 watcher. This module does not import it (rpc and l1 are siblings):
 it reads the watcher through the `L1View` protocol, and any head tracker without batches (unit tests)
@@ -21,9 +23,10 @@ from jovay.crypto.keccak import keccak256
 from jovay.rpc import params as p
 from jovay.rpc.errors import SERVER_ERROR, RpcError, invalid_argument
 from jovay.rpc.methods import EthApi, HeadTracker, LoadedBlock
-from jovay.state.keys import account_key, unpack_account
+from jovay.state.keys import account_key, unpack_account, withdrawal_key
 from jovay.state.overlay import StateOverlay
 from jovay.state.smt import SmtProof, SparseMerkleTree
+from jovay.state.smt_proofs import l1_proof
 from jovay.stf.system import SYSTEM_CODE, is_system_contract
 from jovay.storage.chain import Chain, LmdbNodeStore
 
@@ -86,6 +89,7 @@ class RollupApi:
             "jovay_getBatch": self.jovay_getBatch,
             "jovay_outputAtBlock": self.jovay_outputAtBlock,
             "eth_getProof": self.eth_getProof,
+            "jovay_getWithdrawalProof": self.jovay_getWithdrawalProof,
         }
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -189,6 +193,28 @@ class RollupApi:
             "storageProof": [],
             "accountProof": [field_hex(s) for s in proof.siblings],
             "smtProof": smt_proof_json(key, value, proof),
+            "stateRoot": p.hex_bytes(state_root),
+            "blockNumber": p.hex_int(block.header.number),
+            "blockHash": p.hex_bytes(block.hash),
+        }
+
+    def jovay_getWithdrawalProof(self, params: list[Any]) -> dict[str, Any]:
+        """Withdrawal `index`'s leaf under a block's stateRoot, proven in `SparseMerkle.Proof` form;
+        `value` 0 (with a non-membership proof) when that block has no such withdrawal."""
+        index = p.quantity(p.param(params, 0), 0)
+        try:
+            key = withdrawal_key(index)
+        except ValueError as e:
+            raise invalid_argument(0, str(e)) from None
+        block = self._block(self.eth.block_number_of(p.param(params, 1, "latest"), 1))
+        state_root = block.header.state_root
+        proof = l1_proof(LmdbNodeStore(self.chain.store), int.from_bytes(state_root, "big"), key)
+        value = proof.leaf_value if proof.leaf_key == key else 0
+        return {
+            "withdrawalIndex": p.hex_int(index),
+            "key": field_hex(key),
+            "value": field_hex(value),
+            "proof": proof.to_json(),
             "stateRoot": p.hex_bytes(state_root),
             "blockNumber": p.hex_int(block.header.number),
             "blockHash": p.hex_bytes(block.hash),

@@ -34,9 +34,15 @@ DOMAIN_HOLDER_COUNT: Final = 25
 DOMAIN_COMPLIANCE_OFFICER: Final = 26
 DOMAIN_AUDITOR_ATTESTATIONS: Final = 27
 DOMAIN_CLAIMS: Final = 28
+DOMAIN_REVENUE_CHECKPOINT: Final = 29
+DOMAIN_REVENUE_OWED: Final = 30
+DOMAIN_FROZEN_TOKENS: Final = 31
+DOMAIN_REGULATOR: Final = 32
+DOMAIN_WITHDRAWAL: Final = 33
 
 TOKEN_FIELD_COUNT: Final = 5  # 0 issuer, 1 name, 2 symbol, 3 decimals, 4 totalSupply
-SYSTEM_FIELD_COUNT: Final = 3  # 0 identity admin, 1 number of tokens, 2 next L1 message index
+SYSTEM_FIELD_COUNT: Final = 4  # 0 identity admin, 1 number of tokens, 2 next L1 message index,
+# 3 next withdrawal index
 
 KEY_CACHE_SIZE: Final = 1 << 18  # per key function; an entry costs a few hundred bytes
 
@@ -88,8 +94,22 @@ def allowlist_key(holder: bytes) -> int:
 
 @lru_cache(maxsize=64)
 def system_field_key(field: int) -> int:
-    """P(6, field): identity admin, number of tokens, next L1 message index."""
+    """P(6, field): identity admin, number of tokens, next L1 message index, next withdrawal index."""
     return poseidon((DOMAIN_SYSTEM_FIELD, _field(field, SYSTEM_FIELD_COUNT, "system")))
+
+
+def withdrawal_key(index: int) -> int:
+    """P(33, index): the L2-to-L1 withdrawal message with this index (value `withdrawal_value`)."""
+    if not 0 <= index < _NONCE_LIMIT:
+        raise ValueError(f"withdrawal index out of range [0, 2^64): {index}")
+    return poseidon((DOMAIN_WITHDRAWAL, index))
+
+
+def withdrawal_value(sender: bytes, l1_recipient: bytes, amount: int) -> int:
+    """P(sender, l1Recipient, amount): what L1 checks a withdrawal claim against (never 0 in practice)."""
+    if not 0 < amount <= MAX_UINT128:
+        raise ValueError(f"withdrawal amount out of range (0, 2^128): {amount}")
+    return poseidon((_address(sender), _address(l1_recipient), amount))
 
 
 def pack_account(nonce: int, balance: int) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jovay.errors import CriticalError
-from jovay.state.smt import LEAF, NodeStore, SmtProof, SparseMerkleTree
+from jovay.state.smt import LEAF, NodeStore, SmtProof, SparseMerkleTree, verify_proof
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,20 @@ def from_smt_proof(key: int, proof: SmtProof) -> L1SmtProof:
     if proof.is_old0:
         return L1SmtProof(proof.siblings)
     return L1SmtProof(proof.siblings, proof.not_found_key, proof.not_found_value)
+
+
+def to_smt_proof(key: int, proof: L1SmtProof) -> SmtProof:
+    """Back to the `find()` form (the sibling opening is dropped: reading does not need it)."""
+    if proof.leaf_value and proof.leaf_key == key:
+        return SmtProof(proof.siblings, True, found_value=proof.leaf_value)
+    if not proof.leaf_value:
+        return SmtProof(proof.siblings, False, not_found_key=key, is_old0=True)
+    return SmtProof(proof.siblings, False, not_found_key=proof.leaf_key, not_found_value=proof.leaf_value)
+
+
+def verify_l1_proof(root: int, key: int, value: int, proof: L1SmtProof) -> bool:
+    """What `SparseMerkle.verify` answers, computed in Python: clients check before paying L1 gas."""
+    return verify_proof(root, key, value, to_smt_proof(key, proof))
 
 
 def l1_proof(store: NodeStore, root: int, key: int) -> L1SmtProof:

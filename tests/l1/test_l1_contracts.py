@@ -179,3 +179,14 @@ def test_reverted_on_chain_reason_is_recovered(
 
 def test_deployment_json_roundtrip(dep: L1Deployment, artifacts: dict[str, CompiledContract]) -> None:
     assert L1Deployment.from_json(dep.to_json(), artifacts) == dep
+
+
+def test_deploy_wires_hashers_and_rollup_into_bridge(
+    w3: Web3, dep: L1Deployment, artifacts: dict[str, CompiledContract]
+) -> None:
+    bridge = dep.bridge(w3)
+    assert dep.hashers is not None
+    assert bridge.functions.rollup().call() == dep.rollup_address
+    assert tuple(bridge.functions.hashers().call()) == dep.hashers.as_args()
+    assert all(w3.eth.get_code(a) for a in dep.hashers.as_args())
+    assert L1Deployment.from_json(dep.to_json(), artifacts) == dep

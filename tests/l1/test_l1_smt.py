@@ -13,7 +13,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from jovay.crypto.poseidon import FIELD_MODULUS, poseidon
-from jovay.l1.poseidon import PoseidonHashers
+from jovay.l1.poseidon import PoseidonHashers, circomlibjs_artifacts, poseidon_artifacts
+from jovay.l1.poseidon_evm import GENERATED_INPUTS, MAX_CODE_SIZE, runtime_code
 from jovay.l1.solc import CompiledContract
 from jovay.l1.txmanager import L1TxManager
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree, leaf_hash
@@ -37,7 +38,7 @@ def harness(
     art = test_artifacts["SparseMerkleHarness"]
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
     txm = L1TxManager(w3, anvil.dev_keys[9])
-    receipt = txm.send({"data": factory.constructor(*hashers.as_args()).data_in_transaction})
+    receipt = txm.send({"data": factory.constructor(*hashers.as_args(), hashers.p5).data_in_transaction})
     return w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
 
 
@@ -55,10 +56,66 @@ def _proof(tree: SparseMerkleTree, key: int) -> L1SmtProof:
 
 
 @SETTINGS
-@given(inputs=st.lists(field, min_size=2, max_size=4))
+@given(inputs=st.lists(field, min_size=2, max_size=5))
 def test_poseidon_matches_python(harness: Contract, inputs: list[int]) -> None:
-    fn = {2: harness.functions.hash2, 3: harness.functions.hash3, 4: harness.functions.hash4}[len(inputs)]
+    f = harness.functions
+    fn = {2: f.hash2, 3: f.hash3, 4: f.hash4, 5: f.hash5}[len(inputs)]
     assert fn(*inputs).call() == poseidon(inputs)
+
+
+def _hasher(w3: Web3, address: str, n: int, kind: str = "uint256") -> Any:
+    abi = [
+        {
+            "type": "function",
+            "name": "poseidon",
+            "stateMutability": "pure",
+            "inputs": [{"name": "input", "type": f"{kind}[{n}]"}],
+            "outputs": [{"name": "", "type": kind}],
+        }
+    ]
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi).functions.poseidon
+
+
+@pytest.fixture(scope="module")
+def circomlibjs_hashers(w3: Web3, anvil: Any) -> dict[int, str]:
+    """circomlibjs's own contracts, the reference the generated hashers must equal."""
+    txm = L1TxManager(w3, anvil.dev_keys[9])
+    return {
+        n: txm.send({"data": art.bytecode})["contractAddress"] for n, art in circomlibjs_artifacts().items()
+    }
+
+
+@SETTINGS
+@given(n=st.sampled_from(GENERATED_INPUTS), data=st.data())
+def test_generated_hashers_equal_circomlibjs_contracts(
+    w3: Web3, hashers: PoseidonHashers, circomlibjs_hashers: dict[int, str], n: int, data: st.DataObject
+) -> None:
+    """Any 256-bit inputs (both reduce mod p), through either ABI signature."""
+    inputs = data.draw(st.lists(st.one_of(field, st.integers(0, 2**256 - 1)), min_size=n, max_size=n))
+    ours = {2: hashers.p2, 3: hashers.p3}[n]
+    expected = _hasher(w3, circomlibjs_hashers[n], n)(inputs).call()
+    assert _hasher(w3, ours, n)(inputs).call() == expected == poseidon([x % P for x in inputs])
+    as_bytes = [x.to_bytes(32, "big") for x in inputs]
+    assert _hasher(w3, ours, n, "bytes32")(as_bytes).call() == expected.to_bytes(32, "big")
+
+
+def test_generated_hashers_refuse_bad_calls(w3: Web3, hashers: PoseidonHashers) -> None:
+    for data in (
+        "0x",
+        "0x12345678" + "00" * 64,
+        _hasher(w3, hashers.p2, 2)([1, 2])._encode_transaction_data()[:-2],
+    ):
+        with pytest.raises(Exception, match="revert"):
+            w3.eth.call({"to": hashers.p2, "data": data})
+
+
+def test_generated_code_fits_and_is_what_is_deployed(w3: Web3, hashers: PoseidonHashers) -> None:
+    for n, address in ((2, hashers.p2), (3, hashers.p3)):
+        assert len(runtime_code(n)) <= MAX_CODE_SIZE
+        assert w3.eth.get_code(address) == runtime_code(n)
+    assert poseidon_artifacts()[4].bytecode == circomlibjs_artifacts()[4].bytecode
+    with pytest.raises(ValueError, match="inputs"):
+        runtime_code(4)
 
 
 def test_poseidon_known_vector(harness: Contract) -> None:

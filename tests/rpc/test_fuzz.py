@@ -244,6 +244,7 @@ def signatures(node: Node) -> dict[str, list[st.SearchStrategy[Any]]]:
         "debug_getRawBlock": [tag],
         "jovay_getBatch": [index],
         "jovay_outputAtBlock": [tag],
+        "jovay_getWithdrawalProof": [index, tag],
         "eth_getLogs": [LOG_QUERY],
         "eth_newFilter": [LOG_QUERY],
         "eth_newPendingTransactionFilter": [full],

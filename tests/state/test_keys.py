@@ -109,7 +109,7 @@ def test_bad_fields_are_rejected() -> None:
     for field in [-1, 5]:
         with pytest.raises(ValueError):
             token_field_key(TOKEN, field)
-    for field in [-1, 3]:
+    for field in [-1, 4]:
         with pytest.raises(ValueError):
             system_field_key(field)
 

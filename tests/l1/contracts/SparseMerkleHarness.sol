@@ -7,9 +7,11 @@ import "./SparseMerkle.sol";
 ///         so the figures exclude the transaction's intrinsic cost).
 contract SparseMerkleHarness {
     Poseidon.Hashers private _hashers;
+    address private immutable _p5;
 
-    constructor(address p2, address p3, address p4) {
+    constructor(address p2, address p3, address p4, address p5) {
         _hashers = Poseidon.Hashers(p2, p3, p4);
+        _p5 = p5;
     }
 
     function hash2(uint256 a, uint256 b) external view returns (uint256) {
@@ -22,6 +24,10 @@ contract SparseMerkleHarness {
 
     function hash4(uint256 a, uint256 b, uint256 c, uint256 d) external view returns (uint256) {
         return Poseidon.hash4(_hashers, a, b, c, d);
+    }
+
+    function hash5(uint256 a, uint256 b, uint256 c, uint256 d, uint256 e) external view returns (uint256) {
+        return Poseidon.hash5(_p5, a, b, c, d, e);
     }
 
     function read(uint256 root, uint256 key, SparseMerkle.Proof memory p) external view returns (uint256) {
@@ -51,7 +57,8 @@ contract SparseMerkleHarness {
             uint256 before = gasleft();
             if (n == 2) Poseidon.hash2(h, 1, 2);
             else if (n == 3) Poseidon.hash3(h, 1, 2, 3);
-            else Poseidon.hash4(h, 1, 2, 3, 4);
+            else if (n == 4) Poseidon.hash4(h, 1, 2, 3, 4);
+            else Poseidon.hash5(_p5, 1, 2, 3, 4, 5);
             uint256 used = before - gasleft();
             if (i == 0) cold = used;
             else warm = used;
