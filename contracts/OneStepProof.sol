@@ -25,8 +25,9 @@ interface IDepositQueue {
 ///            leaves the state unchanged; a deposit must match the Bridge's rolling hash and come next in
 ///            queue order, else it is skipped too.
 ///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip),
-///         any call to a system contract that fails at dispatch (ETH sent along, unknown selector, short
-///         calldata), deposits, and every rejection. Other system-contract operations revert with
+///         token `transfer` of tokens made by createToken (allowlist, balance, its reverts), any call to a
+///         system contract that fails at dispatch (ETH sent along, unknown selector, malformed calldata),
+///         deposits, and every rejection. Other system-contract operations revert with
 ///         "OneStepProof: operation not supported" (docs/architecture.md lists them).
 contract OneStepProof {
     struct Item {
@@ -65,6 +66,10 @@ contract OneStepProof {
     uint256 internal constant MAX_UINT128 = type(uint128).max;
     uint256 internal constant MAX_NONCE = type(uint64).max - 1;
     bytes6 internal constant TOKEN_ADDRESS_PREFIX = 0x4a6f76617901;
+    bytes4 internal constant TRANSFER_SELECTOR = bytes4(keccak256("transfer(address,uint256)"));
+    uint256 internal constant DOMAIN_TOKEN_BALANCE = 2;
+    uint256 internal constant DOMAIN_ALLOWLIST = 5;
+    uint256 internal constant DOMAIN_TOKEN_ASSET = 24;
 
     address public immutable poseidon2;
     address public immutable poseidon3;
@@ -73,6 +78,8 @@ contract OneStepProof {
     uint256 public immutable chainId;
     uint256 public immutable blockGasLimit;
     address public immutable coinbase;
+    /// @notice Gas of a token transfer (OP_GAS["token.transfer"] in jovay/params.py).
+    uint256 public immutable tokenTransferGas;
 
     /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py).
     mapping(address => bool) public isFixedSystemContract;
@@ -86,6 +93,7 @@ contract OneStepProof {
         uint256 chainId_,
         uint256 blockGasLimit_,
         address coinbase_,
+        uint256 tokenTransferGas_,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
         bytes4[] memory tokenSelectors
@@ -98,6 +106,7 @@ contract OneStepProof {
         chainId = chainId_;
         blockGasLimit = blockGasLimit_;
         coinbase = coinbase_;
+        tokenTransferGas = tokenTransferGas_;
         for (uint256 i = 0; i < systemContracts.length; ++i) {
             isFixedSystemContract[systemContracts[i]] = true;
             for (uint256 j = 0; j < selectors[i].length; ++j) {
@@ -200,6 +209,12 @@ contract OneStepProof {
         if (_isSystemContract(st, t.to)) {
             if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
                 gasUsed = intrinsic + DISPATCH_GAS; // reverted at dispatch
+            } else if (!isFixedSystemContract[t.to] && bytes4(t.data) == TRANSFER_SELECTOR) {
+                (uint256 callGas, bool ok) = _tokenTransfer(st, t);
+                gasUsed = intrinsic + callGas;
+                if (!ok) {
+                    st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
+                }
             } else {
                 revert("OneStepProof: operation not supported");
             }
@@ -239,6 +254,41 @@ contract OneStepProof {
 
     function _knownSelector(address to, bytes4 selector) private view returns (bool) {
         return isFixedSystemContract[to] ? hasSelector[to][selector] : isTokenSelector[selector];
+    }
+
+    // --- tokens (jovay/stf/token.py transfer, for tokens that createToken made alone) ----------------
+
+    /// @dev `transfer(address,uint256)` of a token without an asset: the allowlist, the balance, the move.
+    ///      Returns the gas the call used, or reverts the step for a lifecycle token (not covered).
+    function _tokenTransfer(State memory st, TxDecoder.Tx memory t) private view returns (uint256 gas, bool ok) {
+        bytes memory data = t.data;
+        if (data.length != 68) {
+            return (DISPATCH_GAS, false); // malformed calldata: the ABI decoder refuses it
+        }
+        uint256 toWord;
+        uint256 amount;
+        assembly ("memory-safe") {
+            toWord := mload(add(data, 36))
+            amount := mload(add(data, 68))
+        }
+        if (toWord >> 160 != 0) {
+            return (DISPATCH_GAS, false); // dirty address bytes
+        }
+        gas = tokenTransferGas;
+        address to = address(uint160(toWord));
+        if (amount > MAX_UINT128 || to == address(0) || _get(st, _allowlistKey(to)) != 1) {
+            return (gas, false);
+        }
+        uint256 fromKey = _tokenBalanceKey(t.to, t.sender);
+        uint256 fromBalance = _get(st, fromKey);
+        if (amount > fromBalance) {
+            return (gas, false);
+        }
+        require(_get(st, _tokenAssetKey(t.to)) == 0, "OneStepProof: operation not supported");
+        _set(st, fromKey, fromBalance - amount);
+        uint256 toKey = _tokenBalanceKey(t.to, to);
+        _set(st, toKey, _get(st, toKey) + amount);
+        return (gas, true);
     }
 
     // --- deposits (jovay/stf/transaction.py process_deposit) -----------------------------------------
@@ -333,6 +383,18 @@ contract OneStepProof {
 
     function _accountKey(address a) private view returns (uint256) {
         return Poseidon.hash2(_hashers(), DOMAIN_ACCOUNT, uint160(a));
+    }
+
+    function _tokenBalanceKey(address token, address holder) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), DOMAIN_TOKEN_BALANCE, uint160(token), uint160(holder));
+    }
+
+    function _allowlistKey(address holder) private view returns (uint256) {
+        return Poseidon.hash2(_hashers(), DOMAIN_ALLOWLIST, uint160(holder));
+    }
+
+    function _tokenAssetKey(address token) private view returns (uint256) {
+        return Poseidon.hash2(_hashers(), DOMAIN_TOKEN_ASSET, uint160(token));
     }
 
     function _systemFieldKey(uint256 field) private view returns (uint256) {

@@ -159,6 +159,7 @@ def deploy(
         fault.chain_id,
         fault.block_gas_limit,
         Web3.to_checksum_address(params.FEE_VAULT),
+        params.OP_GAS["token.transfer"],
         contracts,
         selectors,
         token_selectors,

@@ -48,9 +48,10 @@ from jovay.params import (
     MAX_UINT128,
     TOKEN_ADDRESS_PREFIX,
 )
-from jovay.state.keys import account_key, pack_account, system_field_key
+from jovay.state.keys import account_key, allowlist_key, pack_account, system_field_key, token_balance_key
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
-from jovay.stf import system
+from jovay.stf import system, token
+from jovay.stf.assets import token_asset_key
 from prover.fault.execution import ItemRules, step_witness
 
 CHAIN_ID = DEFAULT_L2_CHAIN_ID
@@ -59,7 +60,9 @@ KEYS = [bytes([i + 1]) * 32 for i in range(3)]
 SENDERS = [address_of(k) for k in KEYS]
 BASE_FEE = 10**7
 TOKEN_1 = TOKEN_ADDRESS_PREFIX + (1).to_bytes(14, "big")
+TOKEN_2 = TOKEN_ADDRESS_PREFIX + (2).to_bytes(14, "big")
 TOKEN_9 = TOKEN_ADDRESS_PREFIX + (9).to_bytes(14, "big")
+TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
 
 
@@ -113,6 +116,13 @@ def states(draw: st.DrawFn) -> dict[int, int]:
             )
             leaves[account_key(address)] = pack_account(draw(st.sampled_from([0, 0, 0, 1, 3])), balance)
     leaves[system_field_key(1)] = draw(st.integers(0, 2))  # tokens created
+    for holder in [*SENDERS, b"\x11" * 20]:
+        if draw(st.booleans()):
+            leaves[token_balance_key(TOKEN_1, holder)] = draw(st.sampled_from([1, 10**6, MAX_UINT128 // 2]))
+        if draw(st.booleans()):
+            leaves[allowlist_key(holder)] = 1
+    if draw(st.booleans()):
+        leaves[token_asset_key(TOKEN_2)] = 1  # a lifecycle token: not covered by the one-step proof
     leaves[system_field_key(2)] = draw(st.integers(0, len(DEPOSITS)))  # next L1 message
     return {k: v for k, v in leaves.items() if v}
 
@@ -178,7 +188,8 @@ def transactions(draw: st.DrawFn) -> bytes:
 
 
 def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
-    """False for a valid call of a known system-contract function (not covered by the one-step proof)."""
+    """False for a valid call the one-step proof does not cover: a known function of a fixed system
+    contract, or anything but `transfer` of a token made by createToken."""
     try:
         signed = decode_transaction(raw, expected_chain_id=CHAIN_ID)
     except InvalidTransaction:
@@ -189,18 +200,33 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
     fixed = system._FIXED
     if to in fixed:
         return data[:4] not in fixed[to]
-    is_token = to.startswith(TOKEN_ADDRESS_PREFIX) and 1 <= int.from_bytes(to[6:], "big") <= leaves.get(
-        system_field_key(1), 0
-    )
-    return not is_token
+    token_id = int.from_bytes(to[6:], "big")
+    if not (to.startswith(TOKEN_ADDRESS_PREFIX) and 1 <= token_id <= leaves.get(system_field_key(1), 0)):
+        return True  # not a system contract: a plain transfer or a rejection
+    if data[:4] not in token.FUNCTIONS:
+        return True  # fails at dispatch
+    return data[:4] == TRANSFER and token_asset_key(to) not in leaves
 
 
-def _check(l1: Any, leaves: dict[int, int], item: BatchItem) -> None:
+def _check(l1: Any, leaves: dict[int, int], item: BatchItem, record: bool = True) -> None:
     w3, dep, _ = l1
     store = MemoryNodeStore()
     pre = SparseMerkleTree(store).update_many(leaves)
     witness = step_witness(store, pre, [item], 0, RULES.apply)
-    event("state changed" if witness.post_root != pre else "item skipped or no-op")
+    tokens_moved = any(
+        leaf.key == token_balance_key(TOKEN_1, holder)
+        and SparseMerkleTree(store, witness.post_root).get(leaf.key) != leaf.value
+        for leaf in witness.leaves
+        for holder in [*SENDERS, b"\x11" * 20]
+    )
+    if record:
+        event(
+            "tokens moved"
+            if tokens_moved
+            else "state changed"
+            if witness.post_root != pre
+            else "item skipped"
+        )
     post = (
         dep.one_step_proof(w3)
         .functions.execute(pre.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode())
@@ -237,3 +263,81 @@ def test_forged_deposit_is_skipped_on_l1(l1: Any) -> None:
         pre.to_bytes(32, "big"), item_leaf(forged), 1, 0, witness.encode()
     )
     assert int.from_bytes(post.call(), "big") == pre
+
+
+@st.composite
+def token_transfers(draw: st.DrawFn) -> bytes:
+    """A sane signed call to a token: mostly `transfer` with a random recipient and amount."""
+    to = draw(st.sampled_from([b"\x11" * 20, SENDERS[1], SENDERS[0], bytes(20), b"\x01" + b"\x11" * 20]))
+    amount = draw(st.sampled_from([0, 1, 10**6, 10**7, 2**128]))
+    data = draw(
+        st.one_of(
+            st.just(TRANSFER + to.rjust(32, b"\x00") + amount.to_bytes(32, "big")),
+            st.sampled_from([TRANSFER + bytes(63), bytes.fromhex("095ea7b3") + bytes(64)]),
+        )
+    )
+    token_address = draw(st.sampled_from([TOKEN_1, TOKEN_1, TOKEN_1, TOKEN_2, TOKEN_9]))
+    gas = draw(st.sampled_from([30_000, 60_000, 100_000]))
+    tx = DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, gas, token_address, 0, data)
+    return sign_transaction(tx, KEYS[0])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(states(), token_transfers(), st.sampled_from([1, 2]))
+def test_token_transfers_agree(l1: Any, leaves: dict[int, int], raw: bytes, tokens: int) -> None:
+    leaves = leaves | {account_key(SENDERS[0]): pack_account(0, 10**18), system_field_key(1): tokens}
+    assume(_calls_a_covered_operation(raw, leaves))
+    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
+
+
+def _token_call(to: bytes, amount: int, gas: int = 60_000, token_address: bytes = TOKEN_1) -> bytes:
+    data = TRANSFER + to.rjust(32, b"\x00") + amount.to_bytes(32, "big")
+    return sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, gas, token_address, 0, data), KEYS[0])
+
+
+TOKEN_STATE = {
+    account_key(SENDERS[0]): pack_account(0, 10**18),
+    system_field_key(1): 2,
+    token_balance_key(TOKEN_1, SENDERS[0]): 10**6,
+    token_balance_key(TOKEN_1, b"\x11" * 20): 7,
+    allowlist_key(b"\x11" * 20): 1,
+    allowlist_key(SENDERS[0]): 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "moved"),
+    [
+        (_token_call(b"\x11" * 20, 5), True),
+        (_token_call(b"\x11" * 20, 10**6), True),  # the whole balance: its leaf is deleted
+        (_token_call(SENDERS[0], 5), False),  # to oneself: balances unchanged, fees paid
+        (_token_call(b"\x11" * 20, 10**6 + 1), False),  # exceeds the balance: reverts, gas paid
+        (_token_call(b"\x22" * 20, 5), False),  # recipient not on the allowlist
+        (_token_call(bytes(20), 5), False),  # the zero address
+        (_token_call(b"\x11" * 20, 2**128), False),  # beyond uint128
+        (_token_call(b"\x01" + b"\x11" * 20, 5), False),  # dirty address bytes: fails at dispatch
+        (_token_call(b"\x11" * 20, 5, gas=40_000), False),  # runs out of gas: reverted, all gas paid
+    ],
+)
+def test_token_transfer_cases_agree(l1: Any, raw: bytes, moved: bool) -> None:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(TOKEN_STATE)
+    witness = step_witness(store, pre, [BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw)], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    assert (after.get(token_balance_key(TOKEN_1, SENDERS[0])) != 10**6) == moved
+    assert witness.post_root != pre  # fees are always paid
+    _check(l1, TOKEN_STATE, BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw), record=False)
+
+
+def test_lifecycle_token_transfer_is_not_covered(l1: Any) -> None:
+    """A token of an asset goes through the lifecycle's compliance rules: the one-step proof refuses."""
+    w3, dep, _ = l1
+    leaves = TOKEN_STATE | {token_asset_key(TOKEN_1): 1}
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    item = BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, _token_call(b"\x11" * 20, 5))
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    with pytest.raises(Exception, match="operation not supported"):
+        dep.one_step_proof(w3).functions.execute(
+            pre.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode()
+        ).call()
