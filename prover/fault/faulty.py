@@ -10,6 +10,7 @@ where the rule was broken and the one-step proof on L1 must decide it:
   canonical one (high s, which `ecrecover` accepts and Ethereum refuses); the proposer executes it;
 - `skip-nonce`: the batcher posts a transfer from its account with a nonce far ahead; the proposer
   executes it anyway;
+- `skip-compliance`: lets a token `transfer` to a holder that is not on the allowlist go through;
 - `wrong-root`: the output root does not match the data at all (midpoints honest, last root wrong).
 
 A mode is active until the proposer's first output is reverted, then the proposer turns honest, so the
@@ -33,12 +34,21 @@ from jovay.codec.transactions import (
 )
 from jovay.crypto.secp256k1 import SECP256K1_N
 from jovay.errors import InvalidTransaction
+from jovay.state.keys import allowlist_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import BalanceOverflow, add_balance, get_account, set_account
 from jovay.stf.transaction import process_transaction
 from prover.fault.execution import Executor, ItemRules
 
-FAULTY_MODES = ("inflate-balance", "drop-deposit", "forged-signature", "skip-nonce", "wrong-root")
+FAULTY_MODES = (
+    "inflate-balance",
+    "drop-deposit",
+    "forged-signature",
+    "skip-nonce",
+    "skip-compliance",
+    "wrong-root",
+)
+TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
 DEVNET_L1_CHAIN_ID = 31337
 INFLATION_WEI = 1_000 * 10**18
 INJECTED_NONCE_GAP = 1_000_000
@@ -64,6 +74,7 @@ class FaultyMode:
             "drop-deposit": self._drop_deposit,
             "forged-signature": self._accept_forged,
             "skip-nonce": self._skip_nonce,
+            "skip-compliance": self._skip_allowlist,
         }
         broken = faulty.get(self.name, self.rules.apply)
 
@@ -115,6 +126,19 @@ class FaultyMode:
                 except InvalidTransaction:
                     state.revert(snapshot)
         self.rules.apply(state, item)
+
+    def _skip_allowlist(self, state: StateOverlay, item: BatchItem) -> None:
+        signed = _decode(item, self.rules.chain_id)
+        data = signed.tx.data if signed is not None else b""
+        recipient = data[16:36]
+        if len(data) != 68 or data[:4] != TRANSFER_SELECTOR or recipient == bytes(20):
+            self.rules.apply(state, item)
+            return
+        key = allowlist_key(recipient)
+        allowed = state.get(key)
+        state.set(key, 1)  # the rule skipped: the recipient counts as allowed for this call...
+        self.rules.apply(state, item)
+        state.set(key, allowed)  # ...and the allowlist itself looks untouched
 
     # --- batcher side ----------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from prover.fault.faulty import FaultyMode
 from prover.fault.game import GamePlayer, Status, read_game
 from prover.fault.outputs import read_output
 from prover.fault.replay import Replayer
-from tests.e2e.l2 import send
+from tests.e2e.l2 import ERC20_ABI, IDENTITY_ABI, REGISTRY_ABI, send
 
 pytestmark = pytest.mark.e2e
 
@@ -110,6 +110,34 @@ def test_inflated_balance_loses_and_the_chain_goes_on(devnet_factory: Any) -> No
 @pytest.mark.parametrize("mode", ["wrong-root", "drop-deposit", "forged-signature", "skip-nonce"])
 def test_faulty_mode_loses_and_the_chain_goes_on(devnet_factory: Any, mode: str) -> None:
     _play_out_fraud(devnet_factory(faulty=mode, challenge_window_s=WINDOW_S), _transfer)
+
+
+def _token_to_outsider(info: dict[str, Any]) -> None:
+    """A token, minted to an allowlisted admin, sent to a holder off the allowlist: reverts on L2."""
+    l2 = Web3(Web3.HTTPProvider(str(info["rpcUrl"])))
+    admin = info["devAccounts"][0]  # type: ignore[index]
+    contracts = info["contracts"]["l2"]  # type: ignore[index]
+    registry = l2.eth.contract(address=contracts["assetRegistry"], abi=REGISTRY_ABI)
+    identity = l2.eth.contract(address=contracts["identityRegistry"], abi=IDENTITY_ABI)
+    sender = {"from": admin["address"], "gas": 300_000}
+    token_address = registry.functions.createToken("Pile", "PILE", 6).call(sender)
+    assert send(
+        l2, admin["privateKey"], registry.functions.createToken("Pile", "PILE", 6).build_transaction(sender)
+    )["status"]
+    allow = identity.functions.setAllowed(admin["address"], True).build_transaction(sender)
+    assert send(l2, admin["privateKey"], allow)["status"]
+    token = l2.eth.contract(address=token_address, abi=ERC20_ABI)
+    assert send(
+        l2, admin["privateKey"], token.functions.mint(admin["address"], 1_000).build_transaction(sender)
+    )["status"]
+    outsider = Web3.to_checksum_address(b"\x77" * 20)
+    refused = send(l2, admin["privateKey"], token.functions.transfer(outsider, 10).build_transaction(sender))
+    assert refused["status"] == 0 and token.functions.balanceOf(outsider).call() == 0
+
+
+@pytest.mark.slow
+def test_skipped_compliance_rule_loses_and_the_chain_goes_on(devnet_factory: Any) -> None:
+    _play_out_fraud(devnet_factory(faulty="skip-compliance", challenge_window_s=WINDOW_S), _token_to_outsider)
 
 
 def test_challenger_attacking_a_correct_output_loses_its_bond(devnet_factory: Any) -> None:
