@@ -273,6 +273,12 @@ def one_step_gas(bench: GasBench) -> dict[str, Any]:
         ),
         "token_transfer": _tx_item(_transfer(0, to=TOKEN, data=token_data, gas=60_000)),
         "token_transfer_reverted": _tx_item(_transfer(0, to=TOKEN, data=stranger_data, gas=60_000)),
+        "token_approve": _tx_item(
+            _transfer(0, to=TOKEN, data=bytes.fromhex("095ea7b3") + token_data[4:], gas=60_000)
+        ),
+        "token_mint_refused": _tx_item(
+            _transfer(0, to=TOKEN, data=bytes.fromhex("40c10f19") + token_data[4:], gas=60_000)
+        ),
         "system_call_dispatch_failure": _tx_item(
             _transfer(0, to=TOKEN, data=b"\x01\x02\x03\x04", gas=60_000)
         ),

@@ -25,7 +25,8 @@ interface IDepositQueue {
 ///            leaves the state unchanged; a deposit must match the Bridge's rolling hash and come next in
 ///            queue order, else it is skipped too.
 ///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip),
-///         token `transfer` of tokens made by createToken (allowlist, balance, its reverts), any call to a
+///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken,
+///         and approve, mint refusals and views of lifecycle tokens; any call to a
 ///         system contract that fails at dispatch (ETH sent along, unknown selector, malformed calldata),
 ///         deposits, and every rejection. Other system-contract operations revert with
 ///         "OneStepProof: operation not supported" (docs/architecture.md lists them).
@@ -66,8 +67,16 @@ contract OneStepProof {
     uint256 internal constant MAX_UINT128 = type(uint128).max;
     uint256 internal constant MAX_NONCE = type(uint64).max - 1;
     bytes6 internal constant TOKEN_ADDRESS_PREFIX = 0x4a6f76617901;
-    bytes4 internal constant TRANSFER_SELECTOR = bytes4(keccak256("transfer(address,uint256)"));
+    bytes4 internal constant SEL_TRANSFER = bytes4(keccak256("transfer(address,uint256)"));
+    bytes4 internal constant SEL_TRANSFER_FROM = bytes4(keccak256("transferFrom(address,address,uint256)"));
+    bytes4 internal constant SEL_APPROVE = bytes4(keccak256("approve(address,uint256)"));
+    bytes4 internal constant SEL_MINT = bytes4(keccak256("mint(address,uint256)"));
+    uint256 internal constant UNLIMITED_ALLOWANCE = 1 << 128;
+    uint256 internal constant FIELD_ISSUER = 0;
+    uint256 internal constant FIELD_TOTAL_SUPPLY = 4;
     uint256 internal constant DOMAIN_TOKEN_BALANCE = 2;
+    uint256 internal constant DOMAIN_ALLOWANCE = 3;
+    uint256 internal constant DOMAIN_TOKEN_FIELD = 4;
     uint256 internal constant DOMAIN_ALLOWLIST = 5;
     uint256 internal constant DOMAIN_TOKEN_ASSET = 24;
 
@@ -78,8 +87,12 @@ contract OneStepProof {
     uint256 public immutable chainId;
     uint256 public immutable blockGasLimit;
     address public immutable coinbase;
-    /// @notice Gas of a token transfer (OP_GAS["token.transfer"] in jovay/params.py).
-    uint256 public immutable tokenTransferGas;
+    /// @notice Gas of the token calls (OP_GAS["token.transfer" / "token.transferFrom" / "token.approve" /
+    ///         "token.mint"] in jovay/params.py).
+    uint256 public immutable gasTransfer;
+    uint256 public immutable gasTransferFrom;
+    uint256 public immutable gasApprove;
+    uint256 public immutable gasMint;
 
     /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py).
     mapping(address => bool) public isFixedSystemContract;
@@ -93,7 +106,7 @@ contract OneStepProof {
         uint256 chainId_,
         uint256 blockGasLimit_,
         address coinbase_,
-        uint256 tokenTransferGas_,
+        uint256[4] memory tokenGas,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
         bytes4[] memory tokenSelectors
@@ -106,7 +119,7 @@ contract OneStepProof {
         chainId = chainId_;
         blockGasLimit = blockGasLimit_;
         coinbase = coinbase_;
-        tokenTransferGas = tokenTransferGas_;
+        (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (tokenGas[0], tokenGas[1], tokenGas[2], tokenGas[3]);
         for (uint256 i = 0; i < systemContracts.length; ++i) {
             isFixedSystemContract[systemContracts[i]] = true;
             for (uint256 j = 0; j < selectors[i].length; ++j) {
@@ -209,8 +222,8 @@ contract OneStepProof {
         if (_isSystemContract(st, t.to)) {
             if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
                 gasUsed = intrinsic + DISPATCH_GAS; // reverted at dispatch
-            } else if (!isFixedSystemContract[t.to] && bytes4(t.data) == TRANSFER_SELECTOR) {
-                (uint256 callGas, bool ok) = _tokenTransfer(st, t);
+            } else if (!isFixedSystemContract[t.to]) {
+                (uint256 callGas, bool ok) = _tokenCall(st, t);
                 gasUsed = intrinsic + callGas;
                 if (!ok) {
                     st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
@@ -256,39 +269,131 @@ contract OneStepProof {
         return isFixedSystemContract[to] ? hasSelector[to][selector] : isTokenSelector[selector];
     }
 
-    // --- tokens (jovay/stf/token.py transfer, for tokens that createToken made alone) ----------------
+    // --- tokens (jovay/stf/token.py, for tokens that createToken made alone) ---------------------------
 
-    /// @dev `transfer(address,uint256)` of a token without an asset: the allowlist, the balance, the move.
-    ///      Returns the gas the call used, or reverts the step for a lifecycle token (not covered).
-    function _tokenTransfer(State memory st, TxDecoder.Tx memory t) private view returns (uint256 gas, bool ok) {
-        bytes memory data = t.data;
-        if (data.length != 68) {
-            return (DISPATCH_GAS, false); // malformed calldata: the ABI decoder refuses it
+    /// @dev One call to a token: returns (gas the call used, whether it succeeded). A failed call's writes
+    ///      are undone by the caller. Malformed arguments fail at dispatch (the ABI decoder's DISPATCH_GAS).
+    function _tokenCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        bytes4 selector = bytes4(t.data);
+        if (selector == SEL_TRANSFER) {
+            return _tokenTransfer(st, t);
         }
-        uint256 toWord;
-        uint256 amount;
+        if (selector == SEL_TRANSFER_FROM) {
+            return _tokenTransferFrom(st, t);
+        }
+        if (selector == SEL_APPROVE) {
+            return _tokenApprove(st, t);
+        }
+        if (selector == SEL_MINT) {
+            return _tokenMint(st, t);
+        }
+        return (DISPATCH_GAS, true); // a view (name, balanceOf, ...): no writes, whatever its arguments
+    }
+
+    /// @dev Calldata argument word `i` (0-based); callers check the calldata's length first.
+    function _word(bytes memory data, uint256 i) private pure returns (uint256 w) {
         assembly ("memory-safe") {
-            toWord := mload(add(data, 36))
-            amount := mload(add(data, 68))
+            w := mload(add(data, add(36, mul(i, 32))))
         }
-        if (toWord >> 160 != 0) {
-            return (DISPATCH_GAS, false); // dirty address bytes
+    }
+
+    function _tokenTransfer(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
         }
-        gas = tokenTransferGas;
-        address to = address(uint160(toWord));
-        if (amount > MAX_UINT128 || to == address(0) || _get(st, _allowlistKey(to)) != 1) {
-            return (gas, false);
+        uint256 amount = _word(t.data, 1);
+        if (amount > MAX_UINT128) {
+            return (gasTransfer, false);
         }
-        uint256 fromKey = _tokenBalanceKey(t.to, t.sender);
+        return (gasTransfer, _move(st, t.to, t.sender, address(uint160(_word(t.data, 0))), amount));
+    }
+
+    function _tokenTransferFrom(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 100 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 amount = _word(t.data, 2);
+        if (amount > MAX_UINT128) {
+            return (gasTransferFrom, false);
+        }
+        address owner = address(uint160(_word(t.data, 0)));
+        uint256 key = _allowanceKey(t.to, owner, t.sender);
+        uint256 allowance = _get(st, key);
+        if (allowance != UNLIMITED_ALLOWANCE) {
+            if (amount > allowance) {
+                return (gasTransferFrom, false);
+            }
+            _set(st, key, allowance - amount);
+        }
+        if (_word(t.data, 1) >> 160 != 0) {
+            return (DISPATCH_GAS, false); // the recipient's dirty bytes are found only now
+        }
+        return (gasTransferFrom, _move(st, t.to, owner, address(uint160(_word(t.data, 1))), amount));
+    }
+
+    function _tokenApprove(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        address spender = address(uint160(_word(t.data, 0)));
+        uint256 requested = _word(t.data, 1);
+        if (spender == address(0)) {
+            return (gasApprove, false);
+        }
+        if (requested != type(uint256).max && requested > MAX_UINT128) {
+            return (gasApprove, false);
+        }
+        uint256 stored = requested == type(uint256).max ? UNLIMITED_ALLOWANCE : requested;
+        _set(st, _allowanceKey(t.to, t.sender, spender), stored);
+        return (gasApprove, true);
+    }
+
+    function _tokenMint(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        address to = address(uint160(_word(t.data, 0)));
+        uint256 amount = _word(t.data, 1);
+        if (amount > MAX_UINT128 || _get(st, _tokenFieldKey(t.to, FIELD_ISSUER)) != uint160(t.sender)) {
+            return (gasMint, false);
+        }
+        if (_get(st, _tokenAssetKey(t.to)) != 0 || !_recipientAllowed(st, to)) {
+            return (gasMint, false); // asset tokens are issued by subscription
+        }
+        uint256 supplyKey = _tokenFieldKey(t.to, FIELD_TOTAL_SUPPLY);
+        uint256 supply = _get(st, supplyKey) + amount;
+        if (supply > MAX_UINT128) {
+            return (gasMint, false);
+        }
+        _set(st, supplyKey, supply);
+        uint256 balanceKey = _tokenBalanceKey(t.to, to);
+        _set(st, balanceKey, _get(st, balanceKey) + amount);
+        return (gasMint, true);
+    }
+
+    function _recipientAllowed(State memory st, address to) private view returns (bool) {
+        return to != address(0) && _get(st, _allowlistKey(to)) == 1;
+    }
+
+    /// @dev token.py `_move`: the allowlist, the balance, the lifecycle hook (not covered), the move.
+    function _move(State memory st, address token, address from, address to, uint256 amount)
+        private
+        view
+        returns (bool)
+    {
+        if (!_recipientAllowed(st, to)) {
+            return false;
+        }
+        uint256 fromKey = _tokenBalanceKey(token, from);
         uint256 fromBalance = _get(st, fromKey);
         if (amount > fromBalance) {
-            return (gas, false);
+            return false;
         }
-        require(_get(st, _tokenAssetKey(t.to)) == 0, "OneStepProof: operation not supported");
+        require(_get(st, _tokenAssetKey(token)) == 0, "OneStepProof: operation not supported");
         _set(st, fromKey, fromBalance - amount);
-        uint256 toKey = _tokenBalanceKey(t.to, to);
+        uint256 toKey = _tokenBalanceKey(token, to);
         _set(st, toKey, _get(st, toKey) + amount);
-        return (gas, true);
+        return true;
     }
 
     // --- deposits (jovay/stf/transaction.py process_deposit) -----------------------------------------
@@ -387,6 +492,14 @@ contract OneStepProof {
 
     function _tokenBalanceKey(address token, address holder) private view returns (uint256) {
         return Poseidon.hash3(_hashers(), DOMAIN_TOKEN_BALANCE, uint160(token), uint160(holder));
+    }
+
+    function _allowanceKey(address token, address owner, address spender) private view returns (uint256) {
+        return Poseidon.hash4(_hashers(), DOMAIN_ALLOWANCE, uint160(token), uint160(owner), uint160(spender));
+    }
+
+    function _tokenFieldKey(address token, uint256 field) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), DOMAIN_TOKEN_FIELD, uint160(token), field);
     }
 
     function _allowlistKey(address holder) private view returns (uint256) {

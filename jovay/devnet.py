@@ -290,6 +290,9 @@ def print_banner(info: dict[str, object]) -> None:
     print(f"  L1 (anvil): {info['l1RpcUrl']}   chain id {info['l1ChainId']}")
     print(f"  L1 contracts: {json.dumps(info['contracts'])}")
     print(f"  devnet.json: {Path(str(info['dataDir'])) / 'devnet.json'}")
+    print(f"  Proposer (batcher key): {info['proposer']}   challenger: {info['challenger']}")
+    if info.get("faulty"):
+        print(f"  FAULTY PROPOSER ({info['faulty']}): for tests only, its first wrong output must lose")
     print("  Funded dev accounts (1000 ETH each on L2, deposited from L1):")
     for account in info["devAccounts"]:  # type: ignore[attr-defined]
         print(f"    {account['address']}  {account['privateKey']}")

@@ -159,7 +159,7 @@ def deploy(
         fault.chain_id,
         fault.block_gas_limit,
         Web3.to_checksum_address(params.FEE_VAULT),
-        params.OP_GAS["token.transfer"],
+        [params.OP_GAS[f"token.{op}"] for op in ("transfer", "transferFrom", "approve", "mint")],
         contracts,
         selectors,
         token_selectors,

@@ -48,9 +48,17 @@ from jovay.params import (
     MAX_UINT128,
     TOKEN_ADDRESS_PREFIX,
 )
-from jovay.state.keys import account_key, allowlist_key, pack_account, system_field_key, token_balance_key
+from jovay.state.keys import (
+    account_key,
+    allowance_key,
+    allowlist_key,
+    pack_account,
+    system_field_key,
+    token_balance_key,
+    token_field_key,
+)
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
-from jovay.stf import system, token
+from jovay.stf import system
 from jovay.stf.assets import token_asset_key
 from prover.fault.execution import ItemRules, step_witness
 
@@ -63,6 +71,10 @@ TOKEN_1 = TOKEN_ADDRESS_PREFIX + (1).to_bytes(14, "big")
 TOKEN_2 = TOKEN_ADDRESS_PREFIX + (2).to_bytes(14, "big")
 TOKEN_9 = TOKEN_ADDRESS_PREFIX + (9).to_bytes(14, "big")
 TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
+TRANSFER_FROM = bytes.fromhex("23b872dd")  # transferFrom(address,address,uint256)
+APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
+MINT = bytes.fromhex("40c10f19")  # mint(address,uint256)
+BALANCE_OF = bytes.fromhex("70a08231")  # balanceOf(address)
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
 
 
@@ -122,7 +134,15 @@ def states(draw: st.DrawFn) -> dict[int, int]:
         if draw(st.booleans()):
             leaves[allowlist_key(holder)] = 1
     if draw(st.booleans()):
-        leaves[token_asset_key(TOKEN_2)] = 1  # a lifecycle token: not covered by the one-step proof
+        leaves[token_asset_key(TOKEN_2)] = 1  # a lifecycle token: its transfers are not covered
+    for token_address in (TOKEN_1, TOKEN_2):
+        issuer = draw(st.sampled_from([SENDERS[0], SENDERS[1]]))
+        leaves[token_field_key(token_address, 0)] = int.from_bytes(issuer, "big")
+        leaves[token_field_key(token_address, 4)] = draw(st.sampled_from([10**9, MAX_UINT128 - 5]))
+    for spender in SENDERS[:2]:
+        if draw(st.booleans()):
+            allowance = draw(st.sampled_from([3, 10**6, 1 << 128]))
+            leaves[allowance_key(TOKEN_1, SENDERS[1], spender)] = allowance
     leaves[system_field_key(2)] = draw(st.integers(0, len(DEPOSITS)))  # next L1 message
     return {k: v for k, v in leaves.items() if v}
 
@@ -203,9 +223,8 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
     token_id = int.from_bytes(to[6:], "big")
     if not (to.startswith(TOKEN_ADDRESS_PREFIX) and 1 <= token_id <= leaves.get(system_field_key(1), 0)):
         return True  # not a system contract: a plain transfer or a rejection
-    if data[:4] not in token.FUNCTIONS:
-        return True  # fails at dispatch
-    return data[:4] == TRANSFER and token_asset_key(to) not in leaves
+    moves_lifecycle_tokens = data[:4] in (TRANSFER, TRANSFER_FROM) and token_asset_key(to) in leaves
+    return not moves_lifecycle_tokens
 
 
 def _check(l1: Any, leaves: dict[int, int], item: BatchItem, record: bool = True) -> None:
@@ -267,15 +286,15 @@ def test_forged_deposit_is_skipped_on_l1(l1: Any) -> None:
 
 @st.composite
 def token_transfers(draw: st.DrawFn) -> bytes:
-    """A sane signed call to a token: mostly `transfer` with a random recipient and amount."""
-    to = draw(st.sampled_from([b"\x11" * 20, SENDERS[1], SENDERS[0], bytes(20), b"\x01" + b"\x11" * 20]))
-    amount = draw(st.sampled_from([0, 1, 10**6, 10**7, 2**128]))
-    data = draw(
-        st.one_of(
-            st.just(TRANSFER + to.rjust(32, b"\x00") + amount.to_bytes(32, "big")),
-            st.sampled_from([TRANSFER + bytes(63), bytes.fromhex("095ea7b3") + bytes(64)]),
-        )
-    )
+    """A sane signed call to a token: any of its functions, random (sometimes malformed) arguments."""
+    holders = [b"\x11" * 20, SENDERS[1], SENDERS[0], bytes(20), b"\x01" + b"\x11" * 20]
+    word = st.sampled_from(holders).map(lambda a: a.rjust(32, b"\x00"))
+    amount = st.sampled_from([0, 1, 10**6, 10**7, 2**128, 2**256 - 1]).map(lambda v: v.to_bytes(32, "big"))
+    selector = draw(st.sampled_from([TRANSFER, TRANSFER_FROM, APPROVE, MINT, BALANCE_OF]))
+    args = {TRANSFER_FROM: [word, word, amount], BALANCE_OF: [word]}.get(selector, [word, amount])
+    data = selector + b"".join(draw(a) for a in args)
+    if draw(st.integers(0, 9)) == 0:
+        data = data[:-1]  # malformed calldata
     token_address = draw(st.sampled_from([TOKEN_1, TOKEN_1, TOKEN_1, TOKEN_2, TOKEN_9]))
     gas = draw(st.sampled_from([30_000, 60_000, 100_000]))
     tx = DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, gas, token_address, 0, data)
@@ -295,6 +314,19 @@ def _token_call(to: bytes, amount: int, gas: int = 60_000, token_address: bytes 
     return sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, gas, token_address, 0, data), KEYS[0])
 
 
+def _w(address: bytes) -> bytes:
+    return address.rjust(32, b"\x00")
+
+
+def _u(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _token_data(*parts: bytes) -> bytes:
+    tx = DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, TOKEN_1, 0, b"".join(parts))
+    return sign_transaction(tx, KEYS[0])
+
+
 TOKEN_STATE = {
     account_key(SENDERS[0]): pack_account(0, 10**18),
     system_field_key(1): 2,
@@ -302,11 +334,14 @@ TOKEN_STATE = {
     token_balance_key(TOKEN_1, b"\x11" * 20): 7,
     allowlist_key(b"\x11" * 20): 1,
     allowlist_key(SENDERS[0]): 1,
+    token_field_key(TOKEN_1, 0): int.from_bytes(SENDERS[0], "big"),  # the issuer
+    token_field_key(TOKEN_1, 4): 10**6 + 7,  # total supply
+    allowance_key(TOKEN_1, b"\x11" * 20, SENDERS[0]): 3,
 }
 
 
 @pytest.mark.parametrize(
-    ("raw", "moved"),
+    ("raw", "moved"),  # moved: whether the sender's token balance changes
     [
         (_token_call(b"\x11" * 20, 5), True),
         (_token_call(b"\x11" * 20, 10**6), True),  # the whole balance: its leaf is deleted
@@ -317,6 +352,15 @@ TOKEN_STATE = {
         (_token_call(b"\x11" * 20, 2**128), False),  # beyond uint128
         (_token_call(b"\x01" + b"\x11" * 20, 5), False),  # dirty address bytes: fails at dispatch
         (_token_call(b"\x11" * 20, 5, gas=40_000), False),  # runs out of gas: reverted, all gas paid
+        (_token_data(MINT, _w(SENDERS[0]), _u(5)), True),  # the issuer mints to an allowlisted holder
+        (_token_data(MINT, _w(b"\x22" * 20), _u(5)), False),  # ...not to a holder off the allowlist
+        (_token_data(MINT, _w(b"\x11" * 20), _u(2**128 - 1)), False),  # supply beyond uint128
+        (_token_data(APPROVE, _w(b"\x11" * 20), _u(2**256 - 1)), False),  # unlimited allowance
+        (_token_data(APPROVE, _w(bytes(20)), _u(5)), False),  # approve to the zero address
+        (_token_data(TRANSFER_FROM, _w(b"\x11" * 20), _w(SENDERS[0]), _u(2)), True),  # within allowance
+        (_token_data(TRANSFER_FROM, _w(b"\x11" * 20), _w(SENDERS[0]), _u(4)), False),  # beyond it
+        (_token_data(TRANSFER_FROM, _w(b"\x11" * 20), b"\x01" + _w(SENDERS[0])[1:], _u(2)), False),  # dirty
+        (_token_data(BALANCE_OF, _w(b"\x11" * 20)), False),  # a view: gas only
     ],
 )
 def test_token_transfer_cases_agree(l1: Any, raw: bytes, moved: bool) -> None:
