@@ -53,7 +53,12 @@ from jovay.l1.contracts import FaultProofParams, deploy  # noqa: E402
 from jovay.l1.poseidon import PoseidonHashers, circomlibjs_artifacts, deploy_hashers  # noqa: E402
 from jovay.l1.solc import CompiledContract, compile_contracts  # noqa: E402
 from jovay.l1.txmanager import L1TxManager  # noqa: E402
-from jovay.params import BLOCK_GAS_LIMIT, DEFAULT_L2_CHAIN_ID, TOKEN_ADDRESS_PREFIX  # noqa: E402
+from jovay.params import (  # noqa: E402
+    BLOCK_GAS_LIMIT,
+    DEFAULT_L2_CHAIN_ID,
+    IDENTITY_REGISTRY,
+    TOKEN_ADDRESS_PREFIX,
+)
 from jovay.sdk.withdrawals import Withdrawal, WithdrawalProof, submit_withdrawal  # noqa: E402
 from jovay.state.keys import (  # noqa: E402
     account_key,
@@ -278,6 +283,9 @@ def one_step_gas(bench: GasBench) -> dict[str, Any]:
         ),
         "token_mint_refused": _tx_item(
             _transfer(0, to=TOKEN, data=bytes.fromhex("40c10f19") + token_data[4:], gas=60_000)
+        ),
+        "identity_setAllowed_refused": _tx_item(
+            _transfer(0, to=IDENTITY_REGISTRY, data=bytes.fromhex("4697f05d") + token_data[4:], gas=60_000)
         ),
         "system_call_dispatch_failure": _tx_item(
             _transfer(0, to=TOKEN, data=b"\x01\x02\x03\x04", gas=60_000)

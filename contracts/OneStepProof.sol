@@ -26,7 +26,8 @@ interface IDepositQueue {
 ///            queue order, else it is skipped too.
 ///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip),
 ///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken,
-///         and approve, mint refusals and views of lifecycle tokens; any call to a
+///         and approve, mint refusals and views of lifecycle tokens; every identity registry call
+///         (setAllowed, setComplianceOfficer, setClaims, the views); any call to a
 ///         system contract that fails at dispatch (ETH sent along, unknown selector, malformed calldata),
 ///         deposits, and every rejection. Other system-contract operations revert with
 ///         "OneStepProof: operation not supported" (docs/architecture.md lists them).
@@ -79,6 +80,12 @@ contract OneStepProof {
     uint256 internal constant DOMAIN_TOKEN_FIELD = 4;
     uint256 internal constant DOMAIN_ALLOWLIST = 5;
     uint256 internal constant DOMAIN_TOKEN_ASSET = 24;
+    uint256 internal constant DOMAIN_COMPLIANCE_OFFICER = 26;
+    uint256 internal constant DOMAIN_CLAIMS = 28;
+    uint256 internal constant FIELD_IDENTITY_ADMIN = 0;
+    bytes4 internal constant SEL_SET_ALLOWED = bytes4(keccak256("setAllowed(address,bool)"));
+    bytes4 internal constant SEL_SET_COMPLIANCE_OFFICER = bytes4(keccak256("setComplianceOfficer(address,bool)"));
+    bytes4 internal constant SEL_SET_CLAIMS = bytes4(keccak256("setClaims(address,uint16,uint8,uint64)"));
 
     address public immutable poseidon2;
     address public immutable poseidon3;
@@ -87,12 +94,16 @@ contract OneStepProof {
     uint256 public immutable chainId;
     uint256 public immutable blockGasLimit;
     address public immutable coinbase;
-    /// @notice Gas of the token calls (OP_GAS["token.transfer" / "token.transferFrom" / "token.approve" /
-    ///         "token.mint"] in jovay/params.py).
+    /// @notice Gas of the token calls and of the identity registry's setters (OP_GAS in jovay/params.py:
+    ///         token.transfer / transferFrom / approve / mint, identity.setAllowed; the three identity
+    ///         setters cost the same, which deploy checks).
     uint256 public immutable gasTransfer;
     uint256 public immutable gasTransferFrom;
     uint256 public immutable gasApprove;
     uint256 public immutable gasMint;
+    uint256 public immutable gasIdentity;
+    /// @notice The identity registry's fixed address.
+    address public immutable identityRegistry;
 
     /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py).
     mapping(address => bool) public isFixedSystemContract;
@@ -106,7 +117,8 @@ contract OneStepProof {
         uint256 chainId_,
         uint256 blockGasLimit_,
         address coinbase_,
-        uint256[4] memory tokenGas,
+        uint256[5] memory opGas,
+        address identityRegistry_,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
         bytes4[] memory tokenSelectors
@@ -119,7 +131,9 @@ contract OneStepProof {
         chainId = chainId_;
         blockGasLimit = blockGasLimit_;
         coinbase = coinbase_;
-        (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (tokenGas[0], tokenGas[1], tokenGas[2], tokenGas[3]);
+        (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (opGas[0], opGas[1], opGas[2], opGas[3]);
+        gasIdentity = opGas[4];
+        identityRegistry = identityRegistry_;
         for (uint256 i = 0; i < systemContracts.length; ++i) {
             isFixedSystemContract[systemContracts[i]] = true;
             for (uint256 j = 0; j < selectors[i].length; ++j) {
@@ -222,8 +236,8 @@ contract OneStepProof {
         if (_isSystemContract(st, t.to)) {
             if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
                 gasUsed = intrinsic + DISPATCH_GAS; // reverted at dispatch
-            } else if (!isFixedSystemContract[t.to]) {
-                (uint256 callGas, bool ok) = _tokenCall(st, t);
+            } else if (!isFixedSystemContract[t.to] || t.to == identityRegistry) {
+                (uint256 callGas, bool ok) = t.to == identityRegistry ? _identityCall(st, t) : _tokenCall(st, t);
                 gasUsed = intrinsic + callGas;
                 if (!ok) {
                     st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
@@ -394,6 +408,44 @@ contract OneStepProof {
         uint256 toKey = _tokenBalanceKey(token, to);
         _set(st, toKey, _get(st, toKey) + amount);
         return true;
+    }
+
+    // --- identity registry (jovay/stf/identity.py) -----------------------------------------------------
+
+    /// @dev One call to the identity registry: the admin's setters; the views cost the dispatch gas only.
+    function _identityCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        bytes4 selector = bytes4(t.data);
+        if (selector == SEL_SET_ALLOWED || selector == SEL_SET_COMPLIANCE_OFFICER) {
+            if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0 || _word(t.data, 1) > 1) {
+                return (DISPATCH_GAS, false);
+            }
+            if (!_isIdentityAdmin(st, t.sender)) {
+                return (gasIdentity, false);
+            }
+            uint256 domain = selector == SEL_SET_ALLOWED ? DOMAIN_ALLOWLIST : DOMAIN_COMPLIANCE_OFFICER;
+            _set(st, Poseidon.hash2(_hashers(), domain, _word(t.data, 0)), _word(t.data, 1));
+            return (gasIdentity, true);
+        }
+        if (selector == SEL_SET_CLAIMS) {
+            if (t.data.length != 132 || _word(t.data, 0) >> 160 != 0) {
+                return (DISPATCH_GAS, false);
+            }
+            (uint256 jurisdiction, uint256 class_, uint256 expiry) = (_word(t.data, 1), _word(t.data, 2), _word(t.data, 3));
+            if (jurisdiction >> 16 != 0 || class_ >> 8 != 0 || expiry >> 64 != 0) {
+                return (DISPATCH_GAS, false);
+            }
+            if (!_isIdentityAdmin(st, t.sender)) {
+                return (gasIdentity, false);
+            }
+            uint256 key = Poseidon.hash2(_hashers(), DOMAIN_CLAIMS, _word(t.data, 0));
+            _set(st, key, jurisdiction | (class_ << 16) | (expiry << 24));
+            return (gasIdentity, true);
+        }
+        return (DISPATCH_GAS, true); // isAllowed, admin, isComplianceOfficer, claims: no writes
+    }
+
+    function _isIdentityAdmin(State memory st, address a) private view returns (bool) {
+        return _get(st, _systemFieldKey(FIELD_IDENTITY_ADMIN)) == uint160(a);
     }
 
     // --- deposits (jovay/stf/transaction.py process_deposit) -----------------------------------------

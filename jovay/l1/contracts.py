@@ -159,7 +159,8 @@ def deploy(
         fault.chain_id,
         fault.block_gas_limit,
         Web3.to_checksum_address(params.FEE_VAULT),
-        [params.OP_GAS[f"token.{op}"] for op in ("transfer", "transferFrom", "approve", "mint")],
+        one_step_gas_schedule(),
+        Web3.to_checksum_address(params.IDENTITY_REGISTRY),
         contracts,
         selectors,
         token_selectors,
@@ -181,6 +182,15 @@ def deploy(
         artifacts["OneStepProof"].abi,
         hashers,
     )
+
+
+def one_step_gas_schedule() -> list[int]:
+    """The operation gas OneStepProof needs, from jovay/params.py (its constructor's `opGas`)."""
+    identity = {params.OP_GAS[f"identity.{op}"] for op in ("setAllowed", "setComplianceOfficer", "setClaims")}
+    if len(identity) != 1:
+        raise CriticalError("OneStepProof assumes one gas figure for the identity registry's setters")
+    tokens = [params.OP_GAS[f"token.{op}"] for op in ("transfer", "transferFrom", "approve", "mint")]
+    return [*tokens, identity.pop()]
 
 
 def system_selectors() -> tuple[list[ChecksumAddress], list[list[bytes]], list[bytes]]:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from jovay.codec.abi import selector as abi_selector
 from jovay.codec.batch import ITEM_DEPOSIT, ITEM_TRANSACTION, BatchItem, deposit_payload, item_leaf
 from jovay.codec.transactions import (
     AccessListTx,
@@ -60,6 +61,7 @@ from jovay.state.keys import (
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
 from jovay.stf import system
 from jovay.stf.assets import token_asset_key
+from jovay.stf.identity import claims_key, compliance_officer_key
 from prover.fault.execution import ItemRules, step_witness
 
 CHAIN_ID = DEFAULT_L2_CHAIN_ID
@@ -127,6 +129,7 @@ def states(draw: st.DrawFn) -> dict[int, int]:
                 st.one_of(st.sampled_from([0, 10**18, 10**20, *near_max]), st.integers(10**15, 10**20))
             )
             leaves[account_key(address)] = pack_account(draw(st.sampled_from([0, 0, 0, 1, 3])), balance)
+    leaves[system_field_key(0)] = int.from_bytes(draw(st.sampled_from(SENDERS[:2])), "big")  # identity admin
     leaves[system_field_key(1)] = draw(st.integers(0, 2))  # tokens created
     for holder in [*SENDERS, b"\x11" * 20]:
         if draw(st.booleans()):
@@ -219,7 +222,7 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
         return True
     fixed = system._FIXED
     if to in fixed:
-        return data[:4] not in fixed[to]
+        return to == IDENTITY_REGISTRY or data[:4] not in fixed[to]
     token_id = int.from_bytes(to[6:], "big")
     if not (to.startswith(TOKEN_ADDRESS_PREFIX) and 1 <= token_id <= leaves.get(system_field_key(1), 0)):
         return True  # not a system contract: a plain transfer or a rejection
@@ -385,3 +388,84 @@ def test_lifecycle_token_transfer_is_not_covered(l1: Any) -> None:
         dep.one_step_proof(w3).functions.execute(
             pre.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode()
         ).call()
+
+
+@st.composite
+def identity_calls(draw: st.DrawFn) -> bytes:
+    """A sane signed call to the identity registry with random (sometimes out of range) arguments."""
+    holder = draw(st.sampled_from([b"\x11" * 20, SENDERS[1], bytes(20), b"\x01" + b"\x11" * 20])).rjust(
+        32, b"\x00"
+    )
+    small = st.sampled_from([0, 1, 2, 255, 2**16, 2**64]).map(lambda v: v.to_bytes(32, "big"))
+    selector, count = draw(
+        st.sampled_from(
+            [
+                (bytes.fromhex("4697f05d"), 1),  # setAllowed(address,bool)
+                (abi_selector("setComplianceOfficer(address,bool)"), 1),
+                (abi_selector("setClaims(address,uint16,uint8,uint64)"), 3),
+                (abi_selector("isAllowed(address)"), 0),
+                (abi_selector("claims(address)"), 0),
+                (abi_selector("admin()"), -1),
+            ]
+        )
+    )
+    data = selector + (holder if count >= 0 else b"") + b"".join(draw(small) for _ in range(max(count, 0)))
+    if draw(st.integers(0, 9)) == 0:
+        data = data[:-1]
+    tx = DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, IDENTITY_REGISTRY, 0, data)
+    return sign_transaction(tx, draw(st.sampled_from(KEYS[:2])))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(states(), identity_calls())
+def test_identity_calls_agree(l1: Any, leaves: dict[int, int], raw: bytes) -> None:
+    leaves = leaves | {account_key(s): pack_account(0, 10**18) for s in SENDERS}
+    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
+
+
+def _identity_call(key: bytes, data: bytes) -> bytes:
+    return sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, IDENTITY_REGISTRY, 0, data), key)
+
+
+IDENTITY_STATE = {
+    account_key(SENDERS[0]): pack_account(0, 10**18),
+    account_key(SENDERS[1]): pack_account(0, 10**18),
+    system_field_key(0): int.from_bytes(SENDERS[0], "big"),  # SENDERS[0] is the identity admin
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "written"),
+    [
+        (
+            KEYS[0],
+            abi_selector("setAllowed(address,bool)") + _w(b"\x77" * 20) + _u(1),
+            (allowlist_key(b"\x77" * 20), 1),
+        ),
+        (KEYS[1], abi_selector("setAllowed(address,bool)") + _w(b"\x77" * 20) + _u(1), None),  # not the admin
+        (KEYS[0], abi_selector("setAllowed(address,bool)") + _w(b"\x77" * 20) + _u(2), None),  # not a bool
+        (
+            KEYS[0],
+            abi_selector("setClaims(address,uint16,uint8,uint64)")
+            + _w(b"\x77" * 20)
+            + _u(840)
+            + _u(2)
+            + _u(10**9),
+            (claims_key(b"\x77" * 20), 840 | 2 << 16 | 10**9 << 24),
+        ),
+        (
+            KEYS[0],
+            abi_selector("setComplianceOfficer(address,bool)") + _w(b"\x77" * 20) + _u(1),
+            (compliance_officer_key(b"\x77" * 20), 1),
+        ),
+        (KEYS[1], abi_selector("isAllowed(address)") + _w(b"\x77" * 20), None),  # a view
+    ],
+)
+def test_identity_cases_agree(l1: Any, key: bytes, data: bytes, written: tuple[int, int] | None) -> None:
+    item = BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, _identity_call(key, data))
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(IDENTITY_STATE)
+    after = SparseMerkleTree(store, step_witness(store, pre, [item], 0, RULES.apply).post_root)
+    for k in (allowlist_key(b"\x77" * 20), claims_key(b"\x77" * 20), compliance_officer_key(b"\x77" * 20)):
+        assert after.get(k) == (written[1] if written and written[0] == k else 0)
+    _check(l1, IDENTITY_STATE, item, record=False)
