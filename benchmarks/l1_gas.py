@@ -7,6 +7,13 @@ contracts, e.g. dispute moves and one-step proofs, and it is printed and written
   for circomlibjs's contracts (`circomlibjs_inputsN`), which the generated 2- and 3-input ones replace;
 - `smt`: `SparseMerkle.verify` (membership) and `SparseMerkle.update` (value change) of a key whose
   leaf sits at depth 10, 20 and 30 (library gas, by gasleft() deltas in tests/l1/contracts's harness);
+- `dispute`: one game played to the end on a committed batch of 10 items (2 deposits, 8 transfers): the
+  gas of `commitBatch`, `proposeOutput`, `createGame`, each `claimMidpoint` / `chooseHalf` (mean), the
+  final `step`, `finalizeOutput`, and a `timeout`; the number of moves it took;
+- `one_step`: `OneStepProof.execute` (a whole transaction: intrinsic, calldata with the witness, the
+  item proof, the Poseidon SMT proofs, the rules) per operation type, including rejections;
+- `moves`: L1 transactions of a game played to the end for batches of 10, 1,000 and 100,000 items:
+  create + 2 per halving (ceil(log2 n) halvings) + the step;
 - `withdrawal`: a whole `Bridge.finalizeWithdrawal` transaction (gasUsed: intrinsic, calldata, proof,
   claim flag, ETH transfer) for a withdrawal leaf at depth 10, 20 and 30, against a finalized root from
   the test-only MockRollupOutputs (a mapping read, like the rollup's).
@@ -31,14 +38,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from web3 import Web3  # noqa: E402
 from web3.contract import Contract  # noqa: E402
 
+from jovay.codec.batch import (  # noqa: E402  # noqa: E402
+    ITEM_DEPOSIT,
+    ITEM_TRANSACTION,
+    BatchItem,
+    deposit_payload,
+    item_leaf,
+    items_commitment,
+)
+from jovay.codec.transactions import AccessListTx, DynamicFeeTx, LegacyTx, sign_transaction  # noqa: E402
+from jovay.crypto.secp256k1 import address_of  # noqa: E402
 from jovay.l1.anvil import Anvil  # noqa: E402
+from jovay.l1.contracts import FaultProofParams, deploy  # noqa: E402
 from jovay.l1.poseidon import PoseidonHashers, circomlibjs_artifacts, deploy_hashers  # noqa: E402
 from jovay.l1.solc import CompiledContract, compile_contracts  # noqa: E402
 from jovay.l1.txmanager import L1TxManager  # noqa: E402
+from jovay.params import (  # noqa: E402
+    BLOCK_GAS_LIMIT,
+    DEFAULT_L2_CHAIN_ID,
+    IDENTITY_REGISTRY,
+    TOKEN_ADDRESS_PREFIX,
+)
 from jovay.sdk.withdrawals import Withdrawal, WithdrawalProof, submit_withdrawal  # noqa: E402
-from jovay.state.keys import withdrawal_key, withdrawal_value  # noqa: E402
+from jovay.state.keys import (  # noqa: E402
+    account_key,
+    allowlist_key,
+    pack_account,
+    system_field_key,
+    token_balance_key,
+    withdrawal_key,
+    withdrawal_value,
+)
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree  # noqa: E402
 from jovay.state.smt_proofs import l1_proof  # noqa: E402
+from prover.fault.execution import ItemRules, item_roots, step_witness  # noqa: E402
+from prover.fault.game import moves_for, read_game  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -122,10 +156,167 @@ def withdrawal_gas(bench: GasBench) -> dict[str, Any]:
     return out
 
 
+CHAIN_ID = DEFAULT_L2_CHAIN_ID
+RULES = ItemRules(CHAIN_ID, BLOCK_GAS_LIMIT)
+USER_KEY = bytes([7]) * 32
+USER = address_of(USER_KEY)
+FRIEND = b"\x11" * 20
+TOKEN = TOKEN_ADDRESS_PREFIX + (1).to_bytes(14, "big")
+BASE_FEE = 10**7
+
+
+def _l2_state() -> tuple[MemoryNodeStore, int]:
+    """A user with ETH and tokens, an allowlisted friend, one token: what the benchmarked items touch."""
+    store = MemoryNodeStore()
+    root = SparseMerkleTree(store).update_many(
+        {
+            account_key(USER): pack_account(0, 10**20),
+            system_field_key(1): 1,
+            token_balance_key(TOKEN, USER): 10**9,
+            allowlist_key(FRIEND): 1,
+        }
+        | {account_key(bytes([0x30 + i]) * 20): pack_account(0, 1) for i in range(40)}  # some depth
+    )
+    return store, root
+
+
+def _transfer(
+    nonce: int, kind: str = "1559", to: bytes = FRIEND, data: bytes = b"", gas: int = 21_000
+) -> bytes:
+    if kind == "legacy":
+        return sign_transaction(LegacyTx(nonce, 10**9, gas, to, 10**15, data, CHAIN_ID), USER_KEY)
+    if kind == "2930":
+        access = ((b"\x22" * 20, (b"\x33" * 32,)),)
+        return sign_transaction(
+            AccessListTx(CHAIN_ID, nonce, 10**9, gas + 4_300, to, 10**15, data, access), USER_KEY
+        )
+    value = 0 if data else 10**15
+    return sign_transaction(DynamicFeeTx(CHAIN_ID, nonce, 10**6, 10**9, gas, to, value, data), USER_KEY)
+
+
+def _tx_item(raw: bytes) -> BatchItem:
+    return BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw)
+
+
+def _deploy_rollup(bench: GasBench, genesis_root: int) -> Any:
+    params = FaultProofParams(10**18, 10**18, 100, 100, CHAIN_ID)
+    return deploy(
+        bench.w3,
+        bench.anvil.dev_keys[0],
+        bench.artifacts,
+        genesis_state_root=genesis_root.to_bytes(32, "big"),
+        txm=bench.txm,
+        fault=params,
+        hashers=bench.hashers,
+    )
+
+
+def _advance(w3: Web3, seconds: int) -> None:
+    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def dispute_gas(bench: GasBench) -> dict[str, Any]:
+    store, root = _l2_state()
+    dep = _deploy_rollup(bench, root)
+    rollup, game, bridge = dep.rollup(bench.w3), dep.dispute_game(bench.w3), dep.bridge(bench.w3)
+    deposits = []
+    for i in range(2):
+        to = Web3.to_checksum_address(bytes([0x40 + i]) * 20)
+        bench.send(bridge, "depositETH", to, value=ETH)
+        deposits.append(deposit_payload(i, bytes.fromhex(bench.txm.address[2:]), bytes([0x40 + i]) * 20, ETH))
+    items = [BatchItem(ITEM_DEPOSIT, 1, 1_700_000_000, BASE_FEE, d) for d in deposits]
+    items += [_tx_item(_transfer(n)) for n in range(8)]
+    roots = item_roots(store, root, items, RULES.apply)
+    wrong = [*roots[:6], *[r ^ 1 for r in roots[6:]]]  # item 5 executed wrongly by the proposer
+    out: dict[str, Any] = {}
+    commit = bench.send(
+        rollup, "commitBatch", 0, b"\x01", items_commitment(items), len(items), bytes(32), bytes(32), 1, 2
+    )
+    out["commitBatch"] = commit["gasUsed"]
+    out["proposeOutput"] = bench.send(rollup, "proposeOutput", 0, wrong[-1].to_bytes(32, "big"), value=ETH)[
+        "gasUsed"
+    ]
+    out["createGame"] = bench.send(game, "createGame", 0, value=ETH)["gasUsed"]
+    claims, choices, moves = [], [], 1
+    while (g := read_game(game, 0)).hi - g.lo > 1:
+        claims.append(bench.send(game, "claimMidpoint", 0, wrong[g.mid].to_bytes(32, "big"))["gasUsed"])
+        choices.append(bench.send(game, "chooseHalf", 0, wrong[g.mid] == roots[g.mid])["gasUsed"])
+        moves += 2
+    witness = step_witness(store, roots[g.lo], items, g.lo, RULES.apply)
+    out["step"] = bench.send(game, "step", 0, witness.encode())["gasUsed"]
+    out["claimMidpoint_mean"] = sum(claims) // len(claims)
+    out["chooseHalf_mean"] = sum(choices) // len(choices)
+    out["moves_for_10_items"] = moves + 1
+    bench.send(rollup, "proposeOutput", 0, roots[-1].to_bytes(32, "big"), value=ETH)
+    bench.send(game, "createGame", 0, value=ETH)
+    _advance(bench.w3, 101)
+    out["timeout"] = bench.send(game, "timeout", 1)["gasUsed"]
+    bench.send(rollup, "proposeOutput", 0, roots[-1].to_bytes(32, "big"), value=ETH)
+    _advance(bench.w3, 101)
+    out["finalizeOutput"] = bench.send(rollup, "finalizeOutput", 0)["gasUsed"]
+    return out
+
+
+def one_step_gas(bench: GasBench) -> dict[str, Any]:
+    store, root = _l2_state()
+    dep = _deploy_rollup(bench, root)
+    osp, bridge = dep.one_step_proof(bench.w3), dep.bridge(bench.w3)
+    bench.send(bridge, "depositETH", Web3.to_checksum_address(FRIEND), value=ETH)
+    token_data = bytes.fromhex("a9059cbb") + FRIEND.rjust(32, b"\x00") + (5).to_bytes(32, "big")
+    stranger_data = bytes.fromhex("a9059cbb") + (b"\x22" * 20).rjust(32, b"\x00") + (5).to_bytes(32, "big")
+    cases = {
+        "eth_transfer_1559": _tx_item(_transfer(0)),
+        "eth_transfer_legacy": _tx_item(_transfer(0, "legacy")),
+        "eth_transfer_2930": _tx_item(_transfer(0, "2930")),
+        "deposit": BatchItem(
+            ITEM_DEPOSIT,
+            1,
+            1,
+            BASE_FEE,
+            deposit_payload(0, bytes.fromhex(bench.txm.address[2:]), FRIEND, ETH),
+        ),
+        "token_transfer": _tx_item(_transfer(0, to=TOKEN, data=token_data, gas=60_000)),
+        "token_transfer_reverted": _tx_item(_transfer(0, to=TOKEN, data=stranger_data, gas=60_000)),
+        "token_approve": _tx_item(
+            _transfer(0, to=TOKEN, data=bytes.fromhex("095ea7b3") + token_data[4:], gas=60_000)
+        ),
+        "token_mint_refused": _tx_item(
+            _transfer(0, to=TOKEN, data=bytes.fromhex("40c10f19") + token_data[4:], gas=60_000)
+        ),
+        "identity_setAllowed_refused": _tx_item(
+            _transfer(0, to=IDENTITY_REGISTRY, data=bytes.fromhex("4697f05d") + token_data[4:], gas=60_000)
+        ),
+        "system_call_dispatch_failure": _tx_item(
+            _transfer(0, to=TOKEN, data=b"\x01\x02\x03\x04", gas=60_000)
+        ),
+        "rejected_wrong_nonce": _tx_item(_transfer(3)),
+        "rejected_bad_signature": _tx_item(_transfer(0)[:-1] + b"\x01"),
+        "rejected_undecodable": _tx_item(b"\x02\xc0"),
+    }
+    out: dict[str, Any] = {}
+    for name, item in cases.items():
+        witness = step_witness(store, root, [item], 0, RULES.apply)
+        call = osp.functions.execute(root.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode())
+        if int.from_bytes(call.call(), "big") != witness.post_root:
+            raise RuntimeError(f"one-step proof disagrees with the Python STF on {name}")
+        out[name] = {"gas": call.estimate_gas(), "leaves": len(witness.leaves)}
+    return out
+
+
+def moves_figures(bench: GasBench) -> dict[str, Any]:
+    return {
+        f"items_{n}": {"halvings": (n - 1).bit_length(), "moves": moves_for(n)} for n in (10, 1_000, 100_000)
+    }
+
+
 SECTIONS: dict[str, Callable[[GasBench], dict[str, Any]]] = {
     "poseidon": poseidon_gas,
     "smt": smt_gas,
     "withdrawal": withdrawal_gas,
+    "dispute": dispute_gas,
+    "one_step": one_step_gas,
+    "moves": moves_figures,
 }
 
 

@@ -16,6 +16,8 @@ def _add_l1_args(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from prover.fault.faulty import FAULTY_MODES
+
     parser = argparse.ArgumentParser(prog="jovay", description="Jovay L2 rollup node")
     parser.add_argument("--version", action="version", version=CLIENT_VERSION)
     parser.add_argument("--log-level", default="INFO")
@@ -27,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     devnet.add_argument("--l1-port", type=int, default=8546)
     devnet.add_argument("--block-time-ms", type=int, default=250)
     devnet.add_argument("--batch-interval-s", type=float, default=2.0)
+    devnet.add_argument("--challenge-window-s", type=int, default=20, help="seconds an output stays open")
+    devnet.add_argument("--clock-s", type=int, default=60, help="each side's time in a dispute game")
+    devnet.add_argument("--faulty", choices=FAULTY_MODES, help="TESTS ONLY: the proposer posts wrong outputs")
 
     node = roles.add_parser("node", help="sequencer node with JSON-RPC, or a replica with --replica")
     node.add_argument("--data-dir", type=Path, required=True)
@@ -43,7 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     batcher.add_argument("--l2-rpc", required=True)
     batcher.add_argument("--key", required=True, help="the batcher's L1 private key (hex)")
     batcher.add_argument("--interval-s", type=float, default=2.0)
+    batcher.add_argument("--genesis", type=Path, help="genesis.json: also propose (and defend) outputs")
+    batcher.add_argument(
+        "--faulty", choices=FAULTY_MODES, help="TESTS ONLY: post wrong outputs this way (needs --devnet)"
+    )
+    batcher.add_argument(
+        "--devnet", action="store_true", help="confirm L1 is the local devnet (for --faulty)"
+    )
     _add_l1_args(batcher)
+
+    challenger = roles.add_parser("challenger", help="dispute wrong outputs on L1 and play the games")
+    challenger.add_argument("--genesis", type=Path, required=True)
+    challenger.add_argument("--key", required=True, help="the challenger's L1 private key (hex)")
+    challenger.add_argument("--interval-s", type=float, default=0.5)
+    _add_l1_args(challenger)
 
     roles.add_parser("compile", help="compile contracts/ with solcjs into the artifact cache")
     return parser
@@ -59,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_devnet(
             DevnetConfig(
-                args.data_dir, args.rpc_port, args.l1_port, args.block_time_ms, args.batch_interval_s
+                args.data_dir,
+                args.rpc_port,
+                args.l1_port,
+                args.block_time_ms,
+                args.batch_interval_s,
+                challenge_window_s=args.challenge_window_s,
+                clock_s=args.clock_s,
+                faulty=args.faulty,
             )
         )
     if args.role == "node":
@@ -81,7 +106,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "batcher":
         from jovay.node import BatcherRoleConfig, run_batcher
 
-        run_batcher(BatcherRoleConfig(args.l1_rpc, args.l1_contracts, args.l2_rpc, args.key, args.interval_s))
+        run_batcher(
+            BatcherRoleConfig(
+                args.l1_rpc,
+                args.l1_contracts,
+                args.l2_rpc,
+                args.key,
+                args.interval_s,
+                args.genesis,
+                args.faulty,
+                args.devnet,
+            )
+        )
+        return 0
+    if args.role == "challenger":
+        from jovay.node import ChallengerRoleConfig, run_challenger
+
+        run_challenger(
+            ChallengerRoleConfig(args.l1_rpc, args.l1_contracts, args.genesis, args.key, args.interval_s)
+        )
         return 0
     if args.role == "compile":
         from jovay.l1.solc import main as compile_main

@@ -1,8 +1,9 @@
 """`jovay devnet`: the whole system on one machine, for operators, dApp developers and tests.
 
-Starts anvil, compiles and deploys the L1 contracts, starts the sequencer node (with RPC) and the
-batcher as their own processes, funds the dev accounts by real L1 deposits, writes `devnet.json`
-and waits. Ctrl-C (or SIGTERM) stops every process it started, by PID.
+Starts anvil, compiles and deploys the L1 contracts, starts the sequencer node (with RPC), the batcher
+(which also proposes and defends outputs) and the challenger as their own processes, funds the dev
+accounts by real L1 deposits, writes `devnet.json` and waits. Ctrl-C (or SIGTERM) stops every process
+it started, by PID. `faulty` (tests only) starts the batcher's proposer in a faulty mode.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from web3 import Web3
 
 from jovay.errors import JovayError
 from jovay.l1.anvil import Anvil
-from jovay.l1.contracts import deploy
+from jovay.l1.contracts import FaultProofParams, deploy
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
 from jovay.params import DEFAULT_L1_CHAIN_ID, DEFAULT_L2_CHAIN_ID
@@ -33,6 +34,7 @@ from jovay.storage.chain import Chain
 DEV_DEPOSIT_WEI = 1_000 * 10**18
 DEPLOYER_KEY_INDEX = 0
 BATCHER_KEY_INDEX = 1
+CHALLENGER_KEY_INDEX = 2
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class DevnetConfig:
     block_time_ms: int = 250
     batch_interval_s: float = 2.0
     chain_id: int = DEFAULT_L2_CHAIN_ID
+    challenge_window_s: int = 20
+    clock_s: int = 60
+    faulty: str | None = None  # tests only: a prover/fault/faulty.py mode for the proposer
+    challenger: bool = True
 
 
 class Devnet:
@@ -79,6 +85,12 @@ class Devnet:
             artifacts,
             batcher=_address_hex(keys[BATCHER_KEY_INDEX]),
             genesis_state_root=genesis_root,
+            fault=FaultProofParams(
+                challenge_window_s=config.challenge_window_s,
+                clock_s=config.clock_s,
+                chain_id=config.chain_id,
+                block_gas_limit=genesis.gas_limit,
+            ),
         )
         (data_dir / "l1.json").write_text(json.dumps(deployment.to_json(), indent=2))
         rpc_url = f"http://127.0.0.1:{config.rpc_port}"
@@ -106,9 +118,24 @@ class Devnet:
                 keys[BATCHER_KEY_INDEX],
                 "--interval-s",
                 str(config.batch_interval_s),
+                "--genesis",
+                str(data_dir / "genesis.json"),
+                *(["--faulty", config.faulty, "--devnet"] if config.faulty else []),
                 *self._l1_args(),
             ],
         )
+        if config.challenger:
+            self._spawn(
+                "challenger",
+                [
+                    "challenger",
+                    "--genesis",
+                    str(data_dir / "genesis.json"),
+                    "--key",
+                    keys[CHALLENGER_KEY_INDEX],
+                    *self._l1_args(),
+                ],
+            )
         self._fund_dev_accounts(w3, deployment.bridge(w3), keys, rpc_url)
         self.info = {
             "rpcUrl": rpc_url,
@@ -119,6 +146,9 @@ class Devnet:
             "contracts": {"l1": deployment.to_json(), "l2": _l2_contracts()},
             "identityAdmin": "0x" + genesis.identity_admin.hex(),
             "batcher": _address_hex(keys[BATCHER_KEY_INDEX]),
+            "proposer": _address_hex(keys[BATCHER_KEY_INDEX]),
+            "challenger": _address_hex(keys[CHALLENGER_KEY_INDEX]),
+            "faulty": config.faulty,
             "devAccounts": [{"address": _address_hex(k), "privateKey": k} for k in keys],
             "genesisStateRoot": "0x" + genesis_root.hex(),
             "pids": {name: proc.pid for name, proc in self.processes.items()}
@@ -260,6 +290,9 @@ def print_banner(info: dict[str, object]) -> None:
     print(f"  L1 (anvil): {info['l1RpcUrl']}   chain id {info['l1ChainId']}")
     print(f"  L1 contracts: {json.dumps(info['contracts'])}")
     print(f"  devnet.json: {Path(str(info['dataDir'])) / 'devnet.json'}")
+    print(f"  Proposer (batcher key): {info['proposer']}   challenger: {info['challenger']}")
+    if info.get("faulty"):
+        print(f"  FAULTY PROPOSER ({info['faulty']}): for tests only, its first wrong output must lose")
     print("  Funded dev accounts (1000 ETH each on L2, deposited from L1):")
     for account in info["devAccounts"]:  # type: ignore[attr-defined]
         print(f"    {account['address']}  {account['privateKey']}")

@@ -1,4 +1,5 @@
-"""Node roles wired together: the sequencer node, the replica node and the batcher.
+"""Node roles wired together: the sequencer node, the replica node, the batcher (which also proposes
+outputs) and the challenger.
 
 Each role is one process; `jovay devnet` starts them side by side. A role runs until SIGINT/SIGTERM
 and then stops its threads and closes its store, so a restart resumes at the same head.
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from eth_account import Account
 from web3 import Web3
 
-from jovay.l1.batcher import Batcher, BatcherConfig, L2Client
+from jovay.errors import JovayError
+from jovay.l1.batcher import Batcher, BatcherConfig, BatchTamper, L2Client
 from jovay.l1.contracts import L1Deployment
 from jovay.l1.derivation import Deriver
 from jovay.l1.solc import compile_contracts
@@ -29,6 +32,10 @@ from jovay.rpc.server import create_app
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import Chain
+from prover.fault.challenger import Challenger
+from prover.fault.execution import ItemRules
+from prover.fault.faulty import DEVNET_L1_CHAIN_ID, FaultyMode
+from prover.fault.proposer import Proposer
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +93,78 @@ class BatcherRoleConfig:
     l2_rpc: str
     private_key: str
     interval_s: float = 2.0
+    genesis_path: Path | None = None  # given: also propose outputs (and defend them)
+    faulty: str | None = None
+    devnet: bool = False
+
+
+def check_faulty_allowed(w3: Web3, devnet: bool) -> None:
+    """Faulty modes exist for tests: only on the devnet's L1 and with the explicit devnet flag."""
+    chain_id = int(w3.eth.chain_id)
+    if not devnet or chain_id != DEVNET_L1_CHAIN_ID:
+        raise JovayError(
+            f"--faulty is for tests on the devnet only: needs --devnet and L1 chain id {DEVNET_L1_CHAIN_ID} "
+            f"(have {chain_id})"
+        )
 
 
 def run_batcher(config: BatcherRoleConfig) -> None:
+    """Commit batches; with a genesis file, also propose each batch's output and defend it."""
     w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
     deployment = load_deployment(config.l1_contracts_path)
     txm = L1TxManager(w3, config.private_key)
-    batcher = Batcher(
-        w3, deployment, txm, L2Client(config.l2_rpc), BatcherConfig(interval_s=config.interval_s)
-    )
-    stop_on_signals(batcher.stop)
+    l2 = L2Client(config.l2_rpc)
+    fault: FaultyMode | None = None
+    proposer: Proposer | None = None
+    tamper: BatchTamper | None = None
+    if config.faulty is not None:
+        check_faulty_allowed(w3, config.devnet)
+    if config.genesis_path is not None:
+        genesis = Genesis.load(config.genesis_path)
+        if config.faulty is not None:
+            fault = FaultyMode(config.faulty, ItemRules(genesis.chain_id, genesis.gas_limit))
+            key = bytes.fromhex(config.private_key.removeprefix("0x"))
+            tamper = fault.tamper(key, genesis.chain_id, _funded(l2, Account.from_key(key).address))
+            log.warning("faulty mode %s: this proposer posts wrong outputs (devnet test)", config.faulty)
+        proposer = Proposer(w3, deployment, txm, L1Watcher(w3, deployment), genesis, fault)
+        proposer.start()
+    batcher = Batcher(w3, deployment, txm, l2, BatcherConfig(interval_s=config.interval_s), tamper)
+
+    def stop() -> None:
+        batcher.stop()
+        if proposer is not None:
+            proposer.stop()
+
+    stop_on_signals(stop)
     batcher.run()
+
+
+def _funded(l2: L2Client, address: str) -> Callable[[], bool]:
+    def funded() -> bool:
+        return int(str(l2.call("eth_getBalance", [address, "latest"])), 16) >= 10**19
+
+    return funded
+
+
+@dataclass(frozen=True)
+class ChallengerRoleConfig:
+    l1_rpc: str
+    l1_contracts_path: Path
+    genesis_path: Path
+    private_key: str
+    interval_s: float = 0.5
+
+
+def run_challenger(config: ChallengerRoleConfig) -> None:
+    """Watch outputs, dispute wrong ones and play the games to the end (prover/fault/challenger.py)."""
+    w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
+    deployment = load_deployment(config.l1_contracts_path)
+    txm = L1TxManager(w3, config.private_key)
+    challenger = Challenger(
+        w3, deployment, txm, L1Watcher(w3, deployment), Genesis.load(config.genesis_path), config.interval_s
+    )
+    stop_on_signals(challenger.stop)
+    challenger.run()
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:

@@ -1,9 +1,13 @@
-"""Batch data as posted to L1, and the transaction-list commitment that binds a batch's transactions.
+"""Batch data as posted to L1, and the item commitment that binds a batch's deposits and transactions.
 
-Batch data is `zstd(rlp([1, [[number, timestamp, l1MessageCount, [rawTx...]], ...]]))`. It arrives
-from L1, so `decode_batch` treats it as hostile: bounded decompression, strict RLP, and every
-failure is `InvalidBatch`. The commitment is a plain keccak binary Merkle tree so that the L1
-contracts can verify one transaction's membership with a short proof (fraud proofs).
+Batch data is `zstd(rlp([2, [[number, timestamp, baseFee, l1MessageCount, [rawTx...]], ...]]))`. It
+arrives from L1, so `decode_batch` treats it as hostile: bounded decompression, strict RLP, and every
+failure is `InvalidBatch`.
+
+A batch executes as a sequence of *items*: each block's deposits (taken from the L1 message queue), then
+its transactions. The commitment is a plain keccak binary Merkle tree over one leaf per item, the leaf
+carrying the block environment the item executes in, so that the L1 one-step proof can check one item's
+membership and environment with a short proof (docs/architecture.md, "Fraud proofs").
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from jovay.codec._rlp import (
     string,
     uint,
 )
+from jovay.codec.transactions import DepositTx
 from jovay.crypto.keccak import keccak256
 from jovay.errors import InvalidBatch
 
@@ -31,14 +36,26 @@ __all__ = [
     "MAX_DECOMPRESSED_BATCH_SIZE",
     "ZSTD_LEVEL",
     "BatchBlock",
+    "BatchItem",
+    "ITEM_EMPTY",
+    "ITEM_TRANSACTION",
+    "ITEM_DEPOSIT",
     "encode_batch",
     "decode_batch",
-    "tx_list_commitment",
-    "tx_list_proof",
-    "verify_tx_list_proof",
+    "batch_items",
+    "decode_deposit_payload",
+    "deposit_payload",
+    "item_leaf",
+    "items_commitment",
+    "item_proof",
+    "proof_depth",
+    "verify_item_proof",
 ]
 
-BATCH_VERSION = 1
+BATCH_VERSION = 2
+ITEM_EMPTY = 0  # what a leaf of value bytes32(0) stands for: nothing to execute
+ITEM_TRANSACTION = 1
+ITEM_DEPOSIT = 2
 ZSTD_LEVEL = 3
 MAX_DECOMPRESSED_BATCH_SIZE = 64 * 1024 * 1024
 _MAX_WINDOW_SIZE = 1 << 24  # level 3 uses at most 2 MiB windows; refuse frames asking for more memory
@@ -52,8 +69,23 @@ class BatchBlock:
 
     number: int
     timestamp: int
+    base_fee: int
     l1_message_count: int
     raw_txs: Sequence[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One deposit or transaction with the environment of its block (a leaf of the commitment).
+
+    `payload` is the raw signed transaction, or `deposit_payload(...)` for a deposit.
+    """
+
+    kind: int
+    number: int
+    timestamp: int
+    base_fee: int
+    payload: bytes
 
 
 # --- encoding ---------------------------------------------------------------------------------------
@@ -74,6 +106,7 @@ def _encode_block(block: BatchBlock) -> bytes:
         (
             encode_uint(block.number),
             encode_uint(block.timestamp),
+            encode_uint(block.base_fee),
             encode_uint(block.l1_message_count),
             encode_list(map(encode_bytes, block.raw_txs)),
         )
@@ -116,10 +149,11 @@ def _decompress(data: bytes) -> bytes:
 
 
 def _decode_block(item: object) -> BatchBlock:
-    number, timestamp, count, txs = list_of(item, "batch block", 4)  # type: ignore[arg-type]
+    number, timestamp, base_fee, count, txs = list_of(item, "batch block", 5)  # type: ignore[arg-type]
     return BatchBlock(
         number=uint(number),
         timestamp=uint(timestamp),
+        base_fee=uint(base_fee, "baseFee", 32),
         l1_message_count=uint(count),
         raw_txs=[string(tx, "rawTx") for tx in list_of(txs, "[]rawTx")],
     )
@@ -144,7 +178,19 @@ def decode_batch(data: bytes) -> list[BatchBlock]:
     return blocks
 
 
-# --- transaction-list commitment --------------------------------------------------------------------
+# --- item commitment --------------------------------------------------------------------------------
+
+
+def deposit_payload(queue_index: int, sender: bytes, to: bytes, value: int) -> bytes:
+    """A deposit as its item carries it: `abi.encode(queueIndex, from, to, value)` (what L1 hashes)."""
+    words = (queue_index, int.from_bytes(sender, "big"), int.from_bytes(to, "big"), value)
+    return b"".join(w.to_bytes(32, "big") for w in words)
+
+
+def item_leaf(item: BatchItem) -> bytes:
+    """keccak256(abi.encode(kind, number, timestamp, baseFee, keccak256(payload)))."""
+    words = (item.kind, item.number, item.timestamp, item.base_fee)
+    return keccak256(b"".join(w.to_bytes(32, "big") for w in words) + keccak256(item.payload))
 
 
 def _parent_level(level: list[bytes]) -> list[bytes]:
@@ -154,24 +200,30 @@ def _parent_level(level: list[bytes]) -> list[bytes]:
     return [keccak256(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
 
 
-def tx_list_commitment(encoded_txs: Sequence[bytes]) -> bytes:
-    """Keccak binary Merkle root over keccak(encodedTx); bytes32(0) for no transactions.
+def proof_depth(count: int) -> int:
+    """Levels above the leaves of a tree of `count` leaves: ceil(log2(count)), 0 for one leaf."""
+    return max(count - 1, 0).bit_length()
 
-    A single transaction's root is its leaf keccak(encodedTx) itself (no pairing at the top).
+
+def items_commitment(items: Sequence[BatchItem]) -> bytes:
+    """Keccak binary Merkle root over the item leaves; bytes32(0) for no items.
+
+    A single item's root is its leaf (no pairing at the top). L1 stores the item count next to it, and
+    a proof must have exactly `proof_depth(count)` siblings, so one index has one leaf.
     """
-    if not encoded_txs:
+    if not items:
         return _ZERO32
-    level = [keccak256(tx) for tx in encoded_txs]
+    level = [item_leaf(item) for item in items]
     while len(level) > 1:
         level = _parent_level(level)
     return level[0]
 
 
-def tx_list_proof(encoded_txs: Sequence[bytes], index: int) -> list[bytes]:
+def item_proof(items: Sequence[BatchItem], index: int) -> list[bytes]:
     """Sibling hashes from leaf `index` up to the root (bytes32(0) where the sibling is padding)."""
-    if not 0 <= index < len(encoded_txs):
-        raise IndexError(f"transaction index {index} out of range for {len(encoded_txs)} transactions")
-    level = [keccak256(tx) for tx in encoded_txs]
+    if not 0 <= index < len(items):
+        raise IndexError(f"item index {index} out of range for {len(items)} items")
+    level = [item_leaf(item) for item in items]
     proof: list[bytes] = []
     while len(level) > 1:
         sibling = index ^ 1
@@ -181,14 +233,42 @@ def tx_list_proof(encoded_txs: Sequence[bytes], index: int) -> list[bytes]:
     return proof
 
 
-def verify_tx_list_proof(root: bytes, encoded_tx: bytes, index: int, proof: Sequence[bytes]) -> bool:
-    """Whether `encoded_tx` is transaction `index` under `root` (the index must fit the proof depth)."""
-    if index < 0 or index >> len(proof):
+def verify_item_proof(root: bytes, item: BatchItem, index: int, count: int, proof: Sequence[bytes]) -> bool:
+    """Whether `item` is item `index` of `count` under `root` (as contracts/OneStepProof.sol checks)."""
+    if not 0 <= index < count or len(proof) != proof_depth(count):
         return False
-    node = keccak256(encoded_tx)
+    node = item_leaf(item)
     for sibling in proof:
         if len(sibling) != 32:
             return False
         node = keccak256(sibling + node) if index & 1 else keccak256(node + sibling)
         index >>= 1
     return node == root
+
+
+def batch_items(blocks: Sequence[BatchBlock], deposits: Sequence[Sequence[DepositTx]]) -> list[BatchItem]:
+    """The batch's items in execution order: each block's deposits (from the L1 queue), then its txs."""
+    items: list[BatchItem] = []
+    for block, block_deposits in zip(blocks, deposits, strict=True):
+        if len(block_deposits) != block.l1_message_count:
+            raise ValueError(
+                f"block {block.number} takes {block.l1_message_count} deposits, {len(block_deposits)} given"
+            )
+        for d in block_deposits:
+            payload = deposit_payload(d.queue_index, d.sender, d.to, d.value)
+            items.append(BatchItem(ITEM_DEPOSIT, block.number, block.timestamp, block.base_fee, payload))
+        for raw in block.raw_txs:
+            items.append(
+                BatchItem(ITEM_TRANSACTION, block.number, block.timestamp, block.base_fee, bytes(raw))
+            )
+    return items
+
+
+def decode_deposit_payload(payload: bytes) -> DepositTx | None:
+    """The deposit a deposit item carries, or None when its payload is not one (it is then skipped)."""
+    if len(payload) != 128:
+        return None
+    q, sender, to, value = (int.from_bytes(payload[i : i + 32], "big") for i in range(0, 128, 32))
+    if sender >> 160 or to >> 160:
+        return None
+    return DepositTx(q, sender.to_bytes(20, "big"), to.to_bytes(20, "big"), value)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from web3 import Web3
 
-from jovay.codec.batch import BatchBlock, encode_batch, tx_list_commitment
+from jovay.codec.batch import BatchBlock, batch_items, encode_batch, items_commitment
 from jovay.codec.blocks import Header, decode_block
-from jovay.errors import JovayError, TemporaryError
+from jovay.codec.transactions import DepositTx, decode_deposit
+from jovay.errors import TemporaryError
 from jovay.l1.contracts import L1Deployment
 from jovay.l1.txmanager import L1TxManager
 
@@ -56,10 +58,18 @@ class L2Client:
 
 
 def batch_block(header: Header, raw_txs: list[bytes]) -> BatchBlock:
-    """A block as batch data: its L2 transactions, and how many deposits it took from L1."""
+    """A block as batch data: its environment, its L2 transactions, and how many deposits it took."""
     deposits = sum(1 for raw in raw_txs if raw[0] == DEPOSIT_TYPE_BYTE)
     l2_txs = [raw for raw in raw_txs if raw[0] != DEPOSIT_TYPE_BYTE]
-    return BatchBlock(header.number, header.timestamp, deposits, l2_txs)
+    return BatchBlock(header.number, header.timestamp, header.base_fee_per_gas, deposits, l2_txs)
+
+
+def block_deposits(raw_txs: list[bytes]) -> list[DepositTx]:
+    return [decode_deposit(raw) for raw in raw_txs if raw[0] == DEPOSIT_TYPE_BYTE]
+
+
+BatchTamper = Callable[[list[BatchBlock]], list[BatchBlock]]
+"""Devnet fault injection only (prover/fault/faulty.py): rewrites a batch's blocks before posting."""
 
 
 class Batcher:
@@ -70,8 +80,10 @@ class Batcher:
         txm: L1TxManager,
         l2: L2Client,
         config: BatcherConfig | None = None,
+        tamper: BatchTamper | None = None,
     ) -> None:
         self.rollup = deployment.rollup(w3)
+        self.tamper = tamper
         self.txm = txm
         self.l2 = l2
         self.config = config or BatcherConfig()
@@ -84,34 +96,41 @@ class Batcher:
         if last < first:
             return None
         batch_index = int(self.rollup.functions.nextBatchIndex().call())
-        pre_root = bytes(self.rollup.functions.lastStateRoot().call())
         queue_position = int(self.rollup.functions.lastL1MessageQueuePosition().call())
         parent_header, _ = self.l2.block(first - 1)
-        if parent_header.state_root != pre_root:
-            raise JovayError(
-                f"L2 block {first - 1} root 0x{parent_header.state_root.hex()} differs from the "
-                f"Rollup's last root 0x{pre_root.hex()}: this node is not the chain on L1"
-            )
-        blocks, all_txs, header = self._collect(first, last)
+        blocks, deposits, header = self._collect(first, last)
+        if self.tamper is not None:
+            blocks = self.tamper(blocks)
+        items = batch_items(blocks, deposits)
         data = encode_batch(blocks)
         queue_position += sum(b.l1_message_count for b in blocks)
         call = self.rollup.functions.commitBatch(
             batch_index,
             data,
-            tx_list_commitment(all_txs),
-            pre_root,
+            items_commitment(items),
+            len(items),
+            parent_header.state_root,
             header.state_root,
             header.number,
             queue_position,
         )
         self.txm.send({"to": self.rollup.address, "data": call._encode_transaction_data()})
-        log.info("batch %d: L2 blocks %d..%d, %d bytes", batch_index, first, header.number, len(data))
+        log.info(
+            "batch %d: L2 blocks %d..%d, %d items, %d bytes",
+            batch_index,
+            first,
+            header.number,
+            len(items),
+            len(data),
+        )
         return batch_index
 
-    def _collect(self, first: int, last: int) -> tuple[list[BatchBlock], list[bytes], Header]:
-        """Blocks first..last, cut short before their transactions pass MAX_BATCH_RAW_BYTES."""
+    def _collect(self, first: int, last: int) -> tuple[list[BatchBlock], list[list[DepositTx]], Header]:
+        """Blocks first..last (with their deposits), cut short before their transactions pass
+        MAX_BATCH_RAW_BYTES."""
         header, raw_txs = self.l2.block(first)
-        blocks, all_txs, size = [batch_block(header, raw_txs)], list(raw_txs), sum(map(len, raw_txs))
+        blocks, deposits = [batch_block(header, raw_txs)], [block_deposits(raw_txs)]
+        size = sum(map(len, raw_txs))
         for number in range(first + 1, last + 1):
             next_header, raw_txs = self.l2.block(number)
             size += sum(map(len, raw_txs))
@@ -119,8 +138,8 @@ class Batcher:
                 break
             header = next_header
             blocks.append(batch_block(header, raw_txs))
-            all_txs.extend(raw_txs)
-        return blocks, all_txs, header
+            deposits.append(block_deposits(raw_txs))
+        return blocks, deposits, header
 
     def run(self) -> None:
         while not self._stop.is_set():

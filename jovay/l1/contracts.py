@@ -1,5 +1,9 @@
-"""Deploys the L1 contracts (Poseidon hashers, Bridge, Rollup; then wires the Rollup into the Bridge)
-and hands out web3 contract objects for them."""
+"""Deploys the L1 contracts and hands out web3 contract objects for them.
+
+Order: the Poseidon hashers, Bridge, Rollup (then `Bridge.setRollup`), OneStepProof (given the STF's
+system-contract selector tables, so L1 knows which calls fail at dispatch), DisputeGame, then
+`Rollup.setDisputeGame`.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,24 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 
+from jovay import params
 from jovay.errors import CriticalError
 from jovay.l1.poseidon import PoseidonHashers, deploy_hashers
 from jovay.l1.solc import CompiledContract
 from jovay.l1.txmanager import L1TxManager
+from jovay.stf import system, token
+
+
+@dataclass(frozen=True)
+class FaultProofParams:
+    """Bonds and clocks of the optimistic path (devnet values by default; production: days)."""
+
+    proposal_bond_wei: int = 10**18
+    challenge_bond_wei: int = 10**18
+    challenge_window_s: int = 20
+    clock_s: int = 60
+    chain_id: int = params.DEFAULT_L2_CHAIN_ID
+    block_gas_limit: int = params.BLOCK_GAS_LIMIT
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,10 @@ class L1Deployment:
     deploy_block: int
     bridge_abi: list[dict[str, Any]] = field(repr=False)
     rollup_abi: list[dict[str, Any]] = field(repr=False)
+    dispute_game_address: ChecksumAddress | None = None
+    dispute_game_abi: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    one_step_proof_address: ChecksumAddress | None = None
+    one_step_proof_abi: list[dict[str, Any]] = field(default_factory=list, repr=False)
     hashers: PoseidonHashers | None = None
 
     def bridge(self, w3: Web3) -> Contract:
@@ -34,6 +56,16 @@ class L1Deployment:
     def rollup(self, w3: Web3) -> Contract:
         return w3.eth.contract(address=self.rollup_address, abi=self.rollup_abi)
 
+    def dispute_game(self, w3: Web3) -> Contract:
+        if self.dispute_game_address is None:
+            raise CriticalError("this deployment has no dispute game")
+        return w3.eth.contract(address=self.dispute_game_address, abi=self.dispute_game_abi)
+
+    def one_step_proof(self, w3: Web3) -> Contract:
+        if self.one_step_proof_address is None:
+            raise CriticalError("this deployment has no one-step proof contract")
+        return w3.eth.contract(address=self.one_step_proof_address, abi=self.one_step_proof_abi)
+
     def to_json(self) -> dict[str, Any]:
         """Addresses and block only: ABIs come from the compiled artifacts again."""
         out: dict[str, Any] = {
@@ -41,18 +73,29 @@ class L1Deployment:
             "rollup": self.rollup_address,
             "deployBlock": self.deploy_block,
         }
+        if self.dispute_game_address is not None:
+            out["disputeGame"] = self.dispute_game_address
+        if self.one_step_proof_address is not None:
+            out["oneStepProof"] = self.one_step_proof_address
         if self.hashers is not None:
             out |= self.hashers.to_json()
         return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any], artifacts: dict[str, CompiledContract]) -> L1Deployment:
+        def address(name: str) -> ChecksumAddress | None:
+            return Web3.to_checksum_address(d[name]) if name in d else None
+
         return cls(
             Web3.to_checksum_address(d["bridge"]),
             Web3.to_checksum_address(d["rollup"]),
             int(d["deployBlock"]),
             artifacts["Bridge"].abi,
             artifacts["Rollup"].abi,
+            address("disputeGame"),
+            artifacts["DisputeGame"].abi,
+            address("oneStepProof"),
+            artifacts["OneStepProof"].abi,
             PoseidonHashers.from_json(d) if "poseidon2" in d else None,
         )
 
@@ -77,21 +120,83 @@ def deploy(
     batcher: str | None = None,
     genesis_state_root: bytes = bytes(32),
     txm: L1TxManager | None = None,
+    fault: FaultProofParams | None = None,
     hashers: PoseidonHashers | None = None,
 ) -> L1Deployment:
     """Deploys the Poseidon hashers (unless given), Bridge(hashers), Rollup(batcher, genesisStateRoot,
-    bridge), then `Bridge.setRollup(rollup)` (the Rollup needs the Bridge's address first).
+    bridge, bond, window), OneStepProof and DisputeGame; then `Bridge.setRollup(rollup)` (the Rollup
+    needs the Bridge's address first) and `Rollup.setDisputeGame(game)`.
 
     `batcher` defaults to the deployer's address; pass `txm` to share a tx manager (and its nonce)
     already used for `deployer_key`.
     """
     if len(genesis_state_root) != 32:
         raise ValueError("genesis state root must be 32 bytes")
+    fault = fault or FaultProofParams()
     txm = txm or L1TxManager(w3, deployer_key)
     batcher_address = Web3.to_checksum_address(batcher or Account.from_key(deployer_key).address)
     hashers = hashers or deploy_hashers(w3, txm)
     bridge, block = _deploy_one(w3, txm, artifacts["Bridge"], *hashers.as_args())
-    rollup, _ = _deploy_one(w3, txm, artifacts["Rollup"], batcher_address, genesis_state_root, bridge)
+    rollup, _ = _deploy_one(
+        w3,
+        txm,
+        artifacts["Rollup"],
+        batcher_address,
+        genesis_state_root,
+        bridge,
+        fault.proposal_bond_wei,
+        fault.challenge_window_s,
+    )
     bridge_contract = w3.eth.contract(address=bridge, abi=artifacts["Bridge"].abi)
     txm.send({"to": bridge, "data": bridge_contract.encode_abi("setRollup", [rollup])})
-    return L1Deployment(bridge, rollup, block, artifacts["Bridge"].abi, artifacts["Rollup"].abi, hashers)
+    contracts, selectors, token_selectors = system_selectors()
+    osp, _ = _deploy_one(
+        w3,
+        txm,
+        artifacts["OneStepProof"],
+        list(hashers.as_args()),
+        bridge,
+        fault.chain_id,
+        fault.block_gas_limit,
+        Web3.to_checksum_address(params.FEE_VAULT),
+        one_step_gas_schedule(),
+        Web3.to_checksum_address(params.IDENTITY_REGISTRY),
+        contracts,
+        selectors,
+        token_selectors,
+    )
+    game, _ = _deploy_one(
+        w3, txm, artifacts["DisputeGame"], rollup, osp, fault.challenge_bond_wei, fault.clock_s
+    )
+    rollup_contract = w3.eth.contract(address=rollup, abi=artifacts["Rollup"].abi)
+    txm.send({"to": rollup, "data": rollup_contract.encode_abi("setDisputeGame", [game])})
+    return L1Deployment(
+        bridge,
+        rollup,
+        block,
+        artifacts["Bridge"].abi,
+        artifacts["Rollup"].abi,
+        game,
+        artifacts["DisputeGame"].abi,
+        osp,
+        artifacts["OneStepProof"].abi,
+        hashers,
+    )
+
+
+def one_step_gas_schedule() -> list[int]:
+    """The operation gas OneStepProof needs, from jovay/params.py (its constructor's `opGas`)."""
+    identity = {params.OP_GAS[f"identity.{op}"] for op in ("setAllowed", "setComplianceOfficer", "setClaims")}
+    if len(identity) != 1:
+        raise CriticalError("OneStepProof assumes one gas figure for the identity registry's setters")
+    tokens = [params.OP_GAS[f"token.{op}"] for op in ("transfer", "transferFrom", "approve", "mint")]
+    return [*tokens, identity.pop()]
+
+
+def system_selectors() -> tuple[list[ChecksumAddress], list[list[bytes]], list[bytes]]:
+    """The STF's dispatch tables as OneStepProof's constructor takes them: each fixed system contract
+    with its selectors, and the selectors of every token (so L1 knows which calls fail at dispatch)."""
+    fixed = system._FIXED  # the dispatch table itself: one source of truth for what exists
+    addresses = [Web3.to_checksum_address(address) for address in fixed]
+    selectors = [sorted(functions) for functions in fixed.values()]
+    return addresses, selectors, sorted(token.FUNCTIONS)

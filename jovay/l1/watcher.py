@@ -1,4 +1,4 @@
-"""Follows the L1 contracts: the deposit queue and committed batches.
+"""Follows the L1 contracts: the deposit queue, committed batches and finalized outputs.
 
 One poller serves both node roles: the sequencer takes deposits from it and learns which of its blocks
 are safe (in a batch on L1); a replica takes batches and deposits from it to derive the chain.
@@ -25,6 +25,9 @@ MAX_LOG_RANGE = 2_000
 
 @dataclass(frozen=True, slots=True)
 class CommittedBatch:
+    """A batch as committed. `tx_list_commitment` is the item commitment over `item_count` items; the
+    state roots are the batcher's informational view (outputs are proposed and disputed separately)."""
+
     index: int
     data_hash: bytes
     tx_list_commitment: bytes
@@ -34,6 +37,7 @@ class CommittedBatch:
     l1_message_queue_position: int
     l1_block: int
     l1_tx_hash: bytes
+    item_count: int = 0
 
 
 class L1Watcher:
@@ -51,6 +55,7 @@ class L1Watcher:
         self.batches: list[CommittedBatch] = []
         self.l1_head = 0
         self.l1_finalized = 0
+        self.finalized_outputs = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,13 +74,11 @@ class L1Watcher:
             return self.batches[-1].last_l2_block if self.batches else 0
 
     def finalized_block(self) -> int:
-        """The last L2 block of a batch whose L1 block is final on L1.
-
-        Issue 6 replaces this with the challenge window; until then L1 finality is what there is.
-        """
+        """The last L2 block of the last batch whose output finalized on L1 (its challenge window passed
+        without a lost game)."""
         with self._lock:
-            final = [b.last_l2_block for b in self.batches if b.l1_block <= self.l1_finalized]
-        return final[-1] if final else 0
+            count = min(self.finalized_outputs, len(self.batches))
+            return self.batches[count - 1].last_l2_block if count else 0
 
     # --- polling ---------------------------------------------------------------------------------
     def poll(self) -> bool:
@@ -83,9 +86,11 @@ class L1Watcher:
         try:
             head = self.w3.eth.block_number
             finalized = self.w3.eth.get_block("finalized")["number"]
+            finalized_outputs = int(self.rollup.functions.finalizedOutputCount().call())
         except Exception as exc:  # any transport error is worth a retry
             raise TemporaryError(f"L1 unreachable: {exc}") from exc
         self.l1_head, self.l1_finalized = head, finalized
+        self.finalized_outputs = finalized_outputs
         changed = False
         while self._next_block <= head:
             to_block = min(head, self._next_block + MAX_LOG_RANGE - 1)
@@ -131,6 +136,7 @@ class L1Watcher:
                 l1_message_queue_position=int(args["l1MessageQueuePosition"]),
                 l1_block=int(event["blockNumber"]),
                 l1_tx_hash=bytes(event["transactionHash"]),
+                item_count=int(args["itemCount"]),
             )
         )
 

@@ -1,10 +1,12 @@
-"""One real devnet (anvil, contracts, sequencer node, batcher) for the end-to-end tests."""
+"""One real devnet (anvil, contracts, sequencer node, batcher/proposer, challenger) for the end-to-end
+tests, and a factory for tests that need their own (a faulty proposer, say)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,13 @@ from jovay.devnet import Devnet, DevnetConfig
 from jovay.l1.anvil import free_port
 
 pytestmark = pytest.mark.e2e
+
+
+def _print_logs(data_dir: Path) -> None:
+    for name in ("node", "batcher", "challenger"):
+        log = Path(data_dir / f"{name}.log")
+        if log.exists():
+            print(f"--- {name}.log (tail) ---\n" + "\n".join(log.read_text().splitlines()[-30:]))
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +36,28 @@ def devnet_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devne
         yield net
     finally:
         net.stop()
-        for name in ("node", "batcher"):
-            log = Path(data_dir / f"{name}.log")
-            if log.exists():
-                print(f"--- {name}.log (tail) ---\n" + "\n".join(log.read_text().splitlines()[-30:]))
+        _print_logs(data_dir)
+
+
+@pytest.fixture()
+def devnet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Devnet]]:
+    """Starts a devnet of its own per call (e.g. `devnet_factory(faulty="wrong-root")`); stops them all."""
+    started: list[Devnet] = []
+
+    def start(**overrides: Any) -> Devnet:
+        data_dir = tmp_path_factory.mktemp("devnet")
+        options: dict[str, Any] = {"block_time_ms": 100, "batch_interval_s": 0.5, **overrides}
+        net = Devnet(DevnetConfig(data_dir=data_dir, rpc_port=free_port(), l1_port=free_port(), **options))
+        started.append(net)
+        net.start()
+        return net
+
+    try:
+        yield start
+    finally:
+        for net in started:
+            net.stop()
+            _print_logs(net.config.data_dir)
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,11 @@ def test_deploy_wires_rollup_to_bridge(w3: Web3, dep: L1Deployment, anvil: Anvil
     rollup = dep.rollup(w3)
     assert rollup.functions.bridge().call() == dep.bridge_address
     assert rollup.functions.batcher().call() == Account.from_key(anvil.dev_keys[0]).address
-    assert rollup.functions.lastStateRoot().call() == GENESIS
+    assert rollup.functions.genesisStateRoot().call() == GENESIS
+    assert rollup.functions.preStateRoot(0).call() == GENESIS
+    assert rollup.functions.disputeGame().call() == dep.dispute_game_address
+    assert dep.dispute_game(w3).functions.rollup().call() == dep.rollup_address
+    assert dep.dispute_game(w3).functions.oneStepProof().call() == dep.one_step_proof_address
     assert rollup.functions.nextBatchIndex().call() == 0
     assert rollup.functions.lastCommittedL2Block().call() == 0
     assert w3.eth.get_code(dep.bridge_address) and dep.deploy_block <= w3.eth.block_number
@@ -106,7 +110,7 @@ def test_commit_batches_in_order(w3: Web3, dep: L1Deployment, txm: Callable[[int
     for _ in range(2):
         _deposit(txm(1), bridge, txm(2).address, 5)
     root1, root2, data = keccak(b"r1"), keccak(b"r2"), b"\x28\xb5\x2f\xfd batch"
-    receipt = _commit(batcher, rollup, 0, data, keccak(b"c1"), GENESIS, root1, 7, 1)
+    receipt = _commit(batcher, rollup, 0, data, keccak(b"c1"), 3, GENESIS, root1, 7, 1)
     [event] = rollup.events.BatchCommitted().process_receipt(receipt)
     assert event["args"] == {
         "batchIndex": 0,
@@ -116,49 +120,52 @@ def test_commit_batches_in_order(w3: Web3, dep: L1Deployment, txm: Callable[[int
         "postStateRoot": root1,
         "lastL2Block": 7,
         "l1MessageQueuePosition": 1,
+        "itemCount": 3,
     }
     stored = rollup.functions.batches(0).call()
     assert stored == [
         keccak(data),
         keccak(b"c1"),
-        GENESIS,
-        root1,
+        3,
         7,
         1,
         bridge.functions.rollingHashAt(1).call(),
         receipt["blockNumber"],
     ]
-    _commit(batcher, rollup, 1, b"\x01", bytes(32), root1, root2, 9, 2)
+    _commit(batcher, rollup, 1, b"\x01", bytes(32), 0, root1, root2, 9, 2)
     assert rollup.functions.nextBatchIndex().call() == 2
-    assert rollup.functions.lastStateRoot().call() == root2
+    assert rollup.functions.batchItems(0).call() == [keccak(b"c1"), 3]
+    assert rollup.functions.batchQueueStart(1).call() == 1
     assert rollup.functions.lastCommittedL2Block().call() == 9
-    assert rollup.functions.batches(1).call()[6] == bridge.functions.rollingHashAt(2).call()
+    assert rollup.functions.batches(1).call()[5] == bridge.functions.rollingHashAt(2).call()
 
 
 def test_commit_revert_reasons(w3: Web3, dep: L1Deployment, txm: Callable[[int], L1TxManager]) -> None:
     bridge, rollup, batcher = dep.bridge(w3), dep.rollup(w3), txm(0)
     _deposit(txm(1), bridge, txm(2).address, 5)
-    root1 = keccak(b"r1")
+    root1, c = keccak(b"r1"), keccak(b"c")
     cases = [
-        (txm(1), (0, b"\x01", bytes(32), GENESIS, root1, 1, 0), "Rollup: caller is not the batcher"),
-        (batcher, (1, b"\x01", bytes(32), GENESIS, root1, 1, 0), "Rollup: batch index out of order"),
-        (batcher, (0, b"\x01", bytes(32), root1, root1, 1, 0), "Rollup: pre-state root mismatch"),
-        (batcher, (0, b"\x01", bytes(32), GENESIS, root1, 1, 2), "Rollup: queue position past queue length"),
-        (batcher, (0, b"", bytes(32), GENESIS, root1, 1, 0), "Rollup: empty batch data"),
+        (txm(1), (0, b"\x01", c, 1, GENESIS, root1, 1, 0), "Rollup: caller is not the batcher"),
+        (batcher, (1, b"\x01", c, 1, GENESIS, root1, 1, 0), "Rollup: batch index out of order"),
+        (batcher, (0, b"\x01", c, 1, GENESIS, root1, 1, 2), "Rollup: queue position past queue length"),
+        (batcher, (0, b"", c, 1, GENESIS, root1, 1, 0), "Rollup: empty batch data"),
+        (batcher, (0, b"\x01", c, 0, GENESIS, root1, 1, 0), "Rollup: item count and root disagree"),
+        (batcher, (0, b"\x01", bytes(32), 1, GENESIS, root1, 1, 0), "Rollup: item count and root disagree"),
+        (batcher, (0, b"\x01", c, 1, GENESIS, root1, 0, 0), "Rollup: batch has no new L2 block"),
     ]
     for sender, args, reason in cases:
         with pytest.raises(TxReverted, match=reason):
             _commit(sender, rollup, *args)
-    _commit(batcher, rollup, 0, b"\x01", bytes(32), GENESIS, root1, 1, 1)
+    _commit(batcher, rollup, 0, b"\x01", c, 1, GENESIS, root1, 1, 1)
     later = [
-        ((0, b"\x01", bytes(32), GENESIS, root1, 2, 1), "Rollup: batch index out of order"),
-        ((1, b"\x01", bytes(32), root1, root1, 2, 0), "Rollup: queue position goes backwards"),
-        ((1, b"\x01", bytes(32), GENESIS, root1, 2, 1), "Rollup: pre-state root mismatch"),
+        ((0, b"\x01", c, 1, GENESIS, root1, 2, 1), "Rollup: batch index out of order"),
+        ((1, b"\x01", c, 1, root1, root1, 2, 0), "Rollup: queue position goes backwards"),
+        ((1, b"\x01", c, 1, root1, root1, 1, 1), "Rollup: batch has no new L2 block"),
     ]
     for args, reason in later:
         with pytest.raises(TxReverted, match=reason):
             _commit(batcher, rollup, *args)
-    _commit(batcher, rollup, 1, b"\x01", bytes(32), root1, root1, 2, 1)  # same position: allowed
+    _commit(batcher, rollup, 1, b"\x01", c, 1, root1, root1, 2, 1)  # same position: allowed
 
 
 def test_reverted_on_chain_reason_is_recovered(
@@ -166,7 +173,7 @@ def test_reverted_on_chain_reason_is_recovered(
 ) -> None:
     """With `gas` given, nothing is estimated: the tx is mined, fails, and eth_call finds why."""
     with pytest.raises(TxReverted, match="Rollup: caller is not the batcher") as info:
-        _commit(txm(1), dep.rollup(w3), 0, b"\x01", bytes(32), GENESIS, GENESIS, 1, 0, gas=200_000)
+        _commit(txm(1), dep.rollup(w3), 0, b"\x01", bytes(32), 0, GENESIS, GENESIS, 1, 0, gas=200_000)
     assert info.value.receipt is not None and info.value.receipt["status"] == 0
 
 

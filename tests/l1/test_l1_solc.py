@@ -18,7 +18,7 @@ def test_session_artifacts_have_both_contracts(artifacts: dict[str, CompiledCont
         assert len(artifacts[name].bytecode) > 100
         assert artifacts[name].bytecode.startswith("0x")
     names = {e.get("name") for e in artifacts["Rollup"].abi}
-    assert {"commitBatch", "BatchCommitted", "batches", "lastStateRoot"} <= names
+    assert {"commitBatch", "BatchCommitted", "batches", "proposeOutput", "finalizedStateRoot"} <= names
 
 
 def test_cold_then_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

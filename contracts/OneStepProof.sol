@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import "./SparseMerkle.sol";
+import "./TxDecoder.sol";
+
+/// @notice The Bridge's L1 message queue, to authenticate a deposit item.
+interface IDepositQueue {
+    function queueLength() external view returns (uint256);
+
+    function rollingHashAt(uint256 position) external view returns (bytes32);
+}
+
+/// @title One step of the L2 state machine, executed on L1
+/// @notice Runs item `index` of a committed batch over an agreed state root and returns the state root
+///         after it, by the rules of jovay/stf (the single source of truth; tests/prover holds them equal):
+///         1. the item is shown at its index under the batch's item commitment (keccak Merkle proof whose
+///            length is fixed by the item count), with its block environment;
+///         2. every state leaf the step reads or writes comes with a Poseidon SMT proof; the leaves are
+///            checked and rewritten one after the other against the running root (SparseMerkle.update), so
+///            the result is the root of exactly the state the step leaves;
+///         3. a transaction is decoded strictly and its sender recovered with `ecrecover` (TxDecoder); an
+///            invalid transaction (bad encoding or signature, other chain, wrong nonce, fees below the base
+///            fee, insufficient funds, over the gas limit, contract creation, calldata to a plain account)
+///            leaves the state unchanged; a deposit must match the Bridge's rolling hash and come next in
+///            queue order, else it is skipped too.
+///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip),
+///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken,
+///         and approve, mint refusals and views of lifecycle tokens; every identity registry call
+///         (setAllowed, setComplianceOfficer, setClaims, the views); any call to a
+///         system contract that fails at dispatch (ETH sent along, unknown selector, malformed calldata),
+///         deposits, and every rejection. Other system-contract operations revert with
+///         "OneStepProof: operation not supported" (docs/architecture.md lists them).
+contract OneStepProof {
+    struct Item {
+        uint256 kind;
+        uint256 number;
+        uint256 timestamp;
+        uint256 baseFee;
+        bytes payload;
+    }
+
+    struct Leaf {
+        uint256 key;
+        uint256 value;
+        SparseMerkle.Proof proof;
+    }
+
+    /// @dev The step's view of the state: the witnessed leaves, their values before and now.
+    struct State {
+        uint256[] keys;
+        uint256[] pre;
+        uint256[] cur;
+    }
+
+    uint256 internal constant ITEM_TRANSACTION = 1;
+    uint256 internal constant ITEM_DEPOSIT = 2;
+    uint256 internal constant DOMAIN_ACCOUNT = 1;
+    uint256 internal constant DOMAIN_SYSTEM_FIELD = 6;
+    uint256 internal constant FIELD_TOKEN_COUNT = 1;
+    uint256 internal constant FIELD_NEXT_L1_MESSAGE = 2;
+    uint256 internal constant TX_BASE_GAS = 21_000;
+    uint256 internal constant TX_DATA_ZERO_GAS = 4;
+    uint256 internal constant TX_DATA_NONZERO_GAS = 16;
+    uint256 internal constant ACCESS_LIST_ADDRESS_GAS = 2_400;
+    uint256 internal constant ACCESS_LIST_STORAGE_KEY_GAS = 1_900;
+    uint256 internal constant DISPATCH_GAS = 5_000;
+    uint256 internal constant MAX_UINT128 = type(uint128).max;
+    uint256 internal constant MAX_NONCE = type(uint64).max - 1;
+    bytes6 internal constant TOKEN_ADDRESS_PREFIX = 0x4a6f76617901;
+    bytes4 internal constant SEL_TRANSFER = bytes4(keccak256("transfer(address,uint256)"));
+    bytes4 internal constant SEL_TRANSFER_FROM = bytes4(keccak256("transferFrom(address,address,uint256)"));
+    bytes4 internal constant SEL_APPROVE = bytes4(keccak256("approve(address,uint256)"));
+    bytes4 internal constant SEL_MINT = bytes4(keccak256("mint(address,uint256)"));
+    uint256 internal constant UNLIMITED_ALLOWANCE = 1 << 128;
+    uint256 internal constant FIELD_ISSUER = 0;
+    uint256 internal constant FIELD_TOTAL_SUPPLY = 4;
+    uint256 internal constant DOMAIN_TOKEN_BALANCE = 2;
+    uint256 internal constant DOMAIN_ALLOWANCE = 3;
+    uint256 internal constant DOMAIN_TOKEN_FIELD = 4;
+    uint256 internal constant DOMAIN_ALLOWLIST = 5;
+    uint256 internal constant DOMAIN_TOKEN_ASSET = 24;
+    uint256 internal constant DOMAIN_COMPLIANCE_OFFICER = 26;
+    uint256 internal constant DOMAIN_CLAIMS = 28;
+    uint256 internal constant FIELD_IDENTITY_ADMIN = 0;
+    bytes4 internal constant SEL_SET_ALLOWED = bytes4(keccak256("setAllowed(address,bool)"));
+    bytes4 internal constant SEL_SET_COMPLIANCE_OFFICER = bytes4(keccak256("setComplianceOfficer(address,bool)"));
+    bytes4 internal constant SEL_SET_CLAIMS = bytes4(keccak256("setClaims(address,uint16,uint8,uint64)"));
+
+    address public immutable poseidon2;
+    address public immutable poseidon3;
+    address public immutable poseidon4;
+    IDepositQueue public immutable bridge;
+    uint256 public immutable chainId;
+    uint256 public immutable blockGasLimit;
+    address public immutable coinbase;
+    /// @notice Gas of the token calls and of the identity registry's setters (OP_GAS in jovay/params.py:
+    ///         token.transfer / transferFrom / approve / mint, identity.setAllowed; the three identity
+    ///         setters cost the same, which deploy checks).
+    uint256 public immutable gasTransfer;
+    uint256 public immutable gasTransferFrom;
+    uint256 public immutable gasApprove;
+    uint256 public immutable gasMint;
+    uint256 public immutable gasIdentity;
+    /// @notice The identity registry's fixed address.
+    address public immutable identityRegistry;
+
+    /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py).
+    mapping(address => bool) public isFixedSystemContract;
+    mapping(address => mapping(bytes4 => bool)) public hasSelector;
+    /// @notice Selectors every token contract has (jovay/stf/token.py).
+    mapping(bytes4 => bool) public isTokenSelector;
+
+    constructor(
+        address[3] memory hashers,
+        address bridge_,
+        uint256 chainId_,
+        uint256 blockGasLimit_,
+        address coinbase_,
+        uint256[5] memory opGas,
+        address identityRegistry_,
+        address[] memory systemContracts,
+        bytes4[][] memory selectors,
+        bytes4[] memory tokenSelectors
+    ) {
+        require(systemContracts.length == selectors.length, "OneStepProof: selectors per contract");
+        poseidon2 = hashers[0];
+        poseidon3 = hashers[1];
+        poseidon4 = hashers[2];
+        bridge = IDepositQueue(bridge_);
+        chainId = chainId_;
+        blockGasLimit = blockGasLimit_;
+        coinbase = coinbase_;
+        (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (opGas[0], opGas[1], opGas[2], opGas[3]);
+        gasIdentity = opGas[4];
+        identityRegistry = identityRegistry_;
+        for (uint256 i = 0; i < systemContracts.length; ++i) {
+            isFixedSystemContract[systemContracts[i]] = true;
+            for (uint256 j = 0; j < selectors[i].length; ++j) {
+                hasSelector[systemContracts[i]][selectors[i][j]] = true;
+            }
+        }
+        for (uint256 j = 0; j < tokenSelectors.length; ++j) {
+            isTokenSelector[tokenSelectors[j]] = true;
+        }
+    }
+
+    /// @notice The state root after item `index` of the batch committed as (`itemsRoot`, `itemCount`),
+    ///         executed over `preStateRoot`. `proof` is abi.encode(Item, bytes32[] itemProof, Leaf[] leaves).
+    function execute(bytes32 preStateRoot, bytes32 itemsRoot, uint256 itemCount, uint256 index, bytes calldata proof)
+        external
+        view
+        returns (bytes32)
+    {
+        (Item memory item, bytes32[] memory itemProof, Leaf[] memory leaves) =
+            abi.decode(proof, (Item, bytes32[], Leaf[]));
+        require(itemInBatch(itemsRoot, itemCount, index, item, itemProof), "OneStepProof: item not in batch");
+        State memory st = _load(leaves);
+        if (item.kind == ITEM_TRANSACTION) {
+            _transaction(st, item);
+        } else if (item.kind == ITEM_DEPOSIT) {
+            _deposit(st, item);
+        }
+        return bytes32(_commit(uint256(preStateRoot), st, leaves));
+    }
+
+    /// @notice Whether `item` is item `index` of `itemCount` under `itemsRoot` (jovay/codec/batch.py).
+    function itemInBatch(bytes32 itemsRoot, uint256 itemCount, uint256 index, Item memory item, bytes32[] memory proof)
+        public
+        pure
+        returns (bool)
+    {
+        if (index >= itemCount || proof.length != _depth(itemCount)) {
+            return false;
+        }
+        bytes32 node = keccak256(
+            abi.encode(item.kind, item.number, item.timestamp, item.baseFee, keccak256(item.payload))
+        );
+        for (uint256 i = 0; i < proof.length; ++i) {
+            node = (index >> i) & 1 == 1
+                ? keccak256(abi.encodePacked(proof[i], node))
+                : keccak256(abi.encodePacked(node, proof[i]));
+        }
+        return node == itemsRoot;
+    }
+
+    // --- transactions (jovay/stf/transaction.py process_transaction) ---------------------------------
+
+    function _transaction(State memory st, Item memory item) private view {
+        (bool ok, TxDecoder.Tx memory t) = TxDecoder.decode(item.payload, chainId);
+        if (!ok) {
+            return;
+        }
+        uint256[] memory snapshot = _copy(st.cur);
+        if (!_applyTransaction(st, item, t)) {
+            st.cur = snapshot; // invalid: the state stays as it was
+        }
+    }
+
+    /// @dev False when the transaction may not execute (its writes are then dropped by the caller).
+    function _applyTransaction(State memory st, Item memory item, TxDecoder.Tx memory t) private view returns (bool) {
+        if (!t.hasTo) {
+            return false; // contract creation
+        }
+        if (t.data.length > 0 && !_isSystemContract(st, t.to)) {
+            return false;
+        }
+        uint256 intrinsic = _intrinsicGas(t);
+        if (t.gasLimit < intrinsic || t.gasLimit > blockGasLimit || t.maxPriorityFeePerGas > t.maxFeePerGas) {
+            return false;
+        }
+        if (t.maxFeePerGas < item.baseFee) {
+            return false;
+        }
+        (uint256 nonce, uint256 balance) = _account(st, t.sender);
+        if (t.nonce != nonce || t.nonce >= MAX_NONCE) {
+            return false;
+        }
+        if (t.maxFeePerGas > MAX_UINT128 || t.value > MAX_UINT128) {
+            return false; // the cost exceeds any balance (at most 2^128 - 1)
+        }
+        if (balance < t.gasLimit * t.maxFeePerGas + t.value) {
+            return false;
+        }
+        uint256 price = _min(t.maxFeePerGas, item.baseFee + t.maxPriorityFeePerGas);
+        _setAccount(st, t.sender, nonce + 1, balance - t.gasLimit * price);
+        uint256 gasUsed = _execute(st, t, intrinsic);
+        require(_addBalance(st, t.sender, (t.gasLimit - gasUsed) * price), "OneStepProof: balance overflow");
+        require(_addBalance(st, coinbase, gasUsed * (price - item.baseFee)), "OneStepProof: balance overflow");
+        return true;
+    }
+
+    /// @dev The value transfer or system call; returns the gas used. Failures undo only its own writes.
+    function _execute(State memory st, TxDecoder.Tx memory t, uint256 intrinsic) private view returns (uint256 gasUsed) {
+        uint256[] memory snapshot = _copy(st.cur);
+        if (_isSystemContract(st, t.to)) {
+            if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
+                gasUsed = intrinsic + DISPATCH_GAS; // reverted at dispatch
+            } else if (!isFixedSystemContract[t.to] || t.to == identityRegistry) {
+                (uint256 callGas, bool ok) = t.to == identityRegistry ? _identityCall(st, t) : _tokenCall(st, t);
+                gasUsed = intrinsic + callGas;
+                if (!ok) {
+                    st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
+                }
+            } else {
+                revert("OneStepProof: operation not supported");
+            }
+        } else {
+            (uint256 n, uint256 b) = _account(st, t.sender);
+            _setAccount(st, t.sender, n, b - t.value);
+            gasUsed = intrinsic;
+            if (!_addBalance(st, t.to, t.value)) {
+                st.cur = _copy(snapshot);
+            }
+        }
+        if (gasUsed > t.gasLimit) {
+            st.cur = snapshot;
+            gasUsed = t.gasLimit;
+        }
+    }
+
+    function _intrinsicGas(TxDecoder.Tx memory t) private pure returns (uint256 gas) {
+        gas = TX_BASE_GAS + ACCESS_LIST_ADDRESS_GAS * t.accessListAddresses
+            + ACCESS_LIST_STORAGE_KEY_GAS * t.accessListKeys;
+        bytes memory data = t.data;
+        for (uint256 i = 0; i < data.length; ++i) {
+            gas += data[i] == 0 ? TX_DATA_ZERO_GAS : TX_DATA_NONZERO_GAS;
+        }
+    }
+
+    function _isSystemContract(State memory st, address to) private view returns (bool) {
+        if (isFixedSystemContract[to]) {
+            return true;
+        }
+        if (bytes6(bytes20(to)) != TOKEN_ADDRESS_PREFIX) {
+            return false;
+        }
+        uint256 tokenId = uint256(uint160(to)) & ((uint256(1) << 112) - 1);
+        return tokenId >= 1 && tokenId <= _get(st, _systemFieldKey(FIELD_TOKEN_COUNT));
+    }
+
+    function _knownSelector(address to, bytes4 selector) private view returns (bool) {
+        return isFixedSystemContract[to] ? hasSelector[to][selector] : isTokenSelector[selector];
+    }
+
+    // --- tokens (jovay/stf/token.py, for tokens that createToken made alone) ---------------------------
+
+    /// @dev One call to a token: returns (gas the call used, whether it succeeded). A failed call's writes
+    ///      are undone by the caller. Malformed arguments fail at dispatch (the ABI decoder's DISPATCH_GAS).
+    function _tokenCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        bytes4 selector = bytes4(t.data);
+        if (selector == SEL_TRANSFER) {
+            return _tokenTransfer(st, t);
+        }
+        if (selector == SEL_TRANSFER_FROM) {
+            return _tokenTransferFrom(st, t);
+        }
+        if (selector == SEL_APPROVE) {
+            return _tokenApprove(st, t);
+        }
+        if (selector == SEL_MINT) {
+            return _tokenMint(st, t);
+        }
+        return (DISPATCH_GAS, true); // a view (name, balanceOf, ...): no writes, whatever its arguments
+    }
+
+    /// @dev Calldata argument word `i` (0-based); callers check the calldata's length first.
+    function _word(bytes memory data, uint256 i) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := mload(add(data, add(36, mul(i, 32))))
+        }
+    }
+
+    function _tokenTransfer(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 amount = _word(t.data, 1);
+        if (amount > MAX_UINT128) {
+            return (gasTransfer, false);
+        }
+        return (gasTransfer, _move(st, t.to, t.sender, address(uint160(_word(t.data, 0))), amount));
+    }
+
+    function _tokenTransferFrom(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 100 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 amount = _word(t.data, 2);
+        if (amount > MAX_UINT128) {
+            return (gasTransferFrom, false);
+        }
+        address owner = address(uint160(_word(t.data, 0)));
+        uint256 key = _allowanceKey(t.to, owner, t.sender);
+        uint256 allowance = _get(st, key);
+        if (allowance != UNLIMITED_ALLOWANCE) {
+            if (amount > allowance) {
+                return (gasTransferFrom, false);
+            }
+            _set(st, key, allowance - amount);
+        }
+        if (_word(t.data, 1) >> 160 != 0) {
+            return (DISPATCH_GAS, false); // the recipient's dirty bytes are found only now
+        }
+        return (gasTransferFrom, _move(st, t.to, owner, address(uint160(_word(t.data, 1))), amount));
+    }
+
+    function _tokenApprove(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        address spender = address(uint160(_word(t.data, 0)));
+        uint256 requested = _word(t.data, 1);
+        if (spender == address(0)) {
+            return (gasApprove, false);
+        }
+        if (requested != type(uint256).max && requested > MAX_UINT128) {
+            return (gasApprove, false);
+        }
+        uint256 stored = requested == type(uint256).max ? UNLIMITED_ALLOWANCE : requested;
+        _set(st, _allowanceKey(t.to, t.sender, spender), stored);
+        return (gasApprove, true);
+    }
+
+    function _tokenMint(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        address to = address(uint160(_word(t.data, 0)));
+        uint256 amount = _word(t.data, 1);
+        if (amount > MAX_UINT128 || _get(st, _tokenFieldKey(t.to, FIELD_ISSUER)) != uint160(t.sender)) {
+            return (gasMint, false);
+        }
+        if (_get(st, _tokenAssetKey(t.to)) != 0 || !_recipientAllowed(st, to)) {
+            return (gasMint, false); // asset tokens are issued by subscription
+        }
+        uint256 supplyKey = _tokenFieldKey(t.to, FIELD_TOTAL_SUPPLY);
+        uint256 supply = _get(st, supplyKey) + amount;
+        if (supply > MAX_UINT128) {
+            return (gasMint, false);
+        }
+        _set(st, supplyKey, supply);
+        uint256 balanceKey = _tokenBalanceKey(t.to, to);
+        _set(st, balanceKey, _get(st, balanceKey) + amount);
+        return (gasMint, true);
+    }
+
+    function _recipientAllowed(State memory st, address to) private view returns (bool) {
+        return to != address(0) && _get(st, _allowlistKey(to)) == 1;
+    }
+
+    /// @dev token.py `_move`: the allowlist, the balance, the lifecycle hook (not covered), the move.
+    function _move(State memory st, address token, address from, address to, uint256 amount)
+        private
+        view
+        returns (bool)
+    {
+        if (!_recipientAllowed(st, to)) {
+            return false;
+        }
+        uint256 fromKey = _tokenBalanceKey(token, from);
+        uint256 fromBalance = _get(st, fromKey);
+        if (amount > fromBalance) {
+            return false;
+        }
+        require(_get(st, _tokenAssetKey(token)) == 0, "OneStepProof: operation not supported");
+        _set(st, fromKey, fromBalance - amount);
+        uint256 toKey = _tokenBalanceKey(token, to);
+        _set(st, toKey, _get(st, toKey) + amount);
+        return true;
+    }
+
+    // --- identity registry (jovay/stf/identity.py) -----------------------------------------------------
+
+    /// @dev One call to the identity registry: the admin's setters; the views cost the dispatch gas only.
+    function _identityCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        bytes4 selector = bytes4(t.data);
+        if (selector == SEL_SET_ALLOWED || selector == SEL_SET_COMPLIANCE_OFFICER) {
+            if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0 || _word(t.data, 1) > 1) {
+                return (DISPATCH_GAS, false);
+            }
+            if (!_isIdentityAdmin(st, t.sender)) {
+                return (gasIdentity, false);
+            }
+            uint256 domain = selector == SEL_SET_ALLOWED ? DOMAIN_ALLOWLIST : DOMAIN_COMPLIANCE_OFFICER;
+            _set(st, Poseidon.hash2(_hashers(), domain, _word(t.data, 0)), _word(t.data, 1));
+            return (gasIdentity, true);
+        }
+        if (selector == SEL_SET_CLAIMS) {
+            if (t.data.length != 132 || _word(t.data, 0) >> 160 != 0) {
+                return (DISPATCH_GAS, false);
+            }
+            (uint256 jurisdiction, uint256 class_, uint256 expiry) = (_word(t.data, 1), _word(t.data, 2), _word(t.data, 3));
+            if (jurisdiction >> 16 != 0 || class_ >> 8 != 0 || expiry >> 64 != 0) {
+                return (DISPATCH_GAS, false);
+            }
+            if (!_isIdentityAdmin(st, t.sender)) {
+                return (gasIdentity, false);
+            }
+            uint256 key = Poseidon.hash2(_hashers(), DOMAIN_CLAIMS, _word(t.data, 0));
+            _set(st, key, jurisdiction | (class_ << 16) | (expiry << 24));
+            return (gasIdentity, true);
+        }
+        return (DISPATCH_GAS, true); // isAllowed, admin, isComplianceOfficer, claims: no writes
+    }
+
+    function _isIdentityAdmin(State memory st, address a) private view returns (bool) {
+        return _get(st, _systemFieldKey(FIELD_IDENTITY_ADMIN)) == uint160(a);
+    }
+
+    // --- deposits (jovay/stf/transaction.py process_deposit) -----------------------------------------
+
+    function _deposit(State memory st, Item memory item) private view {
+        if (item.payload.length != 128) {
+            return;
+        }
+        (uint256 queueIndex, uint256 from, uint256 to, uint256 value) =
+            abi.decode(item.payload, (uint256, uint256, uint256, uint256));
+        if (from >> 160 != 0 || to >> 160 != 0 || queueIndex >= bridge.queueLength()) {
+            return;
+        }
+        bytes32 expected = keccak256(
+            abi.encode(bridge.rollingHashAt(queueIndex), queueIndex, address(uint160(from)), address(uint160(to)), value)
+        );
+        if (expected != bridge.rollingHashAt(queueIndex + 1)) {
+            return; // not the message the L1 queue holds at that index
+        }
+        uint256 nextKey = _systemFieldKey(FIELD_NEXT_L1_MESSAGE);
+        if (_get(st, nextKey) != queueIndex) {
+            return; // out of queue order
+        }
+        _set(st, nextKey, queueIndex + 1);
+        uint256[] memory snapshot = _copy(st.cur);
+        if (!_addBalance(st, address(uint160(to)), value)) {
+            st.cur = snapshot;
+        }
+    }
+
+    // --- state ---------------------------------------------------------------------------------------
+
+    function _load(Leaf[] memory leaves) private pure returns (State memory st) {
+        uint256 n = leaves.length;
+        st.keys = new uint256[](n);
+        st.pre = new uint256[](n);
+        st.cur = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            for (uint256 j = 0; j < i; ++j) {
+                require(leaves[j].key != leaves[i].key, "OneStepProof: leaf given twice");
+            }
+            st.keys[i] = leaves[i].key;
+            st.pre[i] = leaves[i].value;
+            st.cur[i] = leaves[i].value;
+        }
+    }
+
+    /// @dev Verifies every leaf's old value and writes its new one, in order, against the running root.
+    function _commit(uint256 root, State memory st, Leaf[] memory leaves) private view returns (uint256) {
+        Poseidon.Hashers memory h = _hashers();
+        for (uint256 i = 0; i < leaves.length; ++i) {
+            root = SparseMerkle.update(h, root, st.keys[i], st.pre[i], st.cur[i], leaves[i].proof);
+        }
+        return root;
+    }
+
+    function _slot(State memory st, uint256 key) private pure returns (uint256) {
+        for (uint256 i = 0; i < st.keys.length; ++i) {
+            if (st.keys[i] == key) {
+                return i;
+            }
+        }
+        revert("OneStepProof: missing state leaf");
+    }
+
+    function _get(State memory st, uint256 key) private pure returns (uint256) {
+        return st.cur[_slot(st, key)];
+    }
+
+    function _set(State memory st, uint256 key, uint256 value) private pure {
+        st.cur[_slot(st, key)] = value;
+    }
+
+    function _account(State memory st, address a) private view returns (uint256 nonce, uint256 balance) {
+        uint256 v = _get(st, _accountKey(a));
+        return (v >> 128, v & MAX_UINT128);
+    }
+
+    function _setAccount(State memory st, address a, uint256 nonce, uint256 balance) private view {
+        _set(st, _accountKey(a), (nonce << 128) | balance);
+    }
+
+    /// @dev False (and nothing written) when the balance would pass 2^128 - 1.
+    function _addBalance(State memory st, address a, uint256 amount) private view returns (bool) {
+        (uint256 nonce, uint256 balance) = _account(st, a);
+        if (amount > MAX_UINT128 || balance + amount > MAX_UINT128) {
+            return false;
+        }
+        _setAccount(st, a, nonce, balance + amount);
+        return true;
+    }
+
+    function _accountKey(address a) private view returns (uint256) {
+        return Poseidon.hash2(_hashers(), DOMAIN_ACCOUNT, uint160(a));
+    }
+
+    function _tokenBalanceKey(address token, address holder) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), DOMAIN_TOKEN_BALANCE, uint160(token), uint160(holder));
+    }
+
+    function _allowanceKey(address token, address owner, address spender) private view returns (uint256) {
+        return Poseidon.hash4(_hashers(), DOMAIN_ALLOWANCE, uint160(token), uint160(owner), uint160(spender));
+    }
+
+    function _tokenFieldKey(address token, uint256 field) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), DOMAIN_TOKEN_FIELD, uint160(token), field);
+    }
+
+    function _allowlistKey(address holder) private view returns (uint256) {
+        return Poseidon.hash2(_hashers(), DOMAIN_ALLOWLIST, uint160(holder));
+    }
+
+    function _tokenAssetKey(address token) private view returns (uint256) {
+        return Poseidon.hash2(_hashers(), DOMAIN_TOKEN_ASSET, uint160(token));
+    }
+
+    function _systemFieldKey(uint256 field) private view returns (uint256) {
+        return Poseidon.hash2(_hashers(), DOMAIN_SYSTEM_FIELD, field);
+    }
+
+    function _hashers() private view returns (Poseidon.Hashers memory) {
+        return Poseidon.Hashers(poseidon2, poseidon3, poseidon4);
+    }
+
+    // --- helpers -------------------------------------------------------------------------------------
+
+    function _copy(uint256[] memory a) private pure returns (uint256[] memory b) {
+        b = new uint256[](a.length);
+        for (uint256 i = 0; i < a.length; ++i) {
+            b[i] = a[i];
+        }
+    }
+
+    function _min(uint256 a, uint256 b) private pure returns (uint256) {
+        return a < b ? a : b;
+    }
+
+    function _depth(uint256 count) private pure returns (uint256 d) {
+        for (uint256 x = count > 0 ? count - 1 : 0; x > 0; x >>= 1) {
+            ++d;
+        }
+    }
+}

@@ -1,0 +1,143 @@
+"""One batch item over a state, the per-item roots of a batch, and the witness of one step.
+
+The honest result of a batch is defined for any batch data: items execute in order, and an item that
+may not execute (an undecodable or badly signed transaction, another chain, a wrong nonce, too little
+balance for its gas, over the gas limit, a deposit out of queue order...) is skipped, leaving the state
+unchanged. A block's cumulative gas is not a validity rule here: the sequencer fills blocks within the
+limit, but the state after an item depends only on the item, its block environment and the state
+before it, which is what the one-step proof on L1 can check (contracts/OneStepProof.sol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from eth_abi import encode
+
+from jovay.codec.batch import (
+    ITEM_DEPOSIT,
+    ITEM_TRANSACTION,
+    BatchItem,
+    decode_deposit_payload,
+    item_proof,
+)
+from jovay.codec.transactions import decode_transaction
+from jovay.errors import InvalidTransaction
+from jovay.params import FEE_VAULT
+from jovay.state.overlay import StateOverlay
+from jovay.state.smt import NodeStore, SparseMerkleTree
+from jovay.state.smt_proofs import L1SmtProof, l1_proof
+from jovay.stf.transaction import BlockEnv, process_deposit, process_transaction
+
+Executor = Callable[[StateOverlay, BatchItem], None]
+"""Applies one item to a state (the honest `ItemRules.apply`, or a faulty variant for tests)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRules:
+    """The chain constants an item executes under (genesis: chain id, gas limit; the fee vault)."""
+
+    chain_id: int
+    gas_limit: int
+    coinbase: bytes = FEE_VAULT
+
+    def env(self, item: BatchItem) -> BlockEnv:
+        return BlockEnv(
+            item.number, item.timestamp, item.base_fee, self.gas_limit, self.chain_id, self.coinbase
+        )
+
+    def apply(self, state: StateOverlay, item: BatchItem) -> None:
+        """Execute `item`; an item that may not execute leaves `state` as it was."""
+        snapshot = state.snapshot()
+        try:
+            if item.kind == ITEM_TRANSACTION:
+                signed = decode_transaction(item.payload, expected_chain_id=self.chain_id)
+                env = self.env(item)
+                process_transaction(state, env, signed, env.gas_limit)
+            elif item.kind == ITEM_DEPOSIT:
+                deposit = decode_deposit_payload(item.payload)
+                if deposit is not None:
+                    process_deposit(state, deposit)
+        except InvalidTransaction:
+            state.revert(snapshot)
+
+
+class RecordingOverlay(StateOverlay):
+    """A StateOverlay that remembers every key read or written, in first-touch order (the witness)."""
+
+    __slots__ = ("touched",)
+
+    def __init__(self, read: Callable[[int], int]) -> None:
+        super().__init__(read)
+        self.touched: dict[int, None] = {}
+
+    def get(self, key: int) -> int:
+        self.touched.setdefault(key, None)
+        return super().get(key)
+
+    def set(self, key: int, value: int) -> None:
+        self.touched.setdefault(key, None)
+        super().set(key, value)
+
+
+def apply_item(tree: SparseMerkleTree, item: BatchItem, execute: Executor) -> int:
+    """Advance `tree` over one item; returns the new root."""
+    state = StateOverlay(tree.get)
+    execute(state, item)
+    return tree.update_many(state.writes())
+
+
+def item_roots(store: NodeStore, pre_root: int, items: Sequence[BatchItem], execute: Executor) -> list[int]:
+    """[root before item 0, root after item 0, ..., root after the last item]; nodes go to `store`."""
+    tree = SparseMerkleTree(store, pre_root)
+    roots = [pre_root]
+    for item in items:
+        roots.append(apply_item(tree, item, execute))
+    return roots
+
+
+@dataclass(frozen=True, slots=True)
+class StepLeaf:
+    key: int
+    value: int
+    proof: L1SmtProof
+
+
+@dataclass(frozen=True, slots=True)
+class StepWitness:
+    """What OneStepProof.execute needs for item `index` (besides the roots the game holds)."""
+
+    index: int
+    item: BatchItem
+    item_proof: list[bytes]
+    leaves: list[StepLeaf]
+    post_root: int
+
+    def encode(self) -> bytes:
+        """abi.encode(Item, bytes32[] itemProof, Leaf[] leaves): the game's `step` argument."""
+        item = self.item
+        item_tuple = (item.kind, item.number, item.timestamp, item.base_fee, item.payload)
+        leaves = [(leaf.key, leaf.value, leaf.proof.as_abi()) for leaf in self.leaves]
+        types = [
+            "(uint256,uint256,uint256,uint256,bytes)",
+            "bytes32[]",
+            "(uint256,uint256,(uint256[],uint256,uint256,bool,uint256,uint256))[]",
+        ]
+        return encode(types, [item_tuple, self.item_proof, leaves])
+
+
+def step_witness(
+    store: NodeStore, pre_root: int, items: Sequence[BatchItem], index: int, execute: Executor
+) -> StepWitness:
+    """The witness of item `index` over `pre_root`: every leaf the item touches, each proven against the
+    root after the leaves before it took their new values (the order OneStepProof rewrites them in)."""
+    item = items[index]
+    state = RecordingOverlay(SparseMerkleTree(store, pre_root).get)
+    execute(state, item)
+    tree = SparseMerkleTree(store, pre_root)
+    leaves = []
+    for key in list(state.touched):
+        leaves.append(StepLeaf(key, tree.get(key), l1_proof(store, tree.root, key)))
+        tree.set(key, state.get(key))
+    return StepWitness(index, item, item_proof(items, index), leaves, tree.root)
