@@ -27,6 +27,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from web3 import Web3
+from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from jovay.params import ASSET_REGISTRY, IDENTITY_REGISTRY
@@ -294,7 +295,8 @@ class AssetClient(_Sender):
         self.f = self.contract.functions
 
     def _event(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
-        events = self.contract.events[name]().process_receipt(receipt)
+        # The receipt also holds other contracts' logs (a token's Transfer): skip them quietly.
+        events = self.contract.events[name]().process_receipt(receipt, errors=DISCARD)
         if not events:
             raise ValueError(f"no {name} event in transaction 0x{bytes(receipt['transactionHash']).hex()}")
         return dict(events[0]["args"])
