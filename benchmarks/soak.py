@@ -112,21 +112,25 @@ def signing_load(
     )
 
 
-def rss_of(pid: int) -> int:
+def rss_of(pid: int) -> tuple[int, int]:
+    """(RSS, private part of it) of a process: the rest is mapped file pages, mostly LMDB's map, which
+    grows with the chain and which the kernel can drop."""
+    found = {}
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "RssAnon"):
+                found[name] = int(value.split()[0]) * 1024
+    return found.get("VmRSS", 0), found.get("RssAnon", 0)
 
 
-def slope_mib_per_min(samples: list[tuple[float, int, int]]) -> float:
-    """Least-squares RSS slope over the second half of the samples, in MiB per minute."""
+def slope_mib_per_min(samples: list[tuple[float, int, int, int]], column: int = 1) -> float:
+    """Least-squares slope of a memory column over the second half of the samples, in MiB per minute."""
     half = samples[len(samples) // 2 :]
     if len(half) < 2:
         return 0.0
-    xs = [t for t, _, _ in half]
-    ys = [rss / 2**20 for _, rss, _ in half]
+    xs = [sample[0] for sample in half]
+    ys = [sample[column] / 2**20 for sample in half]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     var = sum((x - mx) ** 2 for x in xs)
     return 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
@@ -140,7 +144,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     samples = result["samples"]
     fig, (mem, rate) = plt.subplots(1, 2, figsize=(11, 4))
-    mem.plot([s[0] for s in samples], [s[1] / 2**20 for s in samples])
+    mem.plot([s[0] for s in samples], [s[1] / 2**20 for s in samples], label="RSS")
+    mem.plot(
+        [s[0] for s in samples], [s[3] / 2**20 for s in samples], label="private (RSS less mapped files)"
+    )
+    mem.legend()
     mem.set_xlabel("seconds")
     mem.set_ylabel("node RSS (MiB)")
     mem.set_title(f"RSS slope, second half: {result['rss_slope_mib_per_min']:+.1f} MiB/min")
@@ -188,13 +196,14 @@ def main() -> None:
             load = LoadProcess(
                 signing_load, rpc.url, keys, fees, args.rate, args.duration, args.tick_ms / 1000
             )
-            samples: list[tuple[float, int, int]] = []
+            samples: list[tuple[float, int, int, int]] = []  # (s, RSS, load txs sealed, private)
             try:
                 load.start()
                 go = load.go()
                 while not load.done():
                     included = sum(nonces_of(rpc, addresses)) - sum(base_nonces)
-                    samples.append((time.monotonic() - go, rss_of(node_pid), included))
+                    rss, private = rss_of(node_pid)
+                    samples.append((time.monotonic() - go, rss, included, private))
                     time.sleep(SAMPLE_S)
                 report = load.result()
             finally:
@@ -203,7 +212,8 @@ def main() -> None:
             deadline = time.monotonic() + 120  # bounded catch-up
             while (final := nonces_of(rpc, addresses)) != expected and time.monotonic() < deadline:
                 time.sleep(1)
-            samples.append((time.monotonic() - go, rss_of(node_pid), sum(final) - sum(base_nonces)))
+            rss, private = rss_of(node_pid)
+            samples.append((time.monotonic() - go, rss, sum(final) - sum(base_nonces), private))
             rpc.close()
         finally:
             devnet.stop()
@@ -225,6 +235,9 @@ def main() -> None:
         "rss_end_bytes": samples[-1][1],
         "rss_max_bytes": max(s[1] for s in samples),
         "rss_slope_mib_per_min": slope_mib_per_min(samples),
+        "private_start_bytes": samples[0][3],
+        "private_end_bytes": samples[-1][3],
+        "private_slope_mib_per_min": slope_mib_per_min(samples, column=3),
         "samples": samples,
     }
     print(
@@ -236,7 +249,9 @@ def main() -> None:
         f"node RSS: start {result['rss_start_bytes'] / 2**20:.0f} MiB, "
         f"end {result['rss_end_bytes'] / 2**20:.0f} MiB, max {result['rss_max_bytes'] / 2**20:.0f} MiB, "
         "slope over the second half "
-        f"{result['rss_slope_mib_per_min']:+.2f} MiB/min"
+        f"{result['rss_slope_mib_per_min']:+.2f} MiB/min; private memory "
+        f"{result['private_start_bytes'] / 2**20:.0f} -> {result['private_end_bytes'] / 2**20:.0f} MiB, "
+        f"slope {result['private_slope_mib_per_min']:+.2f} MiB/min"
     )
     RESULTS.mkdir(exist_ok=True)
     plot(result, RESULTS / "soak.png")

@@ -121,15 +121,20 @@ class ChainStore:
             txn.put(number_key, block.block_rlp, db=self._blocks)
             txn.put(number_key, block.receipts_rlp, db=self._receipts)
             txn.put(block.block_hash, number_key, db=self._hashes)
-            for index, tx_hash in enumerate(block.tx_hashes):
-                txn.put(tx_hash, _TX_LOCATION.pack(block.number, index), db=self._txs)
-            for key, value in block.state_writes.items():
-                if value:
-                    txn.put(key32(key), key32(value), db=self._leaves)
-                else:
-                    txn.delete(key32(key), db=self._leaves)
-            for node_hash, node in block.tree_nodes.items():
-                txn.put(key32(node_hash), node, db=self._nodes)
+            # Many entries per table: one putmulti call each instead of a Python-level put per entry.
+            locate = _TX_LOCATION.pack
+            txn.cursor(db=self._txs).putmulti(
+                [(tx_hash, locate(block.number, index)) for index, tx_hash in enumerate(block.tx_hashes)]
+            )
+            writes = block.state_writes
+            txn.cursor(db=self._leaves).putmulti(
+                [(key32(key), key32(value)) for key, value in writes.items() if value]
+            )
+            for key in [key for key, value in writes.items() if not value]:
+                txn.delete(key32(key), db=self._leaves)
+            txn.cursor(db=self._nodes).putmulti(
+                [(key32(node_hash), node) for node_hash, node in block.tree_nodes.items()]
+            )
             txn.put(HEAD_KEY, number_key, db=self._meta)
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
