@@ -27,9 +27,11 @@ interface IDepositQueue {
 ///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip),
 ///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken,
 ///         and approve, mint refusals and views of lifecycle tokens; every identity registry call
-///         (setAllowed, setComplianceOfficer, setClaims, the views); any call to a
-///         system contract that fails at dispatch (ETH sent along, unknown selector, malformed calldata),
-///         deposits, and every rejection. Other system-contract operations revert with
+///         (setAllowed, setComplianceOfficer, setClaims, the views); the L2 bridge (payable
+///         `withdraw(address)`, which burns the ETH sent with it into a withdrawal leaf, and its views);
+///         ETH sent with a call (it moves to the contract's account before a payable function runs;
+///         any other function reverts "Jovay: function is not payable"); any call to a system contract
+///         that fails at dispatch (unknown selector, malformed calldata), deposits, and every rejection. Other system-contract operations revert with
 ///         "OneStepProof: operation not supported" (docs/architecture.md lists them).
 contract OneStepProof {
     struct Item {
@@ -59,6 +61,9 @@ contract OneStepProof {
     uint256 internal constant DOMAIN_SYSTEM_FIELD = 6;
     uint256 internal constant FIELD_TOKEN_COUNT = 1;
     uint256 internal constant FIELD_NEXT_L1_MESSAGE = 2;
+    uint256 internal constant FIELD_NEXT_WITHDRAWAL = 3;
+    uint256 internal constant DOMAIN_WITHDRAWAL = 33;
+    uint256 internal constant WITHDRAWAL_INDEX_LIMIT = 1 << 64;
     uint256 internal constant TX_BASE_GAS = 21_000;
     uint256 internal constant TX_DATA_ZERO_GAS = 4;
     uint256 internal constant TX_DATA_NONZERO_GAS = 16;
@@ -102,12 +107,17 @@ contract OneStepProof {
     uint256 public immutable gasApprove;
     uint256 public immutable gasMint;
     uint256 public immutable gasIdentity;
-    /// @notice The identity registry's fixed address.
+    /// @notice Gas of the L2 bridge's `withdraw` (OP_GAS bridge.withdraw).
+    uint256 public immutable gasWithdraw;
+    /// @notice The identity registry's and the L2 bridge's fixed addresses.
     address public immutable identityRegistry;
+    address public immutable l2Bridge;
 
-    /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py).
+    /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py
+    ///         fixed_system_contracts): `hasSelector` for every function, `isPayable` for those that take ETH.
     mapping(address => bool) public isFixedSystemContract;
     mapping(address => mapping(bytes4 => bool)) public hasSelector;
+    mapping(address => mapping(bytes4 => bool)) public isPayable;
     /// @notice Selectors every token contract has (jovay/stf/token.py).
     mapping(bytes4 => bool) public isTokenSelector;
 
@@ -117,13 +127,17 @@ contract OneStepProof {
         uint256 chainId_,
         uint256 blockGasLimit_,
         address coinbase_,
-        uint256[5] memory opGas,
-        address identityRegistry_,
+        uint256[6] memory opGas,
+        address[2] memory identityAndBridge,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
+        bytes4[][] memory payableSelectors,
         bytes4[] memory tokenSelectors
     ) {
-        require(systemContracts.length == selectors.length, "OneStepProof: selectors per contract");
+        require(
+            systemContracts.length == selectors.length && systemContracts.length == payableSelectors.length,
+            "OneStepProof: selectors per contract"
+        );
         poseidon2 = hashers[0];
         poseidon3 = hashers[1];
         poseidon4 = hashers[2];
@@ -132,12 +146,16 @@ contract OneStepProof {
         blockGasLimit = blockGasLimit_;
         coinbase = coinbase_;
         (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (opGas[0], opGas[1], opGas[2], opGas[3]);
-        gasIdentity = opGas[4];
-        identityRegistry = identityRegistry_;
+        (gasIdentity, gasWithdraw) = (opGas[4], opGas[5]);
+        (identityRegistry, l2Bridge) = (identityAndBridge[0], identityAndBridge[1]);
         for (uint256 i = 0; i < systemContracts.length; ++i) {
             isFixedSystemContract[systemContracts[i]] = true;
             for (uint256 j = 0; j < selectors[i].length; ++j) {
                 hasSelector[systemContracts[i]][selectors[i][j]] = true;
+            }
+            for (uint256 j = 0; j < payableSelectors[i].length; ++j) {
+                hasSelector[systemContracts[i]][payableSelectors[i][j]] = true;
+                isPayable[systemContracts[i]][payableSelectors[i][j]] = true;
             }
         }
         for (uint256 j = 0; j < tokenSelectors.length; ++j) {
@@ -234,16 +252,10 @@ contract OneStepProof {
     function _execute(State memory st, TxDecoder.Tx memory t, uint256 intrinsic) private view returns (uint256 gasUsed) {
         uint256[] memory snapshot = _copy(st.cur);
         if (_isSystemContract(st, t.to)) {
-            if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
-                gasUsed = intrinsic + DISPATCH_GAS; // reverted at dispatch
-            } else if (!isFixedSystemContract[t.to] || t.to == identityRegistry) {
-                (uint256 callGas, bool ok) = t.to == identityRegistry ? _identityCall(st, t) : _tokenCall(st, t);
-                gasUsed = intrinsic + callGas;
-                if (!ok) {
-                    st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
-                }
-            } else {
-                revert("OneStepProof: operation not supported");
+            (uint256 callGas, bool ok) = _systemCall(st, t);
+            gasUsed = intrinsic + callGas;
+            if (!ok) {
+                st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
             }
         } else {
             (uint256 n, uint256 b) = _account(st, t.sender);
@@ -281,6 +293,38 @@ contract OneStepProof {
 
     function _knownSelector(address to, bytes4 selector) private view returns (bool) {
         return isFixedSystemContract[to] ? hasSelector[to][selector] : isTokenSelector[selector];
+    }
+
+    /// @dev system.py call_system_contract: a payable function first gets the call's ETH (moved from the
+    ///      sender to the contract's account); otherwise ETH sent along, an unknown selector or calldata
+    ///      shorter than a selector fails at dispatch. Returns (gas of the call, whether it succeeded).
+    function _systemCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length >= 4 && isPayable[t.to][bytes4(t.data)]) {
+            if (t.value != 0) {
+                (uint256 nonce, uint256 balance) = _account(st, t.sender);
+                _setAccount(st, t.sender, nonce, balance - t.value); // funds were checked with the fees
+                if (!_addBalance(st, t.to, t.value)) {
+                    return (0, false); // the contract's balance would overflow: no call gas
+                }
+            }
+            if (t.to == l2Bridge) {
+                return _withdraw(st, t);
+            }
+            revert("OneStepProof: operation not supported");
+        }
+        if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
+            return (DISPATCH_GAS, false); // not payable, unknown selector or no selector
+        }
+        if (!isFixedSystemContract[t.to]) {
+            return _tokenCall(st, t);
+        }
+        if (t.to == identityRegistry) {
+            return _identityCall(st, t);
+        }
+        if (t.to == l2Bridge) {
+            return (DISPATCH_GAS, true); // withdrawalCount, withdrawalHash: views, no writes
+        }
+        revert("OneStepProof: operation not supported");
     }
 
     // --- tokens (jovay/stf/token.py, for tokens that createToken made alone) ---------------------------
@@ -446,6 +490,29 @@ contract OneStepProof {
 
     function _isIdentityAdmin(State memory st, address a) private view returns (bool) {
         return _get(st, _systemFieldKey(FIELD_IDENTITY_ADMIN)) == uint160(a);
+    }
+
+    // --- the L2 bridge (jovay/stf/bridge.py) ------------------------------------------------------------
+
+    /// @dev `withdraw(address l1Recipient)`: burns the ETH sent (already on the bridge's account) and
+    ///      records P(33, index) = P(sender, l1Recipient, amount), index from system field 3.
+    function _withdraw(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 36 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 recipient = _word(t.data, 0);
+        if (t.value == 0 || recipient == 0) {
+            return (gasWithdraw, false); // t.value < 2^128: larger values never pass the funds check
+        }
+        (uint256 nonce, uint256 balance) = _account(st, l2Bridge);
+        _setAccount(st, l2Bridge, nonce, balance - t.value);
+        uint256 indexKey = _systemFieldKey(FIELD_NEXT_WITHDRAWAL);
+        uint256 index = _get(st, indexKey);
+        require(index < WITHDRAWAL_INDEX_LIMIT, "OneStepProof: withdrawal index out of range");
+        Poseidon.Hashers memory h = _hashers();
+        _set(st, Poseidon.hash2(h, DOMAIN_WITHDRAWAL, index), Poseidon.hash3(h, uint160(t.sender), recipient, t.value));
+        _set(st, indexKey, index + 1);
+        return (gasWithdraw, true);
     }
 
     // --- deposits (jovay/stf/transaction.py process_deposit) -----------------------------------------

@@ -149,7 +149,7 @@ def deploy(
     )
     bridge_contract = w3.eth.contract(address=bridge, abi=artifacts["Bridge"].abi)
     txm.send({"to": bridge, "data": bridge_contract.encode_abi("setRollup", [rollup])})
-    contracts, selectors, token_selectors = system_selectors()
+    contracts, selectors, payable_selectors, token_selectors = system_selectors()
     osp, _ = _deploy_one(
         w3,
         txm,
@@ -160,9 +160,10 @@ def deploy(
         fault.block_gas_limit,
         Web3.to_checksum_address(params.FEE_VAULT),
         one_step_gas_schedule(),
-        Web3.to_checksum_address(params.IDENTITY_REGISTRY),
+        [Web3.to_checksum_address(params.IDENTITY_REGISTRY), Web3.to_checksum_address(params.L2_BRIDGE)],
         contracts,
         selectors,
+        payable_selectors,
         token_selectors,
     )
     game, _ = _deploy_one(
@@ -190,13 +191,15 @@ def one_step_gas_schedule() -> list[int]:
     if len(identity) != 1:
         raise CriticalError("OneStepProof assumes one gas figure for the identity registry's setters")
     tokens = [params.OP_GAS[f"token.{op}"] for op in ("transfer", "transferFrom", "approve", "mint")]
-    return [*tokens, identity.pop()]
+    return [*tokens, identity.pop(), params.OP_GAS["bridge.withdraw"]]
 
 
-def system_selectors() -> tuple[list[ChecksumAddress], list[list[bytes]], list[bytes]]:
+def system_selectors() -> tuple[list[ChecksumAddress], list[list[bytes]], list[list[bytes]], list[bytes]]:
     """The STF's dispatch tables as OneStepProof's constructor takes them: each fixed system contract
-    with its selectors, and the selectors of every token (so L1 knows which calls fail at dispatch)."""
-    fixed = system._FIXED  # the dispatch table itself: one source of truth for what exists
-    addresses = [Web3.to_checksum_address(address) for address in fixed]
-    selectors = [sorted(functions) for functions in fixed.values()]
-    return addresses, selectors, sorted(token.FUNCTIONS)
+    with its selectors that take no ETH and its payable ones, and the selectors of every token (so L1
+    knows which calls fail at dispatch and which receive the call's ETH)."""
+    fixed = system.fixed_system_contracts()
+    addresses = [Web3.to_checksum_address(contract.address) for contract in fixed]
+    selectors = [sorted(contract.functions) for contract in fixed]
+    payable = [sorted(contract.payable) for contract in fixed]
+    return addresses, selectors, payable, sorted(token.FUNCTIONS)
