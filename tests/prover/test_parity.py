@@ -4,11 +4,11 @@ Hypothesis draws a small random state (accounts with random nonces and balances,
 count) and one random item: a signed transaction of any type, from a funded or unfunded key, with a
 right or wrong chain id and nonce, fees above or below the base fee, gas from too little to over the
 block limit, value beyond the balance, ETH or calldata sent to plain accounts, system contracts or
-tokens, contract creation, a corrupted signature (high s, another r, another parity) or corrupted
-bytes; or a deposit from the real L1 queue, in or out of order. The root after the item from
-`prover.fault.execution` (which calls jovay/stf) must equal what OneStepProof.execute returns on anvil
-from the same witness, in every case, including every rejection. Calls the one-step proof does not
-cover (a known selector of a system contract, sent without ETH) are left out; see docs/architecture.md.
+tokens (payable functions and the L2 bridge's withdraw among them), contract creation, a corrupted
+signature (high s, another r, another parity) or corrupted bytes; or a deposit from the real L1 queue,
+in or out of order. The root after the item from `prover.fault.execution` (which calls jovay/stf) must
+equal what OneStepProof.execute returns on anvil from the same witness, in every case, including every
+rejection. Calls the one-step proof does not cover (see docs/architecture.md) are left out.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ from jovay.state.keys import (
     system_field_key,
     token_balance_key,
     token_field_key,
+    withdrawal_key,
+    withdrawal_value,
 )
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
 from jovay.stf import system
@@ -77,6 +79,11 @@ TRANSFER_FROM = bytes.fromhex("23b872dd")  # transferFrom(address,address,uint25
 APPROVE = bytes.fromhex("095ea7b3")  # approve(address,uint256)
 MINT = bytes.fromhex("40c10f19")  # mint(address,uint256)
 BALANCE_OF = bytes.fromhex("70a08231")  # balanceOf(address)
+WITHDRAW = abi_selector("withdraw(address)")
+WITHDRAWAL_COUNT = abi_selector("withdrawalCount()")
+WITHDRAWAL_HASH = abi_selector("withdrawalHash(uint256)")
+SUBSCRIBE = abi_selector("subscribe(uint256,uint128)")
+FIXED = {contract.address: contract for contract in system.fixed_system_contracts()}
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
 
 
@@ -175,7 +182,13 @@ def transactions(draw: st.DrawFn) -> bytes:
         "to": st.one_of(addresses, st.none()),
         "value": st.sampled_from([0, 1, 10**15, 10**19, 2**128]),
         "data": st.sampled_from(
-            [b"\x00\x01", b"\x01\x02\x03\x04\x05", bytes.fromhex("a9059cbb") + bytes(64)]
+            [
+                b"\x00\x01",
+                b"\x01\x02\x03\x04\x05",
+                bytes.fromhex("a9059cbb") + bytes(64),
+                WITHDRAW + (b"\x11" * 20).rjust(32, b"\x00"),
+                WITHDRAWAL_COUNT,
+            ]
         ),
         "access": st.sampled_from([((b"\x22" * 20, (b"\x33" * 32,)),), ((b"\x22" * 20, ()),)]),
     }
@@ -211,18 +224,23 @@ def transactions(draw: st.DrawFn) -> bytes:
 
 
 def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
-    """False for a valid call the one-step proof does not cover: a known function of a fixed system
-    contract, or anything but `transfer` of a token made by createToken."""
+    """False for a valid call the one-step proof does not cover: a known function of the asset or
+    attestation registry (unless ETH sent to one that is not payable makes it fail at dispatch), or a
+    transfer of a lifecycle token."""
     try:
         signed = decode_transaction(raw, expected_chain_id=CHAIN_ID)
     except InvalidTransaction:
         return True
     to, data = signed.tx.to, signed.tx.data
-    if to is None or signed.tx.value or len(data) < 4:
+    if to is None or len(data) < 4:
         return True
-    fixed = system._FIXED
-    if to in fixed:
-        return to == IDENTITY_REGISTRY or data[:4] not in fixed[to]
+    contract = FIXED.get(to)
+    if contract is not None:
+        if to in (IDENTITY_REGISTRY, L2_BRIDGE) or data[:4] in contract.payable:
+            return to in (IDENTITY_REGISTRY, L2_BRIDGE)
+        return bool(signed.tx.value) or data[:4] not in contract.functions
+    if signed.tx.value:
+        return True  # ETH sent to a token fails at dispatch
     token_id = int.from_bytes(to[6:], "big")
     if not (to.startswith(TOKEN_ADDRESS_PREFIX) and 1 <= token_id <= leaves.get(system_field_key(1), 0)):
         return True  # not a system contract: a plain transfer or a rejection
@@ -469,3 +487,133 @@ def test_identity_cases_agree(l1: Any, key: bytes, data: bytes, written: tuple[i
     for k in (allowlist_key(b"\x77" * 20), claims_key(b"\x77" * 20), compliance_officer_key(b"\x77" * 20)):
         assert after.get(k) == (written[1] if written and written[0] == k else 0)
     _check(l1, IDENTITY_STATE, item, record=False)
+
+
+# --- ETH sent with a call, and the L2 bridge ---------------------------------------------------------
+
+
+@st.composite
+def bridge_calls(draw: st.DrawFn) -> bytes:
+    """A sane signed call to the L2 bridge (or ETH to another system contract's function): random
+    recipients (the zero address, dirty bytes), random ETH, sometimes malformed calldata."""
+    recipient = draw(st.sampled_from([b"\x11" * 20, SENDERS[1], bytes(20), b"\x01" + b"\x11" * 20]))
+    index = st.sampled_from([0, 1, 2**64, 2**256 - 1]).map(lambda v: v.to_bytes(32, "big"))
+    to, data = draw(
+        st.sampled_from(
+            [
+                (L2_BRIDGE, WITHDRAW + recipient.rjust(32, b"\x00")),
+                (L2_BRIDGE, WITHDRAW + recipient.rjust(32, b"\x00")),
+                (L2_BRIDGE, WITHDRAWAL_COUNT),
+                (L2_BRIDGE, WITHDRAWAL_HASH + draw(index)),
+                (
+                    IDENTITY_REGISTRY,
+                    abi_selector("setAllowed(address,bool)") + recipient.rjust(32, b"\x00") + bytes(32),
+                ),
+                (ASSET_REGISTRY, abi_selector("assetCount()")),
+                (TOKEN_1, TRANSFER + recipient.rjust(32, b"\x00") + bytes(32)),
+            ]
+        )
+    )
+    if draw(st.integers(0, 9)) == 0:
+        data = data[:-1] if draw(st.booleans()) else data + b"\x00"
+    value = draw(st.sampled_from([0, 0, 1, 10**15, 10**18, 10**20]))
+    tx = DynamicFeeTx(
+        CHAIN_ID, 0, 10**6, 10**9, draw(st.sampled_from([30_000, 80_000, 100_000])), to, value, data
+    )
+    return sign_transaction(tx, draw(st.sampled_from(KEYS[:2])))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(states(), bridge_calls(), st.sampled_from([0, 1, MAX_UINT128 - 10**15]), st.integers(0, 5))
+def test_bridge_calls_agree(
+    l1: Any, leaves: dict[int, int], raw: bytes, bridge_balance: int, count: int
+) -> None:
+    """Withdrawals (the burn, the leaf, the index), their views, and ETH sent to any system function;
+    a bridge balance near 2^128 makes the incoming ETH overflow it (the call then reverts)."""
+    leaves = (
+        leaves | {account_key(s): pack_account(0, 10**19) for s in SENDERS} | {system_field_key(3): count}
+    )
+    if bridge_balance:
+        leaves[account_key(L2_BRIDGE)] = pack_account(0, bridge_balance)
+    leaves = {k: v for k, v in leaves.items() if v}
+    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
+
+
+BRIDGE_STATE = {
+    account_key(SENDERS[0]): pack_account(0, 10**19),
+    system_field_key(3): 4,  # four withdrawals recorded before
+}
+
+
+def _bridge_call(data: bytes, value: int, to: bytes = L2_BRIDGE) -> bytes:
+    return sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, to, value, data), KEYS[0])
+
+
+def _withdraw_step(raw: bytes, leaves: dict[int, int] = BRIDGE_STATE) -> tuple[int, Any, SparseMerkleTree]:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw)], 0, RULES.apply)
+    return pre, witness, SparseMerkleTree(store, witness.post_root)
+
+
+@pytest.mark.parametrize(
+    ("data", "value", "to", "recorded"),  # recorded: whether withdrawal 4 is written
+    [
+        (WITHDRAW + _w(b"\x11" * 20), 10**18, L2_BRIDGE, True),
+        (WITHDRAW + _w(b"\x11" * 20), 0, L2_BRIDGE, False),  # nothing to withdraw
+        (WITHDRAW + _w(bytes(20)), 10**18, L2_BRIDGE, False),  # to the zero address
+        (WITHDRAW + b"\x01" + _w(b"\x11" * 20)[1:], 10**18, L2_BRIDGE, False),  # dirty address bytes
+        (WITHDRAW + _w(b"\x11" * 20) + b"\x00", 10**18, L2_BRIDGE, False),  # malformed calldata
+        (WITHDRAWAL_COUNT, 0, L2_BRIDGE, False),  # a view
+        (WITHDRAWAL_COUNT, 10**18, L2_BRIDGE, False),  # a view is not payable
+        (abi_selector("assetCount()"), 5, ASSET_REGISTRY, False),  # nor is any non-payable function
+        (abi_selector("setAllowed(address,bool)") + _w(b"\x11" * 20) + _u(1), 5, IDENTITY_REGISTRY, False),
+    ],
+)
+def test_bridge_cases_agree(l1: Any, data: bytes, value: int, to: bytes, recorded: bool) -> None:
+    raw = _bridge_call(data, value, to)
+    _, witness, after = _withdraw_step(raw)
+    leaf = withdrawal_value(SENDERS[0], b"\x11" * 20, value) if recorded else 0
+    assert after.get(withdrawal_key(4)) == leaf
+    assert after.get(system_field_key(3)) == (5 if recorded else 4)
+    assert after.get(account_key(L2_BRIDGE)) == 0  # the ETH is burned, or never arrives
+    _check(l1, BRIDGE_STATE, BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw), record=False)
+
+
+def _execute_on_l1(l1: Any, pre: int, witness: Any) -> int:
+    w3, dep, _ = l1
+    call = dep.one_step_proof(w3).functions.execute(
+        pre.to_bytes(32, "big"), item_leaf(witness.item), 1, 0, witness.encode()
+    )
+    return int.from_bytes(call.call(), "big")
+
+
+def test_withdraw_witness_tampering_fails(l1: Any) -> None:
+    """A withdrawal's witness cannot be bent: a leaf claimed with another value, a missing leaf, or
+    another withdrawal index than the state holds all revert (the real witness gives the real root)."""
+    raw = _bridge_call(WITHDRAW + _w(b"\x11" * 20), 10**18)
+    pre, witness, _ = _withdraw_step(raw)
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    index_at = next(i for i, leaf in enumerate(witness.leaves) if leaf.key == system_field_key(3))
+    lying = list(witness.leaves)
+    lying[index_at] = dataclasses.replace(lying[index_at], value=0)  # "no withdrawals yet": index 0
+    with pytest.raises(Exception, match="missing state leaf|SparseMerkle"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+    leaf_at = next(i for i, leaf in enumerate(witness.leaves) if leaf.key == withdrawal_key(4))
+    missing = [leaf for i, leaf in enumerate(witness.leaves) if i != leaf_at]
+    with pytest.raises(Exception, match="missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=missing))
+    bridge_at = next(i for i, leaf in enumerate(witness.leaves) if leaf.key == account_key(L2_BRIDGE))
+    rich = list(witness.leaves)
+    rich[bridge_at] = dataclasses.replace(rich[bridge_at], value=pack_account(0, 10**18))  # ETH to keep
+    with pytest.raises(Exception, match="SparseMerkle"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=rich))
+
+
+def test_uncovered_payable_function_is_refused(l1: Any) -> None:
+    """A payable function the one-step proof does not run (subscribe) is refused, never treated as a
+    dispatch failure (which would give a root the STF does not)."""
+    raw = _bridge_call(SUBSCRIBE + _u(1) + _u(5), 10**15, ASSET_REGISTRY)
+    pre, witness, _ = _withdraw_step(raw)
+    with pytest.raises(Exception, match="operation not supported"):
+        _execute_on_l1(l1, pre, witness)
