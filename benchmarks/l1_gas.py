@@ -57,6 +57,7 @@ from jovay.params import (  # noqa: E402
     BLOCK_GAS_LIMIT,
     DEFAULT_L2_CHAIN_ID,
     IDENTITY_REGISTRY,
+    L2_BRIDGE,
     TOKEN_ADDRESS_PREFIX,
 )
 from jovay.sdk.withdrawals import Withdrawal, WithdrawalProof, submit_withdrawal  # noqa: E402
@@ -194,6 +195,9 @@ def _transfer(
     return sign_transaction(DynamicFeeTx(CHAIN_ID, nonce, 10**6, 10**9, gas, to, value, data), USER_KEY)
 
 
+WITHDRAW = bytes.fromhex("51cff8d9")  # withdraw(address)
+
+
 def _tx_item(raw: bytes) -> BatchItem:
     return BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw)
 
@@ -286,6 +290,14 @@ def one_step_gas(bench: GasBench) -> dict[str, Any]:
         ),
         "identity_setAllowed_refused": _tx_item(
             _transfer(0, to=IDENTITY_REGISTRY, data=bytes.fromhex("4697f05d") + token_data[4:], gas=60_000)
+        ),
+        "bridge_withdraw": _tx_item(
+            sign_transaction(
+                DynamicFeeTx(
+                    CHAIN_ID, 0, 10**6, 10**9, 100_000, L2_BRIDGE, ETH // 10, WITHDRAW + token_data[4:36]
+                ),
+                USER_KEY,
+            )
         ),
         "system_call_dispatch_failure": _tx_item(
             _transfer(0, to=TOKEN, data=b"\x01\x02\x03\x04", gas=60_000)

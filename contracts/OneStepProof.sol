@@ -53,6 +53,7 @@ contract OneStepProof {
         uint256[] keys;
         uint256[] pre;
         uint256[] cur;
+        uint256 timestamp; // the item's block time (lock-ups, KYC expiry)
     }
 
     uint256 internal constant ITEM_TRANSACTION = 1;
@@ -87,6 +88,19 @@ contract OneStepProof {
     uint256 internal constant DOMAIN_TOKEN_ASSET = 24;
     uint256 internal constant DOMAIN_COMPLIANCE_OFFICER = 26;
     uint256 internal constant DOMAIN_CLAIMS = 28;
+    uint256 internal constant DOMAIN_ASSET_FIELD = 20;
+    uint256 internal constant DOMAIN_FROZEN = 23;
+    uint256 internal constant DOMAIN_HOLDER_COUNT = 25;
+    uint256 internal constant DOMAIN_REVENUE_CHECKPOINT = 29;
+    uint256 internal constant DOMAIN_REVENUE_OWED = 30;
+    uint256 internal constant DOMAIN_FROZEN_TOKENS = 31;
+    uint256 internal constant F_STATUS = 0;
+    uint256 internal constant F_RULES = 13;
+    uint256 internal constant F_MAX_BALANCE = 14;
+    uint256 internal constant F_REQUIREMENTS = 15;
+    uint256 internal constant F_REVENUE_PER_UNIT = 18;
+    uint256 internal constant STAGE_TRADING = 4;
+    uint256 internal constant REVENUE_SCALE_BITS = 64;
     uint256 internal constant FIELD_IDENTITY_ADMIN = 0;
     bytes4 internal constant SEL_SET_ALLOWED = bytes4(keccak256("setAllowed(address,bool)"));
     bytes4 internal constant SEL_SET_COMPLIANCE_OFFICER = bytes4(keccak256("setComplianceOfficer(address,bool)"));
@@ -174,6 +188,7 @@ contract OneStepProof {
             abi.decode(proof, (Item, bytes32[], Leaf[]));
         require(itemInBatch(itemsRoot, itemCount, index, item, itemProof), "OneStepProof: item not in batch");
         State memory st = _load(leaves);
+        st.timestamp = item.timestamp;
         if (item.kind == ITEM_TRANSACTION) {
             _transaction(st, item);
         } else if (item.kind == ITEM_DEPOSIT) {
@@ -433,7 +448,7 @@ contract OneStepProof {
         return to != address(0) && _get(st, _allowlistKey(to)) == 1;
     }
 
-    /// @dev token.py `_move`: the allowlist, the balance, the lifecycle hook (not covered), the move.
+    /// @dev token.py `_move`: the allowlist, the balance, the lifecycle hook (assets.py), the move.
     function _move(State memory st, address token, address from, address to, uint256 amount)
         private
         view
@@ -447,11 +462,134 @@ contract OneStepProof {
         if (amount > fromBalance) {
             return false;
         }
-        require(_get(st, _tokenAssetKey(token)) == 0, "OneStepProof: operation not supported");
+        if (!_beforeTransfer(st, token, from, to, amount)) {
+            return false;
+        }
         _set(st, fromKey, fromBalance - amount);
         uint256 toKey = _tokenBalanceKey(token, to);
         _set(st, toKey, _get(st, toKey) + amount);
         return true;
+    }
+
+    // --- lifecycle tokens (jovay/stf/assets.py before_transfer, cashflow.py settle) -------------------
+
+    /// @dev The asset's compliance rules on a move of its token (true at once for createToken tokens):
+    ///      Trading and not paused, neither side frozen, within the sender's unfrozen balance, past the
+    ///      lock-up, the recipient's claims, the balance and holder limits; then the holder count and
+    ///      both sides' revenue settlement. False: the transfer reverts.
+    function _beforeTransfer(State memory st, address token, address from, address to, uint256 amount)
+        private
+        view
+        returns (bool)
+    {
+        uint256 assetId = _get(st, _tokenAssetKey(token));
+        if (assetId == 0) {
+            return true;
+        }
+        uint256 status = _get(st, _assetFieldKey(assetId, F_STATUS));
+        if (status & 0xFF != STAGE_TRADING || (status >> 17) & 1 == 1) {
+            return false; // not trading, or paused
+        }
+        if (_get(st, _perHolderKey(DOMAIN_FROZEN, assetId, from)) == 1) {
+            return false;
+        }
+        if (_get(st, _perHolderKey(DOMAIN_FROZEN, assetId, to)) == 1) {
+            return false;
+        }
+        uint256 fromBalance = _get(st, _tokenBalanceKey(token, from));
+        if (amount + _get(st, _perHolderKey(DOMAIN_FROZEN_TOKENS, assetId, from)) > fromBalance) {
+            return false; // exceeds the unfrozen balance
+        }
+        if (st.timestamp < _get(st, _assetFieldKey(assetId, F_RULES)) >> 32) {
+            return false; // locked up
+        }
+        if (!_claimsMeetRequirements(st, assetId, to)) {
+            return false;
+        }
+        if (from == to) {
+            return true;
+        }
+        if (!_countHolders(st, assetId, token, to, amount, fromBalance == amount)) {
+            return false;
+        }
+        _settle(st, assetId, token, from);
+        _settle(st, assetId, token, to);
+        return true;
+    }
+
+    /// @dev assets.py `_check_limits` and `count_holders`: the recipient's balance limit, the holder limit
+    ///      when the recipient becomes a holder, and the new holder count. `emptiesSender`: the move takes
+    ///      the sender's whole balance.
+    function _countHolders(
+        State memory st,
+        uint256 assetId,
+        address token,
+        address to,
+        uint256 amount,
+        bool emptiesSender
+    ) private view returns (bool) {
+        uint256 toBalance = _get(st, _tokenBalanceKey(token, to));
+        uint256 maxBalance = _get(st, _assetFieldKey(assetId, F_MAX_BALANCE));
+        if (maxBalance != 0 && toBalance + amount > maxBalance) {
+            return false;
+        }
+        uint256 holdersKey = Poseidon.hash2(_hashers(), DOMAIN_HOLDER_COUNT, uint160(token));
+        uint256 holders = _get(st, holdersKey);
+        bool gained = amount != 0 && toBalance == 0;
+        bool lost = amount != 0 && emptiesSender;
+        uint256 maxHolders = _get(st, _assetFieldKey(assetId, F_RULES)) & 0xFFFFFFFF;
+        if (gained && !lost && maxHolders != 0 && holders + 1 > maxHolders) {
+            return false;
+        }
+        if (gained != lost) {
+            _set(st, holdersKey, gained ? holders + 1 : holders - 1);
+        }
+        return true;
+    }
+
+    /// @dev assets.py `_check_claims`: KYC not expired, investor class, jurisdiction (0 = any).
+    function _claimsMeetRequirements(State memory st, uint256 assetId, address holder) private view returns (bool) {
+        uint256 needs = _get(st, _assetFieldKey(assetId, F_REQUIREMENTS));
+        (bool kyc, uint256 minClass, uint256 jurisdiction) = (needs & 1 == 1, (needs >> 8) & 0xFF, needs >> 16);
+        if (!kyc && minClass == 0 && jurisdiction == 0) {
+            return true;
+        }
+        uint256 claims = _get(st, Poseidon.hash2(_hashers(), DOMAIN_CLAIMS, uint160(holder)));
+        if (kyc && claims >> 24 <= st.timestamp) {
+            return false;
+        }
+        if ((claims >> 16) & 0xFF < minClass) {
+            return false;
+        }
+        return jurisdiction == 0 || claims & 0xFFFF == jurisdiction;
+    }
+
+    /// @dev cashflow.py `settle`: credit the revenue accrued on the holder's balance since its checkpoint.
+    function _settle(State memory st, uint256 assetId, address token, address holder) private view {
+        uint256 perUnit = _get(st, _assetFieldKey(assetId, F_REVENUE_PER_UNIT));
+        if (perUnit == 0) {
+            return;
+        }
+        uint256 checkpointKey = _perHolderKey(DOMAIN_REVENUE_CHECKPOINT, assetId, holder);
+        uint256 checkpoint = _get(st, checkpointKey);
+        if (checkpoint == perUnit) {
+            return;
+        }
+        uint256 balance = _get(st, _tokenBalanceKey(token, holder));
+        if (balance != 0) {
+            uint256 owedKey = _perHolderKey(DOMAIN_REVENUE_OWED, assetId, holder);
+            _set(st, owedKey, _get(st, owedKey) + ((balance * (perUnit - checkpoint)) >> REVENUE_SCALE_BITS));
+        }
+        _set(st, checkpointKey, perUnit);
+    }
+
+    function _assetFieldKey(uint256 assetId, uint256 field) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), DOMAIN_ASSET_FIELD, assetId, field);
+    }
+
+    /// @dev P(domain, assetId, holder): frozen, frozen tokens, revenue checkpoint and owed.
+    function _perHolderKey(uint256 domain, uint256 assetId, address holder) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), domain, assetId, uint160(holder));
     }
 
     // --- identity registry (jovay/stf/identity.py) -----------------------------------------------------
