@@ -62,7 +62,19 @@ from jovay.state.keys import (
 )
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
 from jovay.stf import system
-from jovay.stf.assets import token_asset_key
+from jovay.stf.assets import (
+    F_MAX_BALANCE,
+    F_REQUIREMENTS,
+    F_REVENUE_PER_UNIT,
+    F_RULES,
+    F_STATUS,
+    asset_field_key,
+    frozen_key,
+    frozen_tokens_key,
+    holder_count_key,
+    token_asset_key,
+)
+from jovay.stf.cashflow import revenue_checkpoint_key, revenue_owed_key
 from jovay.stf.identity import claims_key, compliance_officer_key
 from prover.fault.execution import ItemRules, step_witness
 
@@ -144,7 +156,7 @@ def states(draw: st.DrawFn) -> dict[int, int]:
         if draw(st.booleans()):
             leaves[allowlist_key(holder)] = 1
     if draw(st.booleans()):
-        leaves[token_asset_key(TOKEN_2)] = 1  # a lifecycle token: its transfers are not covered
+        leaves[token_asset_key(TOKEN_2)] = 1  # a lifecycle token (asset 1 has no fields: not trading)
     for token_address in (TOKEN_1, TOKEN_2):
         issuer = draw(st.sampled_from([SENDERS[0], SENDERS[1]]))
         leaves[token_field_key(token_address, 0)] = int.from_bytes(issuer, "big")
@@ -225,8 +237,7 @@ def transactions(draw: st.DrawFn) -> bytes:
 
 def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
     """False for a valid call the one-step proof does not cover: a known function of the asset or
-    attestation registry (unless ETH sent to one that is not payable makes it fail at dispatch), or a
-    transfer of a lifecycle token."""
+    attestation registry (unless ETH sent to one that is not payable makes it fail at dispatch)."""
     try:
         signed = decode_transaction(raw, expected_chain_id=CHAIN_ID)
     except InvalidTransaction:
@@ -241,11 +252,7 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
         return bool(signed.tx.value) or data[:4] not in contract.functions
     if signed.tx.value:
         return True  # ETH sent to a token fails at dispatch
-    token_id = int.from_bytes(to[6:], "big")
-    if not (to.startswith(TOKEN_ADDRESS_PREFIX) and 1 <= token_id <= leaves.get(system_field_key(1), 0)):
-        return True  # not a system contract: a plain transfer or a rejection
-    moves_lifecycle_tokens = data[:4] in (TRANSFER, TRANSFER_FROM) and token_asset_key(to) in leaves
-    return not moves_lifecycle_tokens
+    return True  # every token call, lifecycle tokens' transfers included
 
 
 def _check(l1: Any, leaves: dict[int, int], item: BatchItem, record: bool = True) -> None:
@@ -392,20 +399,6 @@ def test_token_transfer_cases_agree(l1: Any, raw: bytes, moved: bool) -> None:
     assert (after.get(token_balance_key(TOKEN_1, SENDERS[0])) != 10**6) == moved
     assert witness.post_root != pre  # fees are always paid
     _check(l1, TOKEN_STATE, BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw), record=False)
-
-
-def test_lifecycle_token_transfer_is_not_covered(l1: Any) -> None:
-    """A token of an asset goes through the lifecycle's compliance rules: the one-step proof refuses."""
-    w3, dep, _ = l1
-    leaves = TOKEN_STATE | {token_asset_key(TOKEN_1): 1}
-    store = MemoryNodeStore()
-    pre = SparseMerkleTree(store).update_many(leaves)
-    item = BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, _token_call(b"\x11" * 20, 5))
-    witness = step_witness(store, pre, [item], 0, RULES.apply)
-    with pytest.raises(Exception, match="operation not supported"):
-        dep.one_step_proof(w3).functions.execute(
-            pre.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode()
-        ).call()
 
 
 @st.composite
@@ -617,3 +610,161 @@ def test_uncovered_payable_function_is_refused(l1: Any) -> None:
     pre, witness, _ = _withdraw_step(raw)
     with pytest.raises(Exception, match="operation not supported"):
         _execute_on_l1(l1, pre, witness)
+
+
+# --- lifecycle tokens: transfers under the asset's compliance rules -------------------------------------
+
+LIFECYCLE_HOLDERS = [SENDERS[0], SENDERS[1], b"\x11" * 20, b"\x22" * 20]
+NOW = 1_700_000_000
+
+
+def _lifecycle_state(
+    *,
+    stage: int = 4,
+    paused: bool = False,
+    frozen: tuple[bytes, ...] = (),
+    frozen_tokens: int = 0,
+    max_holders: int = 0,
+    lockup: int = 0,
+    max_balance: int = 0,
+    requirements: int = 0,
+    claims: int = 0,
+    per_unit: int = 0,
+    checkpoint: int = 0,
+    holders: int = 2,
+) -> dict[int, int]:
+    """TOKEN_1 as the token of asset 1: SENDERS[0] holds 10^6 units, 0x11.. holds 7; everyone but 0x22..
+    on the allowlist; `claims` for every holder; revenue `per_unit` (x 2^64) against `checkpoint`."""
+    leaves = TOKEN_STATE | {
+        token_asset_key(TOKEN_1): 1,
+        asset_field_key(1, F_STATUS): stage | int(paused) << 17,
+        asset_field_key(1, F_RULES): max_holders | lockup << 32,
+        asset_field_key(1, F_MAX_BALANCE): max_balance,
+        asset_field_key(1, F_REQUIREMENTS): requirements,
+        asset_field_key(1, F_REVENUE_PER_UNIT): per_unit,
+        holder_count_key(TOKEN_1): holders,
+        frozen_tokens_key(1, SENDERS[0]): frozen_tokens,
+        allowlist_key(SENDERS[1]): 1,
+    }
+    for holder in LIFECYCLE_HOLDERS:
+        leaves[claims_key(holder)] = claims
+        leaves[revenue_checkpoint_key(1, holder)] = checkpoint
+        leaves[revenue_owed_key(1, holder)] = 3 if checkpoint else 0
+    for holder in frozen:
+        leaves[frozen_key(1, holder)] = 1
+    return {k: v for k, v in leaves.items() if v}
+
+
+@st.composite
+def lifecycle_states(draw: st.DrawFn) -> dict[int, int]:
+    """An asset in a random stage with random rules, freezes, claims and revenue."""
+    per_unit = draw(st.sampled_from([0, 0, 1 << 64, 3 << 70, (1 << 191) // 10**7]))
+    return _lifecycle_state(
+        stage=draw(st.sampled_from([4, 4, 4, 3, 5])),
+        paused=draw(st.sampled_from([False, False, False, True])),
+        frozen=tuple(draw(st.lists(st.sampled_from(LIFECYCLE_HOLDERS[:3]), max_size=1))),
+        frozen_tokens=draw(st.sampled_from([0, 0, 10, 10**6 - 5, 2 * 10**6])),
+        max_holders=draw(st.sampled_from([0, 0, 2, 3])),
+        lockup=draw(st.sampled_from([0, 0, NOW - 1, NOW, NOW + 1])),
+        max_balance=draw(st.sampled_from([0, 0, 10, 10**6, 10**7])),
+        requirements=draw(st.sampled_from([0, 0, 1, 2 << 8, 840 << 16, 1 | 1 << 8 | 840 << 16])),
+        claims=draw(st.sampled_from([0, 840 | 1 << 16 | (NOW + 1) << 24, 276 | 2 << 16 | NOW << 24])),
+        per_unit=per_unit,
+        checkpoint=draw(st.sampled_from([0, per_unit, per_unit // 2])),
+        holders=draw(st.sampled_from([1, 2, 3])),
+    )
+
+
+@st.composite
+def lifecycle_transfers(draw: st.DrawFn) -> bytes:
+    """transfer / transferFrom of the asset's token to any holder (off the allowlist, to oneself...)."""
+    to = _w(draw(st.sampled_from([*LIFECYCLE_HOLDERS, bytes(20)])))
+    amount = _u(draw(st.sampled_from([0, 1, 5, 7, 10**6 - 10, 10**6, 10**6 + 1])))
+    key = draw(st.sampled_from(KEYS[:2]))
+    if draw(st.booleans()):
+        data = TRANSFER + to + amount
+    else:
+        data = TRANSFER_FROM + _w(draw(st.sampled_from([SENDERS[0], b"\x11" * 20]))) + to + amount
+    tx = DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, draw(st.sampled_from([60_000, 100_000])), TOKEN_1, 0, data)
+    return sign_transaction(tx, key)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lifecycle_states(), lifecycle_transfers(), st.sampled_from([NOW - 1, NOW, NOW + 1]))
+def test_lifecycle_transfers_agree(l1: Any, leaves: dict[int, int], raw: bytes, timestamp: int) -> None:
+    leaves = leaves | {
+        account_key(SENDERS[1]): pack_account(0, 10**18),
+        allowance_key(TOKEN_1, SENDERS[0], SENDERS[1]): 1 << 128,
+    }
+    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, timestamp, BASE_FEE, raw))
+
+
+def _lifecycle_step(leaves: dict[int, int], raw: bytes) -> tuple[int, Any, SparseMerkleTree]:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw)], 0, RULES.apply)
+    return pre, witness, SparseMerkleTree(store, witness.post_root)
+
+
+@pytest.mark.parametrize(
+    ("state", "to", "amount", "moved"),  # moved: whether the sender's balance changes
+    [
+        (_lifecycle_state(), b"\x11" * 20, 5, True),
+        (_lifecycle_state(stage=3), b"\x11" * 20, 5, False),  # Issuing: not trading
+        (_lifecycle_state(paused=True), b"\x11" * 20, 5, False),
+        (_lifecycle_state(frozen=(SENDERS[0],)), b"\x11" * 20, 5, False),
+        (_lifecycle_state(frozen=(b"\x11" * 20,)), b"\x11" * 20, 5, False),
+        (_lifecycle_state(frozen_tokens=10**6 - 4), b"\x11" * 20, 5, False),  # beyond the unfrozen part
+        (_lifecycle_state(frozen_tokens=10**6 - 5), b"\x11" * 20, 5, True),  # exactly the unfrozen part
+        (_lifecycle_state(lockup=NOW + 1), b"\x11" * 20, 5, False),
+        (_lifecycle_state(lockup=NOW), b"\x11" * 20, 5, True),
+        (_lifecycle_state(max_balance=11), b"\x11" * 20, 5, False),
+        (_lifecycle_state(max_balance=12), b"\x11" * 20, 5, True),
+        (_lifecycle_state(max_holders=2), SENDERS[1], 5, False),  # a third holder
+        (_lifecycle_state(max_holders=2), SENDERS[1], 10**6, True),  # the sender leaves: still two
+        (_lifecycle_state(requirements=1, claims=(NOW + 1) << 24), b"\x11" * 20, 5, True),  # KYC valid
+        (_lifecycle_state(requirements=1, claims=NOW << 24), b"\x11" * 20, 5, False),  # KYC expired
+        (_lifecycle_state(requirements=2 << 8, claims=1 << 16), b"\x11" * 20, 5, False),  # class too low
+        (_lifecycle_state(requirements=840 << 16, claims=276), b"\x11" * 20, 5, False),  # jurisdiction
+        (_lifecycle_state(requirements=840 << 16, claims=840), b"\x11" * 20, 5, True),
+        (_lifecycle_state(per_unit=3 << 64, checkpoint=1 << 64), b"\x11" * 20, 5, True),  # settles both
+        (_lifecycle_state(per_unit=3 << 64), SENDERS[0], 5, False),  # to oneself: nothing settles
+    ],
+)
+def test_lifecycle_transfer_cases_agree(
+    l1: Any, state: dict[int, int], to: bytes, amount: int, moved: bool
+) -> None:
+    raw = _token_call(to, amount, gas=100_000)
+    _, witness, after = _lifecycle_step(state, raw)
+    assert (after.get(token_balance_key(TOKEN_1, SENDERS[0])) != 10**6) == moved
+    if moved and state.get(asset_field_key(1, F_REVENUE_PER_UNIT)):
+        owed = 3 + (2 << 64) * 10**6 // (1 << 64)  # 3 credited before, 2 per unit on 10^6 units since
+        assert after.get(revenue_owed_key(1, SENDERS[0])) == owed
+        assert after.get(revenue_checkpoint_key(1, to)) == 3 << 64
+    _check(l1, state, witness.item, record=False)
+
+
+def test_lifecycle_witness_tampering_fails(l1: Any) -> None:
+    """A lifecycle transfer's witness cannot hide a rule: the witness of a state where the recipient is
+    not frozen (or the lock-up is over) does not pass against the real pre-state root, a leaf claimed
+    with another value is refused, and so is a witness without the holder count."""
+    for rule in ({"frozen": (b"\x11" * 20,)}, {"lockup": NOW + 1}):
+        real = _lifecycle_state(**rule)  # type: ignore[arg-type]
+        pre, witness, after = _lifecycle_step(real, _token_call(b"\x11" * 20, 5, gas=100_000))
+        assert after.get(token_balance_key(TOKEN_1, SENDERS[0])) == 10**6  # the STF refuses it
+        assert _execute_on_l1(l1, pre, witness) == witness.post_root
+        _, lenient, lenient_after = _lifecycle_step(_lifecycle_state(), witness.item.payload)
+        assert lenient_after.get(token_balance_key(TOKEN_1, SENDERS[0])) == 10**6 - 5
+        with pytest.raises(Exception, match="SparseMerkle"):
+            _execute_on_l1(l1, pre, lenient)
+        key = frozen_key(1, b"\x11" * 20) if "frozen" in rule else asset_field_key(1, F_RULES)
+        lying = [dataclasses.replace(leaf, value=0) if leaf.key == key else leaf for leaf in witness.leaves]
+        assert lying != witness.leaves
+        with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+            _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+    pre, witness, _ = _lifecycle_step(_lifecycle_state(), _token_call(SENDERS[1], 5, gas=100_000))
+    missing = [leaf for leaf in witness.leaves if leaf.key != holder_count_key(TOKEN_1)]
+    assert len(missing) == len(witness.leaves) - 1
+    with pytest.raises(Exception, match="missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=missing))
