@@ -105,6 +105,9 @@ contract OneStepProof {
     bytes4 internal constant SEL_SET_ALLOWED = bytes4(keccak256("setAllowed(address,bool)"));
     bytes4 internal constant SEL_SET_COMPLIANCE_OFFICER = bytes4(keccak256("setComplianceOfficer(address,bool)"));
     bytes4 internal constant SEL_SET_CLAIMS = bytes4(keccak256("setClaims(address,uint16,uint8,uint64)"));
+    bytes4 internal constant SEL_SET_REGULATOR = bytes4(keccak256("setRegulator(address,bool)"));
+    bytes4 internal constant SEL_RECOVER_IDENTITY = bytes4(keccak256("recoverIdentity(address,address)"));
+    uint256 internal constant DOMAIN_REGULATOR = 32;
 
     address public immutable poseidon2;
     address public immutable poseidon3;
@@ -114,15 +117,16 @@ contract OneStepProof {
     uint256 public immutable blockGasLimit;
     address public immutable coinbase;
     /// @notice Gas of the token calls and of the identity registry's setters (OP_GAS in jovay/params.py:
-    ///         token.transfer / transferFrom / approve / mint, identity.setAllowed; the three identity
+    ///         token.transfer / transferFrom / approve / mint, identity.setAllowed; the four identity
     ///         setters cost the same, which deploy checks).
     uint256 public immutable gasTransfer;
     uint256 public immutable gasTransferFrom;
     uint256 public immutable gasApprove;
     uint256 public immutable gasMint;
     uint256 public immutable gasIdentity;
-    /// @notice Gas of the L2 bridge's `withdraw` (OP_GAS bridge.withdraw).
+    /// @notice Gas of the L2 bridge's `withdraw` and of the identity registry's `recoverIdentity`.
     uint256 public immutable gasWithdraw;
+    uint256 public immutable gasRecoverIdentity;
     /// @notice The identity registry's and the L2 bridge's fixed addresses.
     address public immutable identityRegistry;
     address public immutable l2Bridge;
@@ -141,7 +145,7 @@ contract OneStepProof {
         uint256 chainId_,
         uint256 blockGasLimit_,
         address coinbase_,
-        uint256[6] memory opGas,
+        uint256[7] memory opGas,
         address[2] memory identityAndBridge,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
@@ -160,7 +164,7 @@ contract OneStepProof {
         blockGasLimit = blockGasLimit_;
         coinbase = coinbase_;
         (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (opGas[0], opGas[1], opGas[2], opGas[3]);
-        (gasIdentity, gasWithdraw) = (opGas[4], opGas[5]);
+        (gasIdentity, gasWithdraw, gasRecoverIdentity) = (opGas[4], opGas[5], opGas[6]);
         (identityRegistry, l2Bridge) = (identityAndBridge[0], identityAndBridge[1]);
         for (uint256 i = 0; i < systemContracts.length; ++i) {
             isFixedSystemContract[systemContracts[i]] = true;
@@ -597,14 +601,16 @@ contract OneStepProof {
     /// @dev One call to the identity registry: the admin's setters; the views cost the dispatch gas only.
     function _identityCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
         bytes4 selector = bytes4(t.data);
-        if (selector == SEL_SET_ALLOWED || selector == SEL_SET_COMPLIANCE_OFFICER) {
+        if (selector == SEL_SET_ALLOWED || selector == SEL_SET_COMPLIANCE_OFFICER || selector == SEL_SET_REGULATOR) {
             if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0 || _word(t.data, 1) > 1) {
                 return (DISPATCH_GAS, false);
             }
             if (!_isIdentityAdmin(st, t.sender)) {
                 return (gasIdentity, false);
             }
-            uint256 domain = selector == SEL_SET_ALLOWED ? DOMAIN_ALLOWLIST : DOMAIN_COMPLIANCE_OFFICER;
+            uint256 domain = selector == SEL_SET_ALLOWED
+                ? DOMAIN_ALLOWLIST
+                : selector == SEL_SET_COMPLIANCE_OFFICER ? DOMAIN_COMPLIANCE_OFFICER : DOMAIN_REGULATOR;
             _set(st, Poseidon.hash2(_hashers(), domain, _word(t.data, 0)), _word(t.data, 1));
             return (gasIdentity, true);
         }
@@ -623,7 +629,38 @@ contract OneStepProof {
             _set(st, key, jurisdiction | (class_ << 16) | (expiry << 24));
             return (gasIdentity, true);
         }
-        return (DISPATCH_GAS, true); // isAllowed, admin, isComplianceOfficer, claims: no writes
+        if (selector == SEL_RECOVER_IDENTITY) {
+            return _recoverIdentity(st, t);
+        }
+        return (DISPATCH_GAS, true); // isAllowed, admin, isComplianceOfficer, claims, isRegulator: no writes
+    }
+
+    /// @dev identity.py `recover_identity`: the admin moves a lost wallet's allowlisting and claims to a
+    ///      new wallet that has neither.
+    function _recoverIdentity(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0 || _word(t.data, 1) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        (address lost, address fresh) = (address(uint160(_word(t.data, 0))), address(uint160(_word(t.data, 1))));
+        if (!_isIdentityAdmin(st, t.sender) || lost == fresh) {
+            return (gasRecoverIdentity, false);
+        }
+        Poseidon.Hashers memory h = _hashers();
+        uint256 lostClaimsKey = Poseidon.hash2(h, DOMAIN_CLAIMS, uint160(lost));
+        uint256 lostClaims = _get(st, lostClaimsKey);
+        uint256 lostAllowed = _get(st, _allowlistKey(lost)) == 1 ? 1 : 0;
+        if (lostAllowed == 0 && lostClaims == 0) {
+            return (gasRecoverIdentity, false); // nothing registered to recover
+        }
+        uint256 freshClaimsKey = Poseidon.hash2(h, DOMAIN_CLAIMS, uint160(fresh));
+        if (_get(st, _allowlistKey(fresh)) == 1 || _get(st, freshClaimsKey) != 0) {
+            return (gasRecoverIdentity, false); // the new wallet is taken
+        }
+        _set(st, _allowlistKey(fresh), lostAllowed);
+        _set(st, freshClaimsKey, lostClaims);
+        _set(st, _allowlistKey(lost), 0);
+        _set(st, lostClaimsKey, 0);
+        return (gasRecoverIdentity, true);
     }
 
     function _isIdentityAdmin(State memory st, address a) private view returns (bool) {

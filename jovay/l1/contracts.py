@@ -187,11 +187,17 @@ def deploy(
 
 def one_step_gas_schedule() -> list[int]:
     """The operation gas OneStepProof needs, from jovay/params.py (its constructor's `opGas`)."""
-    identity = {params.OP_GAS[f"identity.{op}"] for op in ("setAllowed", "setComplianceOfficer", "setClaims")}
+    setters = ("setAllowed", "setComplianceOfficer", "setClaims", "setRegulator")
+    identity = {params.OP_GAS[f"identity.{op}"] for op in setters}
     if len(identity) != 1:
         raise CriticalError("OneStepProof assumes one gas figure for the identity registry's setters")
     tokens = [params.OP_GAS[f"token.{op}"] for op in ("transfer", "transferFrom", "approve", "mint")]
-    return [*tokens, identity.pop(), params.OP_GAS["bridge.withdraw"]]
+    return [
+        *tokens,
+        identity.pop(),
+        params.OP_GAS["bridge.withdraw"],
+        params.OP_GAS["identity.recoverIdentity"],
+    ]
 
 
 def system_selectors() -> tuple[list[ChecksumAddress], list[list[bytes]], list[list[bytes]], list[bytes]]:

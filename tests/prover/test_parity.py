@@ -75,7 +75,7 @@ from jovay.stf.assets import (
     token_asset_key,
 )
 from jovay.stf.cashflow import revenue_checkpoint_key, revenue_owed_key
-from jovay.stf.identity import claims_key, compliance_officer_key
+from jovay.stf.identity import claims_key, compliance_officer_key, regulator_key
 from prover.fault.execution import ItemRules, step_witness
 
 CHAIN_ID = DEFAULT_L2_CHAIN_ID
@@ -94,6 +94,7 @@ BALANCE_OF = bytes.fromhex("70a08231")  # balanceOf(address)
 WITHDRAW = abi_selector("withdraw(address)")
 WITHDRAWAL_COUNT = abi_selector("withdrawalCount()")
 WITHDRAWAL_HASH = abi_selector("withdrawalHash(uint256)")
+RECOVER_IDENTITY = abi_selector("recoverIdentity(address,address)")
 SUBSCRIBE = abi_selector("subscribe(uint256,uint128)")
 FIXED = {contract.address: contract for contract in system.fixed_system_contracts()}
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
@@ -417,20 +418,33 @@ def identity_calls(draw: st.DrawFn) -> bytes:
                 (abi_selector("isAllowed(address)"), 0),
                 (abi_selector("claims(address)"), 0),
                 (abi_selector("admin()"), -1),
+                (abi_selector("setRegulator(address,bool)"), 1),
+                (abi_selector("isRegulator(address)"), 0),
+                (RECOVER_IDENTITY, 0),
+                (RECOVER_IDENTITY, 0),
             ]
         )
     )
     data = selector + (holder if count >= 0 else b"") + b"".join(draw(small) for _ in range(max(count, 0)))
+    if selector == RECOVER_IDENTITY:
+        data += draw(st.sampled_from([b"\x11" * 20, SENDERS[1], b"\x77" * 20, b"\x01" + b"\x11" * 20])).rjust(
+            32, b"\x00"
+        )
     if draw(st.integers(0, 9)) == 0:
         data = data[:-1]
     tx = DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, IDENTITY_REGISTRY, 0, data)
     return sign_transaction(tx, draw(st.sampled_from(KEYS[:2])))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(states(), identity_calls())
-def test_identity_calls_agree(l1: Any, leaves: dict[int, int], raw: bytes) -> None:
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    states(),
+    identity_calls(),
+    st.lists(st.sampled_from([b"\x11" * 20, SENDERS[1], b"\x77" * 20]), max_size=2),
+)
+def test_identity_calls_agree(l1: Any, leaves: dict[int, int], raw: bytes, with_claims: list[bytes]) -> None:
     leaves = leaves | {account_key(s): pack_account(0, 10**18) for s in SENDERS}
+    leaves |= {claims_key(holder): 840 | 1 << 16 | 10**9 << 24 for holder in with_claims}
     _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
 
 
@@ -470,6 +484,16 @@ IDENTITY_STATE = {
             (compliance_officer_key(b"\x77" * 20), 1),
         ),
         (KEYS[1], abi_selector("isAllowed(address)") + _w(b"\x77" * 20), None),  # a view
+        (
+            KEYS[0],
+            abi_selector("setRegulator(address,bool)") + _w(b"\x77" * 20) + _u(1),
+            (regulator_key(b"\x77" * 20), 1),
+        ),
+        (
+            KEYS[1],
+            abi_selector("setRegulator(address,bool)") + _w(b"\x77" * 20) + _u(1),
+            None,
+        ),  # not the admin
     ],
 )
 def test_identity_cases_agree(l1: Any, key: bytes, data: bytes, written: tuple[int, int] | None) -> None:
@@ -477,7 +501,13 @@ def test_identity_cases_agree(l1: Any, key: bytes, data: bytes, written: tuple[i
     store = MemoryNodeStore()
     pre = SparseMerkleTree(store).update_many(IDENTITY_STATE)
     after = SparseMerkleTree(store, step_witness(store, pre, [item], 0, RULES.apply).post_root)
-    for k in (allowlist_key(b"\x77" * 20), claims_key(b"\x77" * 20), compliance_officer_key(b"\x77" * 20)):
+    touched = (
+        allowlist_key(b"\x77" * 20),
+        claims_key(b"\x77" * 20),
+        compliance_officer_key(b"\x77" * 20),
+        regulator_key(b"\x77" * 20),
+    )
+    for k in touched:
         assert after.get(k) == (written[1] if written and written[0] == k else 0)
     _check(l1, IDENTITY_STATE, item, record=False)
 
@@ -768,3 +798,41 @@ def test_lifecycle_witness_tampering_fails(l1: Any) -> None:
     assert len(missing) == len(witness.leaves) - 1
     with pytest.raises(Exception, match="missing state leaf"):
         _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=missing))
+
+
+# --- identity recovery --------------------------------------------------------------------------------
+
+RECOVERY_STATE = IDENTITY_STATE | {
+    allowlist_key(b"\x11" * 20): 1,
+    claims_key(b"\x11" * 20): 840 | 2 << 16 | 10**9 << 24,
+    allowlist_key(b"\x22" * 20): 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "lost", "new", "recovered"),
+    [
+        (KEYS[0], b"\x11" * 20, b"\x77" * 20, True),
+        (KEYS[1], b"\x11" * 20, b"\x77" * 20, False),  # not the admin
+        (KEYS[0], b"\x11" * 20, b"\x11" * 20, False),  # the same wallet
+        (KEYS[0], b"\x33" * 20, b"\x77" * 20, False),  # nothing registered
+        (KEYS[0], b"\x11" * 20, b"\x22" * 20, False),  # the new wallet is taken
+    ],
+)
+def test_recover_identity_cases_agree(l1: Any, key: bytes, lost: bytes, new: bytes, recovered: bool) -> None:
+    item = BatchItem(
+        ITEM_TRANSACTION, 1, 1, BASE_FEE, _identity_call(key, RECOVER_IDENTITY + _w(lost) + _w(new))
+    )
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(RECOVERY_STATE)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    assert after.get(claims_key(new)) == (
+        RECOVERY_STATE[claims_key(lost)] if recovered else RECOVERY_STATE.get(claims_key(new), 0)
+    )
+    _check(l1, RECOVERY_STATE, item, record=False)
+    if recovered:  # a witness that says the new wallet is free when the state says otherwise fails
+        taken = RECOVERY_STATE | {allowlist_key(new): 1}
+        taken_pre = SparseMerkleTree(store).update_many(taken)
+        with pytest.raises(Exception, match="SparseMerkle"):
+            _execute_on_l1(l1, taken_pre, witness)
