@@ -48,6 +48,12 @@ contract OneStepProof {
         SparseMerkle.Proof proof;
     }
 
+    /// @dev A covered function of a fixed system contract and its gas.
+    struct OperationGas {
+        bytes4 selector;
+        uint256 gas;
+    }
+
     /// @dev The step's view of the state: the witnessed leaves, their values before and now.
     struct State {
         uint256[] keys;
@@ -108,6 +114,18 @@ contract OneStepProof {
     bytes4 internal constant SEL_SET_REGULATOR = bytes4(keccak256("setRegulator(address,bool)"));
     bytes4 internal constant SEL_RECOVER_IDENTITY = bytes4(keccak256("recoverIdentity(address,address)"));
     uint256 internal constant DOMAIN_REGULATOR = 32;
+    uint256 internal constant DOMAIN_AGENT = 22;
+    uint256 internal constant F_ISSUER_OF_ASSET = 1;
+    uint256 internal constant F_TOKEN = 9;
+    bytes4 internal constant SEL_SET_ASSET_RULES = bytes4(keccak256("setAssetRules(uint256,uint32,uint128,uint64)"));
+    bytes4 internal constant SEL_SET_REQUIREMENTS =
+        bytes4(keccak256("setInvestorRequirements(uint256,bool,uint8,uint16)"));
+    bytes4 internal constant SEL_SET_AGENT = bytes4(keccak256("setAgent(uint256,address,bool)"));
+    bytes4 internal constant SEL_FREEZE = bytes4(keccak256("freeze(uint256,address,bool)"));
+    bytes4 internal constant SEL_PAUSE = bytes4(keccak256("pauseAsset(uint256,bool)"));
+    bytes4 internal constant SEL_FREEZE_PARTIAL = bytes4(keccak256("freezePartialTokens(uint256,address,uint128)"));
+    bytes4 internal constant SEL_UNFREEZE_PARTIAL =
+        bytes4(keccak256("unfreezePartialTokens(uint256,address,uint128)"));
 
     address public immutable poseidon2;
     address public immutable poseidon3;
@@ -127,9 +145,13 @@ contract OneStepProof {
     /// @notice Gas of the L2 bridge's `withdraw` and of the identity registry's `recoverIdentity`.
     uint256 public immutable gasWithdraw;
     uint256 public immutable gasRecoverIdentity;
-    /// @notice The identity registry's and the L2 bridge's fixed addresses.
+    /// @notice The identity registry's, the L2 bridge's and the asset registry's fixed addresses.
     address public immutable identityRegistry;
     address public immutable l2Bridge;
+    address public immutable assetRegistry;
+    /// @notice Gas of the asset registry's functions this contract runs, by selector (OP_GAS assets.*);
+    ///         views are given DISPATCH_GAS. A selector absent here is not covered.
+    mapping(bytes4 => uint256) public assetGas;
 
     /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py
     ///         fixed_system_contracts): `hasSelector` for every function, `isPayable` for those that take ETH.
@@ -142,15 +164,14 @@ contract OneStepProof {
     constructor(
         address[3] memory hashers,
         address bridge_,
-        uint256 chainId_,
-        uint256 blockGasLimit_,
-        address coinbase_,
+        uint256[2] memory chainIdAndGasLimit,
         uint256[7] memory opGas,
-        address[2] memory identityAndBridge,
+        address[4] memory coinbaseIdentityBridgeAssets,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
         bytes4[][] memory payableSelectors,
-        bytes4[] memory tokenSelectors
+        bytes4[] memory tokenSelectors,
+        OperationGas[] memory assetOperations
     ) {
         require(
             systemContracts.length == selectors.length && systemContracts.length == payableSelectors.length,
@@ -160,12 +181,15 @@ contract OneStepProof {
         poseidon3 = hashers[1];
         poseidon4 = hashers[2];
         bridge = IDepositQueue(bridge_);
-        chainId = chainId_;
-        blockGasLimit = blockGasLimit_;
-        coinbase = coinbase_;
+        (chainId, blockGasLimit) = (chainIdAndGasLimit[0], chainIdAndGasLimit[1]);
+        coinbase = coinbaseIdentityBridgeAssets[0];
         (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (opGas[0], opGas[1], opGas[2], opGas[3]);
         (gasIdentity, gasWithdraw, gasRecoverIdentity) = (opGas[4], opGas[5], opGas[6]);
-        (identityRegistry, l2Bridge) = (identityAndBridge[0], identityAndBridge[1]);
+        identityRegistry = coinbaseIdentityBridgeAssets[1];
+        (l2Bridge, assetRegistry) = (coinbaseIdentityBridgeAssets[2], coinbaseIdentityBridgeAssets[3]);
+        for (uint256 i = 0; i < assetOperations.length; ++i) {
+            assetGas[assetOperations[i].selector] = assetOperations[i].gas;
+        }
         for (uint256 i = 0; i < systemContracts.length; ++i) {
             isFixedSystemContract[systemContracts[i]] = true;
             for (uint256 j = 0; j < selectors[i].length; ++j) {
@@ -342,6 +366,9 @@ contract OneStepProof {
         }
         if (t.to == l2Bridge) {
             return (DISPATCH_GAS, true); // withdrawalCount, withdrawalHash: views, no writes
+        }
+        if (t.to == assetRegistry && assetGas[bytes4(t.data)] != 0) {
+            return _assetCall(st, t, assetGas[bytes4(t.data)]);
         }
         revert("OneStepProof: operation not supported");
     }
@@ -594,6 +621,91 @@ contract OneStepProof {
     /// @dev P(domain, assetId, holder): frozen, frozen tokens, revenue checkpoint and owed.
     function _perHolderKey(uint256 domain, uint256 assetId, address holder) private view returns (uint256) {
         return Poseidon.hash3(_hashers(), domain, assetId, uint160(holder));
+    }
+
+    // --- asset registry: rules and agent actions (jovay/stf/assets.py) --------------------------------
+
+    /// @dev A covered asset-registry call costing `gas`: the issuer's rules and agents, an agent's freezes
+    ///      and pause, and the views (DISPATCH_GAS, no writes, whatever their arguments).
+    function _assetCall(State memory st, TxDecoder.Tx memory t, uint256 gas) private view returns (uint256, bool) {
+        bytes4 selector = bytes4(t.data);
+        uint256 words = selector == SEL_PAUSE ? 2 : selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS ? 4 : 3;
+        if (gas == DISPATCH_GAS) {
+            return (DISPATCH_GAS, true);
+        }
+        if (t.data.length != 4 + 32 * words || !_assetArgumentsValid(selector, t.data)) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 assetId = _word(t.data, 0);
+        if (assetId == 0 || assetId > _get(st, _assetFieldKey(0, 0))) {
+            return (gas, false); // no such asset
+        }
+        bool byIssuer = selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_SET_AGENT;
+        if (byIssuer ? !_isIssuer(st, assetId, t.sender) : !_isAgent(st, assetId, t.sender)) {
+            return (gas, false);
+        }
+        if (selector == SEL_SET_ASSET_RULES) {
+            _set(st, _assetFieldKey(assetId, F_RULES), _word(t.data, 1) | (_word(t.data, 3) << 32));
+            _set(st, _assetFieldKey(assetId, F_MAX_BALANCE), _word(t.data, 2));
+        } else if (selector == SEL_SET_REQUIREMENTS) {
+            _set(st, _assetFieldKey(assetId, F_REQUIREMENTS), _word(t.data, 1) | (_word(t.data, 2) << 8) | (_word(t.data, 3) << 16));
+        } else if (selector == SEL_PAUSE) {
+            uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
+            _set(st, statusKey, (_get(st, statusKey) & 0x1FFFF) | (_word(t.data, 1) << 17));
+        } else if (selector == SEL_SET_AGENT || selector == SEL_FREEZE) {
+            uint256 domain = selector == SEL_SET_AGENT ? DOMAIN_AGENT : DOMAIN_FROZEN;
+            _set(st, _perHolderKey(domain, assetId, address(uint160(_word(t.data, 1)))), _word(t.data, 2));
+        } else {
+            return (gas, _partialFreeze(st, assetId, t.data, selector == SEL_UNFREEZE_PARTIAL));
+        }
+        return (gas, true);
+    }
+
+    /// @dev The ABI decoder's checks of each covered function's arguments (assets.py uint_arg, word_bool,
+    ///      word_address): a failure reverts at dispatch.
+    function _assetArgumentsValid(bytes4 selector, bytes memory data) private pure returns (bool) {
+        if (selector == SEL_SET_ASSET_RULES) {
+            return _word(data, 1) >> 32 == 0 && _word(data, 2) >> 128 == 0 && _word(data, 3) >> 64 == 0;
+        }
+        if (selector == SEL_SET_REQUIREMENTS) {
+            return _word(data, 1) <= 1 && _word(data, 2) >> 8 == 0 && _word(data, 3) >> 16 == 0;
+        }
+        if (selector == SEL_PAUSE) {
+            return _word(data, 1) <= 1;
+        }
+        if (_word(data, 1) >> 160 != 0) {
+            return false;
+        }
+        return selector == SEL_SET_AGENT || selector == SEL_FREEZE ? _word(data, 2) <= 1 : _word(data, 2) >> 128 == 0;
+    }
+
+    /// @dev assets.py `_partial_freeze`: freeze part of a holder's balance, or unfreeze what is frozen.
+    function _partialFreeze(State memory st, uint256 assetId, bytes memory data, bool unfreeze)
+        private
+        view
+        returns (bool)
+    {
+        address token = address(uint160(_get(st, _assetFieldKey(assetId, F_TOKEN))));
+        (address holder, uint256 amount) = (address(uint160(_word(data, 1))), _word(data, 2));
+        if (token == address(0) || amount == 0) {
+            return false; // not tokenized, or nothing to freeze
+        }
+        uint256 key = _perHolderKey(DOMAIN_FROZEN_TOKENS, assetId, holder);
+        uint256 frozen = _get(st, key);
+        if (unfreeze ? amount > frozen : frozen + amount > _get(st, _tokenBalanceKey(token, holder))) {
+            return false;
+        }
+        _set(st, key, unfreeze ? frozen - amount : frozen + amount);
+        return true;
+    }
+
+    function _isIssuer(State memory st, uint256 assetId, address a) private view returns (bool) {
+        return _get(st, _assetFieldKey(assetId, F_ISSUER_OF_ASSET)) == uint160(a);
+    }
+
+    /// @dev assets.py `is_agent`: the issuer always is; the agent leaf is read only for anyone else.
+    function _isAgent(State memory st, uint256 assetId, address a) private view returns (bool) {
+        return _isIssuer(st, assetId, a) || _get(st, _perHolderKey(DOMAIN_AGENT, assetId, a)) == 1;
     }
 
     // --- identity registry (jovay/stf/identity.py) -----------------------------------------------------

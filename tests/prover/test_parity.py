@@ -35,7 +35,7 @@ from jovay.codec.transactions import (
 from jovay.crypto.secp256k1 import SECP256K1_N, address_of
 from jovay.errors import InvalidTransaction
 from jovay.l1.anvil import Anvil
-from jovay.l1.contracts import FaultProofParams, L1Deployment, deploy
+from jovay.l1.contracts import FaultProofParams, L1Deployment, deploy, one_step_asset_gas
 from jovay.l1.messages import rolling_hash
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
@@ -63,11 +63,14 @@ from jovay.state.keys import (
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
 from jovay.stf import system
 from jovay.stf.assets import (
+    F_ISSUER,
     F_MAX_BALANCE,
     F_REQUIREMENTS,
     F_REVENUE_PER_UNIT,
     F_RULES,
     F_STATUS,
+    F_TOKEN,
+    agent_key,
     asset_field_key,
     frozen_key,
     frozen_tokens_key,
@@ -96,6 +99,7 @@ WITHDRAWAL_COUNT = abi_selector("withdrawalCount()")
 WITHDRAWAL_HASH = abi_selector("withdrawalHash(uint256)")
 RECOVER_IDENTITY = abi_selector("recoverIdentity(address,address)")
 SUBSCRIBE = abi_selector("subscribe(uint256,uint128)")
+ASSET_COVERED = {selector for selector, _ in one_step_asset_gas()}
 FIXED = {contract.address: contract for contract in system.fixed_system_contracts()}
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
 
@@ -237,8 +241,9 @@ def transactions(draw: st.DrawFn) -> bytes:
 
 
 def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
-    """False for a valid call the one-step proof does not cover: a known function of the asset or
-    attestation registry (unless ETH sent to one that is not payable makes it fail at dispatch)."""
+    """False for a valid call the one-step proof does not cover: a known function of the asset registry
+    beyond its rules, agent actions and views, or of the attestation registry (unless ETH sent to one
+    that is not payable makes it fail at dispatch)."""
     try:
         signed = decode_transaction(raw, expected_chain_id=CHAIN_ID)
     except InvalidTransaction:
@@ -250,7 +255,8 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
     if contract is not None:
         if to in (IDENTITY_REGISTRY, L2_BRIDGE) or data[:4] in contract.payable:
             return to in (IDENTITY_REGISTRY, L2_BRIDGE)
-        return bool(signed.tx.value) or data[:4] not in contract.functions
+        covered = to == ASSET_REGISTRY and data[:4] in ASSET_COVERED
+        return bool(signed.tx.value) or data[:4] not in contract.functions or covered
     if signed.tx.value:
         return True  # ETH sent to a token fails at dispatch
     return True  # every token call, lifecycle tokens' transfers included
@@ -836,3 +842,169 @@ def test_recover_identity_cases_agree(l1: Any, key: bytes, lost: bytes, new: byt
         taken_pre = SparseMerkleTree(store).update_many(taken)
         with pytest.raises(Exception, match="SparseMerkle"):
             _execute_on_l1(l1, taken_pre, witness)
+
+
+# --- asset registry: the issuer's rules, agents, freezes, pause, views ---------------------------------
+
+ISSUER, AGENT, OUTSIDER = SENDERS
+ASSET_CALLS = [
+    ("setAssetRules(uint256,uint32,uint128,uint64)", ["id", "u32", "u128", "u64"]),
+    ("setInvestorRequirements(uint256,bool,uint8,uint16)", ["id", "bool", "u8", "u16"]),
+    ("setAgent(uint256,address,bool)", ["id", "address", "bool"]),
+    ("freeze(uint256,address,bool)", ["id", "address", "bool"]),
+    ("pauseAsset(uint256,bool)", ["id", "bool"]),
+    ("freezePartialTokens(uint256,address,uint128)", ["id", "address", "u128"]),
+    ("unfreezePartialTokens(uint256,address,uint128)", ["id", "address", "u128"]),
+    ("asset(uint256)", ["id"]),
+    ("isFrozen(uint256,address)", ["id", "address"]),
+    ("revenueOf(uint256,address)", ["id", "address"]),
+    ("assetCount()", []),
+]
+_ARGUMENTS: dict[str, list[int]] = {
+    "id": [0, 1, 1, 1, 2, 2**256 - 1],
+    "u32": [0, 3, 2**32],
+    "u64": [0, NOW, 2**64],
+    "u128": [0, 1, 5, 10**6, 2**128],
+    "u8": [0, 2, 256],
+    "u16": [0, 840, 2**16],
+    "bool": [0, 1, 1, 2],
+    "address": [int.from_bytes(a, "big") for a in (b"\x11" * 20, AGENT, SENDERS[0])] + [2**160 + 17],
+}
+
+
+@st.composite
+def asset_states(draw: st.DrawFn) -> dict[int, int]:
+    """Asset 1 (TOKEN_1's, maybe not tokenized) of ISSUER, with AGENT maybe an agent; asset 2 untokenized."""
+    leaves = {account_key(s): pack_account(0, 10**18) for s in SENDERS} | {
+        asset_field_key(0, 0): draw(st.sampled_from([0, 1, 2])),
+        asset_field_key(1, F_ISSUER): int.from_bytes(ISSUER, "big"),
+        asset_field_key(2, F_ISSUER): int.from_bytes(AGENT, "big"),
+        asset_field_key(1, F_STATUS): draw(st.sampled_from([4, 3 | 7 << 8 | 1 << 16, 4 | 1 << 17])),
+        asset_field_key(1, F_TOKEN): draw(st.sampled_from([0, int.from_bytes(TOKEN_1, "big")])),
+        token_balance_key(TOKEN_1, b"\x11" * 20): draw(st.sampled_from([0, 5, 10**6])),
+        frozen_tokens_key(1, b"\x11" * 20): draw(st.sampled_from([0, 1, 5])),
+        agent_key(1, AGENT): draw(st.sampled_from([0, 1])),
+        frozen_key(1, b"\x11" * 20): draw(st.sampled_from([0, 1])),
+    }
+    return {k: v for k, v in leaves.items() if v}
+
+
+@st.composite
+def asset_calls(draw: st.DrawFn) -> bytes:
+    signature, kinds = draw(st.sampled_from(ASSET_CALLS))
+    data = abi_selector(signature) + b"".join(_u(draw(st.sampled_from(_ARGUMENTS[k]))) for k in kinds)
+    if draw(st.integers(0, 9)) == 0:
+        data = data[:-1] if draw(st.booleans()) else data + b"\x00"
+    gas = draw(st.sampled_from([30_000, 60_000, 100_000]))
+    tx = DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, gas, ASSET_REGISTRY, 0, data)
+    return sign_transaction(tx, draw(st.sampled_from(KEYS)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(asset_states(), asset_calls())
+def test_asset_calls_agree(l1: Any, leaves: dict[int, int], raw: bytes) -> None:
+    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw))
+
+
+ASSET_STATE = {account_key(s): pack_account(0, 10**18) for s in SENDERS} | {
+    asset_field_key(0, 0): 1,
+    asset_field_key(1, F_ISSUER): int.from_bytes(ISSUER, "big"),
+    asset_field_key(1, F_STATUS): 4 | 3 << 8 | 1 << 16,
+    asset_field_key(1, F_TOKEN): int.from_bytes(TOKEN_1, "big"),
+    token_balance_key(TOKEN_1, b"\x11" * 20): 10,
+    agent_key(1, AGENT): 1,
+}
+
+
+def _asset_call(key: bytes, signature: str, *words: int) -> BatchItem:
+    data = abi_selector(signature) + b"".join(_u(w) for w in words)
+    raw = sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, ASSET_REGISTRY, 0, data), key)
+    return BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw)
+
+
+HOLDER = int.from_bytes(b"\x11" * 20, "big")
+
+
+@pytest.mark.parametrize(
+    ("item", "written"),  # written: (key, value) the call leaves, or None when it reverts
+    [
+        (
+            _asset_call(KEYS[0], "setAssetRules(uint256,uint32,uint128,uint64)", 1, 3, 100, NOW),
+            (asset_field_key(1, F_RULES), 3 | NOW << 32),
+        ),
+        (
+            _asset_call(KEYS[1], "setAssetRules(uint256,uint32,uint128,uint64)", 1, 3, 100, NOW),
+            None,
+        ),  # an agent is not the issuer
+        (
+            _asset_call(KEYS[0], "setAssetRules(uint256,uint32,uint128,uint64)", 2, 3, 100, NOW),
+            None,
+        ),  # no such asset
+        (
+            _asset_call(KEYS[0], "setInvestorRequirements(uint256,bool,uint8,uint16)", 1, 1, 2, 840),
+            (asset_field_key(1, F_REQUIREMENTS), 1 | 2 << 8 | 840 << 16),
+        ),
+        (
+            _asset_call(KEYS[0], "setAgent(uint256,address,bool)", 1, HOLDER, 1),
+            (agent_key(1, b"\x11" * 20), 1),
+        ),
+        (
+            _asset_call(KEYS[1], "freeze(uint256,address,bool)", 1, HOLDER, 1),
+            (frozen_key(1, b"\x11" * 20), 1),
+        ),
+        (_asset_call(KEYS[2], "freeze(uint256,address,bool)", 1, HOLDER, 1), None),  # not an agent
+        (
+            _asset_call(KEYS[1], "pauseAsset(uint256,bool)", 1, 1),
+            (asset_field_key(1, F_STATUS), 4 | 3 << 8 | 3 << 16),
+        ),
+        (_asset_call(KEYS[1], "pauseAsset(uint256,bool)", 1, 2), None),  # not a bool
+        (
+            _asset_call(KEYS[1], "freezePartialTokens(uint256,address,uint128)", 1, HOLDER, 10),
+            (frozen_tokens_key(1, b"\x11" * 20), 10),
+        ),
+        (
+            _asset_call(KEYS[1], "freezePartialTokens(uint256,address,uint128)", 1, HOLDER, 11),
+            None,
+        ),  # beyond the balance
+        (
+            _asset_call(KEYS[1], "unfreezePartialTokens(uint256,address,uint128)", 1, HOLDER, 1),
+            None,
+        ),  # nothing frozen
+        (_asset_call(KEYS[2], "isAgent(uint256,address)", 1, HOLDER), None),  # a view
+    ],
+)
+def test_asset_cases_agree(l1: Any, item: BatchItem, written: tuple[int, int] | None) -> None:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(ASSET_STATE)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    if written is not None:
+        assert after.get(written[0]) == written[1]
+    else:  # only the sender's account (the fees) and the fee vault change
+        changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
+        assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
+    _check(l1, ASSET_STATE, item, record=False)
+
+
+def test_asset_agent_witness_tampering_fails(l1: Any) -> None:
+    """An outsider's freeze is refused; the witness of a state in which it is an agent (the freeze then
+    goes through) does not pass against the real pre-state root, nor does a leaf claimed as 'agent'."""
+    item = _asset_call(KEYS[2], "freeze(uint256,address,bool)", 1, HOLDER, 1)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(ASSET_STATE)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert SparseMerkleTree(store, witness.post_root).get(frozen_key(1, b"\x11" * 20)) == 0
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    lenient_state = ASSET_STATE | {agent_key(1, OUTSIDER): 1}
+    lenient_pre = SparseMerkleTree(store).update_many(lenient_state)
+    lenient = step_witness(store, lenient_pre, [item], 0, RULES.apply)
+    assert SparseMerkleTree(store, lenient.post_root).get(frozen_key(1, b"\x11" * 20)) == 1
+    with pytest.raises(Exception, match="SparseMerkle"):
+        _execute_on_l1(l1, pre, lenient)
+    lying = [
+        dataclasses.replace(leaf, value=1) if leaf.key == agent_key(1, OUTSIDER) else leaf
+        for leaf in witness.leaves
+    ]
+    assert lying != witness.leaves
+    with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
