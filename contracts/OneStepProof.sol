@@ -24,15 +24,20 @@ interface IDepositQueue {
 ///            fee, insufficient funds, over the gas limit, contract creation, calldata to a plain account)
 ///            leaves the state unchanged; a deposit must match the Bridge's rolling hash and come next in
 ///            queue order, else it is skipped too.
-///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip),
-///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken,
-///         and approve, mint refusals and views of lifecycle tokens; every identity registry call
-///         (setAllowed, setComplianceOfficer, setClaims, the views); the L2 bridge (payable
-///         `withdraw(address)`, which burns the ETH sent with it into a withdrawal leaf, and its views);
-///         ETH sent with a call (it moves to the contract's account before a payable function runs;
-///         any other function reverts "Jovay: function is not payable"); any call to a system contract
-///         that fails at dispatch (unknown selector, malformed calldata), deposits, and every rejection. Other system-contract operations revert with
-///         "OneStepProof: operation not supported" (docs/architecture.md lists them).
+///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip);
+///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken;
+///         transfer and transferFrom of lifecycle tokens through the asset's compliance hook (assets.py
+///         before_transfer: stage, pause, freezes, partial freezes, lock-up, claims, balance and holder
+///         limits, holder count, revenue settlement), and their approve, mint refusals and views; every
+///         identity registry call (setAllowed, setComplianceOfficer, setClaims, setRegulator,
+///         recoverIdentity, the views); of the asset registry the issuer's rules and agents, an agent's
+///         freezes, partial freezes and pause, and the views; the L2 bridge (payable `withdraw(address)`,
+///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
+///         (it moves to the contract's account before a payable function runs; any other function reverts
+///         "Jovay: function is not payable"); any call to a system contract that fails at dispatch
+///         (unknown selector, malformed calldata), deposits, and every rejection. Other system-contract
+///         operations revert with "OneStepProof: operation not supported" (docs/architecture.md lists
+///         them).
 contract OneStepProof {
     struct Item {
         uint256 kind;
