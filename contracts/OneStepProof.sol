@@ -129,6 +129,11 @@ contract OneStepProof {
     bytes4 internal constant SEL_FREEZE = bytes4(keccak256("freeze(uint256,address,bool)"));
     bytes4 internal constant SEL_PAUSE = bytes4(keccak256("pauseAsset(uint256,bool)"));
     bytes4 internal constant SEL_FREEZE_PARTIAL = bytes4(keccak256("freezePartialTokens(uint256,address,uint128)"));
+    bytes4 internal constant SEL_APPROVE_ISSUANCE = bytes4(keccak256("approveIssuance(uint256)"));
+    bytes4 internal constant SEL_START_TRADING = bytes4(keccak256("startTrading(uint256)"));
+    uint256 internal constant F_WINDOW = 10;
+    uint256 internal constant STAGE_TOKENIZED = 2;
+    uint256 internal constant STAGE_ISSUING = 3;
     bytes4 internal constant SEL_UNFREEZE_PARTIAL =
         bytes4(keccak256("unfreezePartialTokens(uint256,address,uint128)"));
 
@@ -634,7 +639,9 @@ contract OneStepProof {
     ///      and pause, and the views (DISPATCH_GAS, no writes, whatever their arguments).
     function _assetCall(State memory st, TxDecoder.Tx memory t, uint256 gas) private view returns (uint256, bool) {
         bytes4 selector = bytes4(t.data);
-        uint256 words = selector == SEL_PAUSE ? 2 : selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS ? 4 : 3;
+        uint256 words = selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING
+            ? 1
+            : selector == SEL_PAUSE ? 2 : selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS ? 4 : 3;
         if (gas == DISPATCH_GAS) {
             return (DISPATCH_GAS, true);
         }
@@ -645,7 +652,11 @@ contract OneStepProof {
         if (assetId == 0 || assetId > _get(st, _assetFieldKey(0, 0))) {
             return (gas, false); // no such asset
         }
-        bool byIssuer = selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_SET_AGENT;
+        if (selector == SEL_APPROVE_ISSUANCE) {
+            return (gas, _approveIssuance(st, assetId, t.sender));
+        }
+        bool byIssuer = selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_SET_AGENT
+            || selector == SEL_START_TRADING;
         if (byIssuer ? !_isIssuer(st, assetId, t.sender) : !_isAgent(st, assetId, t.sender)) {
             return (gas, false);
         }
@@ -654,6 +665,8 @@ contract OneStepProof {
             _set(st, _assetFieldKey(assetId, F_MAX_BALANCE), _word(t.data, 2));
         } else if (selector == SEL_SET_REQUIREMENTS) {
             _set(st, _assetFieldKey(assetId, F_REQUIREMENTS), _word(t.data, 1) | (_word(t.data, 2) << 8) | (_word(t.data, 3) << 16));
+        } else if (selector == SEL_START_TRADING) {
+            return (gas, _startTrading(st, assetId));
         } else if (selector == SEL_PAUSE) {
             uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
             _set(st, statusKey, (_get(st, statusKey) & 0x1FFFF) | (_word(t.data, 1) << 17));
@@ -678,6 +691,9 @@ contract OneStepProof {
         if (selector == SEL_PAUSE) {
             return _word(data, 1) <= 1;
         }
+        if (selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING) {
+            return true; // the asset id alone
+        }
         if (_word(data, 1) >> 160 != 0) {
             return false;
         }
@@ -701,6 +717,31 @@ contract OneStepProof {
             return false;
         }
         _set(st, key, unfreeze ? frozen - amount : frozen + amount);
+        return true;
+    }
+
+    /// @dev assets.py `approve_issuance`: a compliance officer clears a Tokenized asset (status bit 16).
+    function _approveIssuance(State memory st, uint256 assetId, address sender) private view returns (bool) {
+        if (_get(st, Poseidon.hash2(_hashers(), DOMAIN_COMPLIANCE_OFFICER, uint160(sender))) != 1) {
+            return false;
+        }
+        uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
+        uint256 status = _get(st, statusKey);
+        if (status & 0xFF != STAGE_TOKENIZED) {
+            return false;
+        }
+        _set(st, statusKey, (status & 0x3FFFF) | (1 << 16));
+        return true;
+    }
+
+    /// @dev assets.py `start_trading` (the issuer, checked by the caller): Issuing, window ended.
+    function _startTrading(State memory st, uint256 assetId) private view returns (bool) {
+        uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
+        uint256 status = _get(st, statusKey);
+        if (status & 0xFF != STAGE_ISSUING || st.timestamp < _get(st, _assetFieldKey(assetId, F_WINDOW)) >> 64) {
+            return false;
+        }
+        _set(st, statusKey, (status & 0x3FF00) | STAGE_TRADING);
         return true;
     }
 

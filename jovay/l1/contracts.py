@@ -217,6 +217,8 @@ ONE_STEP_ASSET_FUNCTIONS: Final = {
     "pauseAsset(uint256,bool)": "assets.pauseAsset",
     "freezePartialTokens(uint256,address,uint128)": "assets.freezePartialTokens",
     "unfreezePartialTokens(uint256,address,uint128)": "assets.unfreezePartialTokens",
+    "approveIssuance(uint256)": "assets.approveIssuance",
+    "startTrading(uint256)": "assets.startTrading",
 }
 ONE_STEP_ASSET_VIEWS: Final = (
     "asset(uint256)",

@@ -70,6 +70,7 @@ from jovay.stf.assets import (
     F_RULES,
     F_STATUS,
     F_TOKEN,
+    F_WINDOW,
     agent_key,
     asset_field_key,
     frozen_key,
@@ -859,6 +860,8 @@ ASSET_CALLS = [
     ("isFrozen(uint256,address)", ["id", "address"]),
     ("revenueOf(uint256,address)", ["id", "address"]),
     ("assetCount()", []),
+    ("approveIssuance(uint256)", ["id"]),
+    ("startTrading(uint256)", ["id"]),
 ]
 _ARGUMENTS: dict[str, list[int]] = {
     "id": [0, 1, 1, 1, 2, 2**256 - 1],
@@ -879,12 +882,16 @@ def asset_states(draw: st.DrawFn) -> dict[int, int]:
         asset_field_key(0, 0): draw(st.sampled_from([0, 1, 2])),
         asset_field_key(1, F_ISSUER): int.from_bytes(ISSUER, "big"),
         asset_field_key(2, F_ISSUER): int.from_bytes(AGENT, "big"),
-        asset_field_key(1, F_STATUS): draw(st.sampled_from([4, 3 | 7 << 8 | 1 << 16, 4 | 1 << 17])),
+        asset_field_key(1, F_STATUS): draw(
+            st.sampled_from([4, 2 | 7 << 8, 3 | 7 << 8 | 1 << 16, 4 | 1 << 17])
+        ),
         asset_field_key(1, F_TOKEN): draw(st.sampled_from([0, int.from_bytes(TOKEN_1, "big")])),
         token_balance_key(TOKEN_1, b"\x11" * 20): draw(st.sampled_from([0, 5, 10**6])),
         frozen_tokens_key(1, b"\x11" * 20): draw(st.sampled_from([0, 1, 5])),
         agent_key(1, AGENT): draw(st.sampled_from([0, 1])),
         frozen_key(1, b"\x11" * 20): draw(st.sampled_from([0, 1])),
+        asset_field_key(1, F_WINDOW): draw(st.sampled_from([0, NOW - 10 | NOW << 64, NOW | (NOW + 1) << 64])),
+        compliance_officer_key(OUTSIDER): draw(st.sampled_from([0, 1])),
     }
     return {k: v for k, v in leaves.items() if v}
 
@@ -971,6 +978,8 @@ HOLDER = int.from_bytes(b"\x11" * 20, "big")
             None,
         ),  # nothing frozen
         (_asset_call(KEYS[2], "isAgent(uint256,address)", 1, HOLDER), None),  # a view
+        (_asset_call(KEYS[0], "approveIssuance(uint256)", 1), None),  # not a compliance officer
+        (_asset_call(KEYS[0], "startTrading(uint256)", 1), None),  # already trading
     ],
 )
 def test_asset_cases_agree(l1: Any, item: BatchItem, written: tuple[int, int] | None) -> None:
@@ -1008,3 +1017,29 @@ def test_asset_agent_witness_tampering_fails(l1: Any) -> None:
     assert lying != witness.leaves
     with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
         _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+
+@pytest.mark.parametrize(
+    ("stage", "window_end", "signature", "status_after"),
+    [
+        (2, 0, "approveIssuance(uint256)", 2 | 3 << 8 | 1 << 16),  # the officer clears it
+        (1, 0, "approveIssuance(uint256)", 1 | 3 << 8),  # not yet tokenized
+        (3, NOW, "startTrading(uint256)", 4 | 3 << 8),  # the window has ended
+        (3, NOW + 1, "startTrading(uint256)", 3 | 3 << 8),  # still open
+    ],
+)
+def test_issuance_steps_agree(
+    l1: Any, stage: int, window_end: int, signature: str, status_after: int
+) -> None:
+    """approveIssuance by a compliance officer (OUTSIDER here), startTrading by the issuer."""
+    leaves = ASSET_STATE | {
+        asset_field_key(1, F_STATUS): stage | 3 << 8,
+        asset_field_key(1, F_WINDOW): (NOW - 100) | window_end << 64,
+        compliance_officer_key(OUTSIDER): 1,
+    }
+    item = _asset_call(KEYS[2] if signature.startswith("approve") else KEYS[0], signature, 1)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert SparseMerkleTree(store, witness.post_root).get(asset_field_key(1, F_STATUS)) == status_after
+    _check(l1, leaves, item, record=False)
