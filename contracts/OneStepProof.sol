@@ -30,7 +30,8 @@ interface IDepositQueue {
 ///         before_transfer: stage, pause, freezes, partial freezes, lock-up, claims, balance and holder
 ///         limits, holder count, revenue settlement), and their approve, mint refusals and views; every
 ///         identity registry call (setAllowed, setComplianceOfficer, setClaims, setRegulator,
-///         recoverIdentity, the views); of the asset registry the issuer's rules and agents, an agent's
+///         recoverIdentity, the views); of the asset registry the issuer's rules, agents and startTrading,
+///         a compliance officer's approveIssuance, an agent's
 ///         freezes, partial freezes and pause, and the views; the L2 bridge (payable `withdraw(address)`,
 ///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
 ///         (it moves to the contract's account before a payable function runs; any other function reverts
