@@ -31,7 +31,7 @@ interface IDepositQueue {
 ///         limits, holder count, revenue settlement), and their approve, mint refusals and views; every
 ///         identity registry call (setAllowed, setComplianceOfficer, setClaims, setRegulator,
 ///         recoverIdentity, the views); of the asset registry the issuer's rules, agents and startTrading,
-///         a compliance officer's approveIssuance, an agent's
+///         a compliance officer's approveIssuance, an agent's forcedTransfer,
 ///         freezes, partial freezes and pause, and the views; the L2 bridge (payable `withdraw(address)`,
 ///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
 ///         (it moves to the contract's account before a payable function runs; any other function reverts
@@ -130,6 +130,7 @@ contract OneStepProof {
     bytes4 internal constant SEL_FREEZE = bytes4(keccak256("freeze(uint256,address,bool)"));
     bytes4 internal constant SEL_PAUSE = bytes4(keccak256("pauseAsset(uint256,bool)"));
     bytes4 internal constant SEL_FREEZE_PARTIAL = bytes4(keccak256("freezePartialTokens(uint256,address,uint128)"));
+    bytes4 internal constant SEL_FORCED_TRANSFER = bytes4(keccak256("forcedTransfer(uint256,address,address,uint128)"));
     bytes4 internal constant SEL_APPROVE_ISSUANCE = bytes4(keccak256("approveIssuance(uint256)"));
     bytes4 internal constant SEL_START_TRADING = bytes4(keccak256("startTrading(uint256)"));
     uint256 internal constant F_WINDOW = 10;
@@ -642,7 +643,11 @@ contract OneStepProof {
         bytes4 selector = bytes4(t.data);
         uint256 words = selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING
             ? 1
-            : selector == SEL_PAUSE ? 2 : selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS ? 4 : 3;
+            : selector == SEL_PAUSE
+                ? 2
+                : selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_FORCED_TRANSFER
+                    ? 4
+                    : 3;
         if (gas == DISPATCH_GAS) {
             return (DISPATCH_GAS, true);
         }
@@ -666,6 +671,8 @@ contract OneStepProof {
             _set(st, _assetFieldKey(assetId, F_MAX_BALANCE), _word(t.data, 2));
         } else if (selector == SEL_SET_REQUIREMENTS) {
             _set(st, _assetFieldKey(assetId, F_REQUIREMENTS), _word(t.data, 1) | (_word(t.data, 2) << 8) | (_word(t.data, 3) << 16));
+        } else if (selector == SEL_FORCED_TRANSFER) {
+            return (gas, _forcedTransfer(st, assetId, t.data));
         } else if (selector == SEL_START_TRADING) {
             return (gas, _startTrading(st, assetId));
         } else if (selector == SEL_PAUSE) {
@@ -695,6 +702,9 @@ contract OneStepProof {
         if (selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING) {
             return true; // the asset id alone
         }
+        if (selector == SEL_FORCED_TRANSFER) {
+            return _word(data, 1) >> 160 == 0 && _word(data, 2) >> 160 == 0 && _word(data, 3) >> 128 == 0;
+        }
         if (_word(data, 1) >> 160 != 0) {
             return false;
         }
@@ -719,6 +729,66 @@ contract OneStepProof {
         }
         _set(st, key, unfreeze ? frozen - amount : frozen + amount);
         return true;
+    }
+
+    /// @dev assets.py `forced_transfer` (an agent's, checked by the caller): only the allowlist and the
+    ///      balance apply; units beyond the unfrozen balance are unfrozen first; the holder count and both
+    ///      sides' revenue are kept as on any move.
+    function _forcedTransfer(State memory st, uint256 assetId, bytes memory data) private view returns (bool) {
+        address token = address(uint160(_get(st, _assetFieldKey(assetId, F_TOKEN))));
+        (address from, address to) = (address(uint160(_word(data, 1))), address(uint160(_word(data, 2))));
+        if (token == address(0) || !_recipientAllowed(st, to)) {
+            return false;
+        }
+        uint256 balance = _get(st, _tokenBalanceKey(token, from));
+        if (_word(data, 3) > balance) {
+            return false;
+        }
+        _releaseFrozen(st, assetId, from, _word(data, 3), balance);
+        _countMovedHolder(st, token, from, to, _word(data, 3), balance);
+        _settle(st, assetId, token, from);
+        _settle(st, assetId, token, to);
+        _moveBalance(st, token, from, to, _word(data, 3));
+        return true;
+    }
+
+    /// @dev Units beyond the unfrozen balance are unfrozen first: what stays frozen is what stays.
+    function _releaseFrozen(State memory st, uint256 assetId, address from, uint256 amount, uint256 balance)
+        private
+        view
+    {
+        uint256 frozenKey = _perHolderKey(DOMAIN_FROZEN_TOKENS, assetId, from);
+        if (amount + _get(st, frozenKey) > balance) {
+            _set(st, frozenKey, balance - amount);
+        }
+    }
+
+    /// @dev assets.py `holder_delta` and `count_holders` without the limits (an agent's move).
+    function _countMovedHolder(
+        State memory st,
+        address token,
+        address from,
+        address to,
+        uint256 amount,
+        uint256 fromBalance
+    ) private view {
+        if (amount == 0 || from == to) {
+            return;
+        }
+        bool gained = _get(st, _tokenBalanceKey(token, to)) == 0;
+        if (gained == (fromBalance == amount)) {
+            return;
+        }
+        uint256 key = Poseidon.hash2(_hashers(), DOMAIN_HOLDER_COUNT, uint160(token));
+        uint256 holders = _get(st, key);
+        _set(st, key, gained ? holders + 1 : holders - 1);
+    }
+
+    function _moveBalance(State memory st, address token, address from, address to, uint256 amount) private view {
+        uint256 fromKey = _tokenBalanceKey(token, from);
+        _set(st, fromKey, _get(st, fromKey) - amount);
+        uint256 toKey = _tokenBalanceKey(token, to);
+        _set(st, toKey, _get(st, toKey) + amount);
     }
 
     /// @dev assets.py `approve_issuance`: a compliance officer clears a Tokenized asset (status bit 16).

@@ -219,6 +219,7 @@ ONE_STEP_ASSET_FUNCTIONS: Final = {
     "unfreezePartialTokens(uint256,address,uint128)": "assets.unfreezePartialTokens",
     "approveIssuance(uint256)": "assets.approveIssuance",
     "startTrading(uint256)": "assets.startTrading",
+    "forcedTransfer(uint256,address,address,uint128)": "assets.forcedTransfer",
 }
 ONE_STEP_ASSET_VIEWS: Final = (
     "asset(uint256)",

@@ -862,6 +862,8 @@ ASSET_CALLS = [
     ("assetCount()", []),
     ("approveIssuance(uint256)", ["id"]),
     ("startTrading(uint256)", ["id"]),
+    ("forcedTransfer(uint256,address,address,uint128)", ["id", "address", "address", "u128"]),
+    ("forcedTransfer(uint256,address,address,uint128)", ["id", "address", "address", "u128"]),
 ]
 _ARGUMENTS: dict[str, list[int]] = {
     "id": [0, 1, 1, 1, 2, 2**256 - 1],
@@ -892,6 +894,11 @@ def asset_states(draw: st.DrawFn) -> dict[int, int]:
         frozen_key(1, b"\x11" * 20): draw(st.sampled_from([0, 1])),
         asset_field_key(1, F_WINDOW): draw(st.sampled_from([0, NOW - 10 | NOW << 64, NOW | (NOW + 1) << 64])),
         compliance_officer_key(OUTSIDER): draw(st.sampled_from([0, 1])),
+        allowlist_key(b"\x11" * 20): draw(st.sampled_from([0, 1])),
+        allowlist_key(AGENT): draw(st.sampled_from([0, 1])),
+        token_balance_key(TOKEN_1, AGENT): draw(st.sampled_from([0, 3])),
+        holder_count_key(TOKEN_1): 2,
+        asset_field_key(1, F_REVENUE_PER_UNIT): draw(st.sampled_from([0, 5 << 64])),
     }
     return {k: v for k, v in leaves.items() if v}
 
@@ -1043,3 +1050,43 @@ def test_issuance_steps_agree(
     witness = step_witness(store, pre, [item], 0, RULES.apply)
     assert SparseMerkleTree(store, witness.post_root).get(asset_field_key(1, F_STATUS)) == status_after
     _check(l1, leaves, item, record=False)
+
+
+FORCED = "forcedTransfer(uint256,address,address,uint128)"
+FORCED_STATE = ASSET_STATE | {
+    frozen_tokens_key(1, b"\x11" * 20): 6,
+    frozen_key(1, b"\x11" * 20): 1,  # a frozen holder: forced transfers still apply
+    allowlist_key(OUTSIDER): 1,
+    holder_count_key(TOKEN_1): 1,
+    asset_field_key(1, F_REVENUE_PER_UNIT): 2 << 64,
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "to", "amount", "after"),  # after: (holder's balance, its frozen units, holder count)
+    [
+        (KEYS[1], OUTSIDER, 3, (7, 6, 2)),  # within the unfrozen units
+        (KEYS[1], OUTSIDER, 8, (2, 2, 2)),  # 4 frozen units released first
+        (KEYS[1], OUTSIDER, 10, (0, 0, 1)),  # everything: the holder leaves, the recipient joins
+        (KEYS[1], OUTSIDER, 11, (10, 6, 1)),  # beyond the balance
+        (KEYS[1], b"\x22" * 20, 3, (10, 6, 1)),  # recipient off the allowlist
+        (KEYS[2], OUTSIDER, 3, (10, 6, 1)),  # not an agent
+    ],
+)
+def test_forced_transfer_cases_agree(
+    l1: Any, key: bytes, to: bytes, amount: int, after: tuple[int, int, int]
+) -> None:
+    item = _asset_call(key, FORCED, 1, HOLDER, int.from_bytes(to, "big"), amount)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(FORCED_STATE)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    tree = SparseMerkleTree(store, witness.post_root)
+    got = (
+        tree.get(token_balance_key(TOKEN_1, b"\x11" * 20)),
+        tree.get(frozen_tokens_key(1, b"\x11" * 20)),
+        tree.get(holder_count_key(TOKEN_1)),
+    )
+    assert got == after
+    if after[0] != 10:  # moved: the holder's revenue was settled on its balance before the move
+        assert tree.get(revenue_owed_key(1, b"\x11" * 20)) == 20
+    _check(l1, FORCED_STATE, item, record=False)
