@@ -31,7 +31,7 @@ interface IDepositQueue {
 ///         limits, holder count, revenue settlement), and their approve, mint refusals and views; every
 ///         identity registry call (setAllowed, setComplianceOfficer, setClaims, setRegulator,
 ///         recoverIdentity, the views); of the asset registry the issuer's rules, agents and startTrading,
-///         a compliance officer's approveIssuance, an agent's forcedTransfer,
+///         a compliance officer's approveIssuance, an agent's forcedTransfer, recoveryAddress,
 ///         freezes, partial freezes and pause, and the views; the L2 bridge (payable `withdraw(address)`,
 ///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
 ///         (it moves to the contract's account before a payable function runs; any other function reverts
@@ -131,6 +131,7 @@ contract OneStepProof {
     bytes4 internal constant SEL_PAUSE = bytes4(keccak256("pauseAsset(uint256,bool)"));
     bytes4 internal constant SEL_FREEZE_PARTIAL = bytes4(keccak256("freezePartialTokens(uint256,address,uint128)"));
     bytes4 internal constant SEL_FORCED_TRANSFER = bytes4(keccak256("forcedTransfer(uint256,address,address,uint128)"));
+    bytes4 internal constant SEL_RECOVERY_ADDRESS = bytes4(keccak256("recoveryAddress(uint256,address,address)"));
     bytes4 internal constant SEL_APPROVE_ISSUANCE = bytes4(keccak256("approveIssuance(uint256)"));
     bytes4 internal constant SEL_START_TRADING = bytes4(keccak256("startTrading(uint256)"));
     uint256 internal constant F_WINDOW = 10;
@@ -671,6 +672,8 @@ contract OneStepProof {
             _set(st, _assetFieldKey(assetId, F_MAX_BALANCE), _word(t.data, 2));
         } else if (selector == SEL_SET_REQUIREMENTS) {
             _set(st, _assetFieldKey(assetId, F_REQUIREMENTS), _word(t.data, 1) | (_word(t.data, 2) << 8) | (_word(t.data, 3) << 16));
+        } else if (selector == SEL_RECOVERY_ADDRESS) {
+            return (gas, _recoveryAddress(st, assetId, t.data));
         } else if (selector == SEL_FORCED_TRANSFER) {
             return (gas, _forcedTransfer(st, assetId, t.data));
         } else if (selector == SEL_START_TRADING) {
@@ -701,6 +704,9 @@ contract OneStepProof {
         }
         if (selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING) {
             return true; // the asset id alone
+        }
+        if (selector == SEL_RECOVERY_ADDRESS) {
+            return _word(data, 1) >> 160 == 0 && _word(data, 2) >> 160 == 0;
         }
         if (selector == SEL_FORCED_TRANSFER) {
             return _word(data, 1) >> 160 == 0 && _word(data, 2) >> 160 == 0 && _word(data, 3) >> 128 == 0;
@@ -789,6 +795,42 @@ contract OneStepProof {
         _set(st, fromKey, _get(st, fromKey) - amount);
         uint256 toKey = _tokenBalanceKey(token, to);
         _set(st, toKey, _get(st, toKey) + amount);
+    }
+
+    /// @dev assets.py `recovery_address` (an agent's, checked by the caller): a lost wallet's whole holding
+    ///      (balance, frozen units, address freeze, credited revenue) moves to an allowlisted new wallet
+    ///      that meets the asset's claim requirements.
+    function _recoveryAddress(State memory st, uint256 assetId, bytes memory data) private view returns (bool) {
+        address token = address(uint160(_get(st, _assetFieldKey(assetId, F_TOKEN))));
+        (address lost, address fresh) = (address(uint160(_word(data, 1))), address(uint160(_word(data, 2))));
+        if (token == address(0) || lost == fresh) {
+            return false;
+        }
+        uint256 balance = _get(st, _tokenBalanceKey(token, lost));
+        if (balance == 0 || !_recipientAllowed(st, fresh) || !_claimsMeetRequirements(st, assetId, fresh)) {
+            return false;
+        }
+        _countMovedHolder(st, token, lost, fresh, balance, balance);
+        _settle(st, assetId, token, lost);
+        _settle(st, assetId, token, fresh);
+        _moveBalance(st, token, lost, fresh, balance);
+        _moveHolderLeaf(st, DOMAIN_REVENUE_OWED, assetId, lost, fresh);
+        _moveHolderLeaf(st, DOMAIN_FROZEN_TOKENS, assetId, lost, fresh);
+        if (_get(st, _perHolderKey(DOMAIN_FROZEN, assetId, lost)) == 1) {
+            _set(st, _perHolderKey(DOMAIN_FROZEN, assetId, fresh), 1);
+        }
+        return true;
+    }
+
+    /// @dev A per-holder amount (credited revenue, frozen units) moves whole from one wallet to another.
+    function _moveHolderLeaf(State memory st, uint256 domain, uint256 assetId, address from, address to) private view {
+        uint256 fromKey = _perHolderKey(domain, assetId, from);
+        uint256 amount = _get(st, fromKey);
+        if (amount != 0) {
+            _set(st, fromKey, 0);
+            uint256 toKey = _perHolderKey(domain, assetId, to);
+            _set(st, toKey, _get(st, toKey) + amount);
+        }
     }
 
     /// @dev assets.py `approve_issuance`: a compliance officer clears a Tokenized asset (status bit 16).

@@ -220,6 +220,7 @@ ONE_STEP_ASSET_FUNCTIONS: Final = {
     "approveIssuance(uint256)": "assets.approveIssuance",
     "startTrading(uint256)": "assets.startTrading",
     "forcedTransfer(uint256,address,address,uint128)": "assets.forcedTransfer",
+    "recoveryAddress(uint256,address,address)": "assets.recoveryAddress",
 }
 ONE_STEP_ASSET_VIEWS: Final = (
     "asset(uint256)",

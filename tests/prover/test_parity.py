@@ -864,6 +864,8 @@ ASSET_CALLS = [
     ("startTrading(uint256)", ["id"]),
     ("forcedTransfer(uint256,address,address,uint128)", ["id", "address", "address", "u128"]),
     ("forcedTransfer(uint256,address,address,uint128)", ["id", "address", "address", "u128"]),
+    ("recoveryAddress(uint256,address,address)", ["id", "address", "address"]),
+    ("recoveryAddress(uint256,address,address)", ["id", "address", "address"]),
 ]
 _ARGUMENTS: dict[str, list[int]] = {
     "id": [0, 1, 1, 1, 2, 2**256 - 1],
@@ -1090,3 +1092,37 @@ def test_forced_transfer_cases_agree(
     if after[0] != 10:  # moved: the holder's revenue was settled on its balance before the move
         assert tree.get(revenue_owed_key(1, b"\x11" * 20)) == 20
     _check(l1, FORCED_STATE, item, record=False)
+
+
+RECOVERY = "recoveryAddress(uint256,address,address)"
+
+
+@pytest.mark.parametrize(
+    ("key", "new", "extra", "recovered"),
+    [
+        (KEYS[1], OUTSIDER, {}, True),  # balance, frozen units, freeze and revenue move to OUTSIDER
+        (KEYS[1], OUTSIDER, {token_balance_key(TOKEN_1, OUTSIDER): 4}, True),  # into a holding wallet
+        (KEYS[1], b"\x22" * 20, {}, False),  # new wallet off the allowlist
+        (KEYS[1], b"\x11" * 20, {}, False),  # the same wallet
+        (KEYS[1], OUTSIDER, {asset_field_key(1, F_REQUIREMENTS): 2 << 8}, False),  # claims too low
+        (KEYS[2], OUTSIDER, {}, False),  # not an agent
+        (KEYS[1], OUTSIDER, {token_balance_key(TOKEN_1, b"\x11" * 20): 0}, False),  # nothing to recover
+    ],
+)
+def test_recovery_address_cases_agree(
+    l1: Any, key: bytes, new: bytes, extra: dict[int, int], recovered: bool
+) -> None:
+    leaves = {k: v for k, v in (FORCED_STATE | extra).items() if v}
+    item = _asset_call(key, RECOVERY, 1, HOLDER, int.from_bytes(new, "big"))
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    tree = SparseMerkleTree(store, witness.post_root)
+    if recovered:
+        assert tree.get(token_balance_key(TOKEN_1, new)) == 10 + extra.get(token_balance_key(TOKEN_1, new), 0)
+        assert tree.get(frozen_tokens_key(1, new)) == 6 and tree.get(frozen_key(1, new)) == 1
+        assert tree.get(revenue_owed_key(1, new)) > 0
+    assert tree.get(token_balance_key(TOKEN_1, b"\x11" * 20)) == (
+        0 if recovered else leaves.get(token_balance_key(TOKEN_1, b"\x11" * 20), 0)
+    )
+    _check(l1, leaves, item, record=False)
