@@ -1126,3 +1126,17 @@ def test_recovery_address_cases_agree(
         0 if recovered else leaves.get(token_balance_key(TOKEN_1, b"\x11" * 20), 0)
     )
     _check(l1, leaves, item, record=False)
+
+
+def test_fixed_system_contracts_accessor() -> None:
+    """The dispatch tables as the deploy reads them: the bridge's withdraw and the registry's subscribe,
+    depositRevenue and redeem are the payable ones; every asset function the one-step proof covers exists."""
+    assert FIXED[L2_BRIDGE].payable == {WITHDRAW}
+    assert FIXED[L2_BRIDGE].functions == {WITHDRAWAL_COUNT, WITHDRAWAL_HASH}
+    payable = {
+        abi_selector(f) for f in ("subscribe(uint256,uint128)", "depositRevenue(uint256)", "redeem(uint256)")
+    }
+    assert FIXED[ASSET_REGISTRY].payable == payable
+    assert not FIXED[ASSET_REGISTRY].payable & FIXED[ASSET_REGISTRY].functions
+    assert ASSET_COVERED <= FIXED[ASSET_REGISTRY].functions
+    assert FIXED[IDENTITY_REGISTRY].payable == frozenset()
