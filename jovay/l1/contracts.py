@@ -235,6 +235,8 @@ ONE_STEP_ASSET_VIEWS: Final = (
     "frozenTokens(uint256,address)",
     "revenueOf(uint256,address)",
     "cashFlows(uint256)",
+    "tokenCount()",
+    "tokenAt(uint256)",
 )
 
 

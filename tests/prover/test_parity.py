@@ -860,6 +860,8 @@ ASSET_CALLS = [
     ("isFrozen(uint256,address)", ["id", "address"]),
     ("revenueOf(uint256,address)", ["id", "address"]),
     ("assetCount()", []),
+    ("tokenCount()", []),
+    ("tokenAt(uint256)", ["id"]),
     ("approveIssuance(uint256)", ["id"]),
     ("startTrading(uint256)", ["id"]),
     ("forcedTransfer(uint256,address,address,uint128)", ["id", "address", "address", "u128"]),
