@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from web3 import Web3  # noqa: E402
 from web3.contract import Contract  # noqa: E402
 
+from jovay.codec.abi import selector as _asset_selector  # noqa: E402
 from jovay.codec.batch import (  # noqa: E402  # noqa: E402
     ITEM_DEPOSIT,
     ITEM_TRANSACTION,
@@ -54,9 +55,11 @@ from jovay.l1.poseidon import PoseidonHashers, circomlibjs_artifacts, deploy_has
 from jovay.l1.solc import CompiledContract, compile_contracts  # noqa: E402
 from jovay.l1.txmanager import L1TxManager  # noqa: E402
 from jovay.params import (  # noqa: E402
+    ASSET_REGISTRY,
     BLOCK_GAS_LIMIT,
     DEFAULT_L2_CHAIN_ID,
     IDENTITY_REGISTRY,
+    L2_BRIDGE,
     TOKEN_ADDRESS_PREFIX,
 )
 from jovay.sdk.withdrawals import Withdrawal, WithdrawalProof, submit_withdrawal  # noqa: E402
@@ -71,6 +74,18 @@ from jovay.state.keys import (  # noqa: E402
 )
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree  # noqa: E402
 from jovay.state.smt_proofs import l1_proof  # noqa: E402
+from jovay.stf.assets import (  # noqa: E402
+    F_ISSUER,
+    F_REQUIREMENTS,
+    F_REVENUE_PER_UNIT,
+    F_RULES,
+    F_STATUS,
+    F_TOKEN,
+    asset_field_key,
+    holder_count_key,
+    token_asset_key,
+)
+from jovay.stf.identity import claims_key  # noqa: E402
 from prover.fault.execution import ItemRules, item_roots, step_witness  # noqa: E402
 from prover.fault.game import moves_for, read_game  # noqa: E402
 
@@ -194,6 +209,9 @@ def _transfer(
     return sign_transaction(DynamicFeeTx(CHAIN_ID, nonce, 10**6, 10**9, gas, to, value, data), USER_KEY)
 
 
+WITHDRAW = bytes.fromhex("51cff8d9")  # withdraw(address)
+
+
 def _tx_item(raw: bytes) -> BatchItem:
     return BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw)
 
@@ -287,6 +305,14 @@ def one_step_gas(bench: GasBench) -> dict[str, Any]:
         "identity_setAllowed_refused": _tx_item(
             _transfer(0, to=IDENTITY_REGISTRY, data=bytes.fromhex("4697f05d") + token_data[4:], gas=60_000)
         ),
+        "bridge_withdraw": _tx_item(
+            sign_transaction(
+                DynamicFeeTx(
+                    CHAIN_ID, 0, 10**6, 10**9, 100_000, L2_BRIDGE, ETH // 10, WITHDRAW + token_data[4:36]
+                ),
+                USER_KEY,
+            )
+        ),
         "system_call_dispatch_failure": _tx_item(
             _transfer(0, to=TOKEN, data=b"\x01\x02\x03\x04", gas=60_000)
         ),
@@ -294,14 +320,40 @@ def one_step_gas(bench: GasBench) -> dict[str, Any]:
         "rejected_bad_signature": _tx_item(_transfer(0)[:-1] + b"\x01"),
         "rejected_undecodable": _tx_item(b"\x02\xc0"),
     }
+    asset_root = SparseMerkleTree(store, root).update_many(_asset_leaves())
+    forced = _asset_selector("forcedTransfer(uint256,address,address,uint128)") + b"".join(
+        word.rjust(32, b"\x00") for word in (b"\x01", USER, FRIEND, b"\x05")
+    )
+    asset_cases = {
+        "lifecycle_token_transfer": _tx_item(_transfer(0, to=TOKEN, data=token_data, gas=60_000)),
+        "asset_forcedTransfer": _tx_item(_transfer(0, to=ASSET_REGISTRY, data=forced, gas=100_000)),
+    }
     out: dict[str, Any] = {}
-    for name, item in cases.items():
-        witness = step_witness(store, root, [item], 0, RULES.apply)
-        call = osp.functions.execute(root.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode())
-        if int.from_bytes(call.call(), "big") != witness.post_root:
-            raise RuntimeError(f"one-step proof disagrees with the Python STF on {name}")
-        out[name] = {"gas": call.estimate_gas(), "leaves": len(witness.leaves)}
+    for pre, named in ((root, cases), (asset_root, asset_cases)):
+        for name, item in named.items():
+            witness = step_witness(store, pre, [item], 0, RULES.apply)
+            call = osp.functions.execute(pre.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode())
+            if int.from_bytes(call.call(), "big") != witness.post_root:
+                raise RuntimeError(f"one-step proof disagrees with the Python STF on {name}")
+            out[name] = {"gas": call.estimate_gas(), "leaves": len(witness.leaves)}
     return out
+
+
+def _asset_leaves() -> dict[int, int]:
+    """TOKEN as the token of asset 1 (USER its issuer), Trading, with every rule the hook checks set:
+    a holder limit, a KYC requirement FRIEND meets, and revenue to settle on both sides."""
+    return {
+        asset_field_key(0, 0): 1,
+        asset_field_key(1, F_ISSUER): int.from_bytes(USER, "big"),
+        asset_field_key(1, F_TOKEN): int.from_bytes(TOKEN, "big"),
+        asset_field_key(1, F_STATUS): 4,
+        asset_field_key(1, F_RULES): 10,
+        asset_field_key(1, F_REQUIREMENTS): 1,
+        asset_field_key(1, F_REVENUE_PER_UNIT): 1 << 64,
+        token_asset_key(TOKEN): 1,
+        holder_count_key(TOKEN): 1,
+        claims_key(FRIEND): 2**40 << 24,
+    }
 
 
 def moves_figures(bench: GasBench) -> dict[str, Any]:

@@ -24,13 +24,21 @@ interface IDepositQueue {
 ///            fee, insufficient funds, over the gas limit, contract creation, calldata to a plain account)
 ///            leaves the state unchanged; a deposit must match the Bridge's rolling hash and come next in
 ///            queue order, else it is skipped too.
-///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip),
-///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken,
-///         and approve, mint refusals and views of lifecycle tokens; every identity registry call
-///         (setAllowed, setComplianceOfficer, setClaims, the views); any call to a
-///         system contract that fails at dispatch (ETH sent along, unknown selector, malformed calldata),
-///         deposits, and every rejection. Other system-contract operations revert with
-///         "OneStepProof: operation not supported" (docs/architecture.md lists them).
+///         Covered operations: ETH transfers with EIP-1559 fees (sender debit and refund, coinbase tip);
+///         every token call (transfer, transferFrom, approve, mint, the views) of tokens made by createToken;
+///         transfer and transferFrom of lifecycle tokens through the asset's compliance hook (assets.py
+///         before_transfer: stage, pause, freezes, partial freezes, lock-up, claims, balance and holder
+///         limits, holder count, revenue settlement), and their approve, mint refusals and views; every
+///         identity registry call (setAllowed, setComplianceOfficer, setClaims, setRegulator,
+///         recoverIdentity, the views); of the asset registry the issuer's rules, agents and startTrading,
+///         a compliance officer's approveIssuance, an agent's forcedTransfer, recoveryAddress,
+///         freezes, partial freezes and pause, and the views; the L2 bridge (payable `withdraw(address)`,
+///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
+///         (it moves to the contract's account before a payable function runs; any other function reverts
+///         "Jovay: function is not payable"); any call to a system contract that fails at dispatch
+///         (unknown selector, malformed calldata), deposits, and every rejection. Other system-contract
+///         operations revert with "OneStepProof: operation not supported" (docs/architecture.md lists
+///         them).
 contract OneStepProof {
     struct Item {
         uint256 kind;
@@ -46,11 +54,18 @@ contract OneStepProof {
         SparseMerkle.Proof proof;
     }
 
+    /// @dev A covered function of a fixed system contract and its gas.
+    struct OperationGas {
+        bytes4 selector;
+        uint256 gas;
+    }
+
     /// @dev The step's view of the state: the witnessed leaves, their values before and now.
     struct State {
         uint256[] keys;
         uint256[] pre;
         uint256[] cur;
+        uint256 timestamp; // the item's block time (lock-ups, KYC expiry)
     }
 
     uint256 internal constant ITEM_TRANSACTION = 1;
@@ -59,6 +74,9 @@ contract OneStepProof {
     uint256 internal constant DOMAIN_SYSTEM_FIELD = 6;
     uint256 internal constant FIELD_TOKEN_COUNT = 1;
     uint256 internal constant FIELD_NEXT_L1_MESSAGE = 2;
+    uint256 internal constant FIELD_NEXT_WITHDRAWAL = 3;
+    uint256 internal constant DOMAIN_WITHDRAWAL = 33;
+    uint256 internal constant WITHDRAWAL_INDEX_LIMIT = 1 << 64;
     uint256 internal constant TX_BASE_GAS = 21_000;
     uint256 internal constant TX_DATA_ZERO_GAS = 4;
     uint256 internal constant TX_DATA_NONZERO_GAS = 16;
@@ -82,10 +100,45 @@ contract OneStepProof {
     uint256 internal constant DOMAIN_TOKEN_ASSET = 24;
     uint256 internal constant DOMAIN_COMPLIANCE_OFFICER = 26;
     uint256 internal constant DOMAIN_CLAIMS = 28;
+    uint256 internal constant DOMAIN_ASSET_FIELD = 20;
+    uint256 internal constant DOMAIN_FROZEN = 23;
+    uint256 internal constant DOMAIN_HOLDER_COUNT = 25;
+    uint256 internal constant DOMAIN_REVENUE_CHECKPOINT = 29;
+    uint256 internal constant DOMAIN_REVENUE_OWED = 30;
+    uint256 internal constant DOMAIN_FROZEN_TOKENS = 31;
+    uint256 internal constant F_STATUS = 0;
+    uint256 internal constant F_RULES = 13;
+    uint256 internal constant F_MAX_BALANCE = 14;
+    uint256 internal constant F_REQUIREMENTS = 15;
+    uint256 internal constant F_REVENUE_PER_UNIT = 18;
+    uint256 internal constant STAGE_TRADING = 4;
+    uint256 internal constant REVENUE_SCALE_BITS = 64;
     uint256 internal constant FIELD_IDENTITY_ADMIN = 0;
     bytes4 internal constant SEL_SET_ALLOWED = bytes4(keccak256("setAllowed(address,bool)"));
     bytes4 internal constant SEL_SET_COMPLIANCE_OFFICER = bytes4(keccak256("setComplianceOfficer(address,bool)"));
     bytes4 internal constant SEL_SET_CLAIMS = bytes4(keccak256("setClaims(address,uint16,uint8,uint64)"));
+    bytes4 internal constant SEL_SET_REGULATOR = bytes4(keccak256("setRegulator(address,bool)"));
+    bytes4 internal constant SEL_RECOVER_IDENTITY = bytes4(keccak256("recoverIdentity(address,address)"));
+    uint256 internal constant DOMAIN_REGULATOR = 32;
+    uint256 internal constant DOMAIN_AGENT = 22;
+    uint256 internal constant F_ISSUER_OF_ASSET = 1;
+    uint256 internal constant F_TOKEN = 9;
+    bytes4 internal constant SEL_SET_ASSET_RULES = bytes4(keccak256("setAssetRules(uint256,uint32,uint128,uint64)"));
+    bytes4 internal constant SEL_SET_REQUIREMENTS =
+        bytes4(keccak256("setInvestorRequirements(uint256,bool,uint8,uint16)"));
+    bytes4 internal constant SEL_SET_AGENT = bytes4(keccak256("setAgent(uint256,address,bool)"));
+    bytes4 internal constant SEL_FREEZE = bytes4(keccak256("freeze(uint256,address,bool)"));
+    bytes4 internal constant SEL_PAUSE = bytes4(keccak256("pauseAsset(uint256,bool)"));
+    bytes4 internal constant SEL_FREEZE_PARTIAL = bytes4(keccak256("freezePartialTokens(uint256,address,uint128)"));
+    bytes4 internal constant SEL_FORCED_TRANSFER = bytes4(keccak256("forcedTransfer(uint256,address,address,uint128)"));
+    bytes4 internal constant SEL_RECOVERY_ADDRESS = bytes4(keccak256("recoveryAddress(uint256,address,address)"));
+    bytes4 internal constant SEL_APPROVE_ISSUANCE = bytes4(keccak256("approveIssuance(uint256)"));
+    bytes4 internal constant SEL_START_TRADING = bytes4(keccak256("startTrading(uint256)"));
+    uint256 internal constant F_WINDOW = 10;
+    uint256 internal constant STAGE_TOKENIZED = 2;
+    uint256 internal constant STAGE_ISSUING = 3;
+    bytes4 internal constant SEL_UNFREEZE_PARTIAL =
+        bytes4(keccak256("unfreezePartialTokens(uint256,address,uint128)"));
 
     address public immutable poseidon2;
     address public immutable poseidon3;
@@ -95,49 +148,69 @@ contract OneStepProof {
     uint256 public immutable blockGasLimit;
     address public immutable coinbase;
     /// @notice Gas of the token calls and of the identity registry's setters (OP_GAS in jovay/params.py:
-    ///         token.transfer / transferFrom / approve / mint, identity.setAllowed; the three identity
+    ///         token.transfer / transferFrom / approve / mint, identity.setAllowed; the four identity
     ///         setters cost the same, which deploy checks).
     uint256 public immutable gasTransfer;
     uint256 public immutable gasTransferFrom;
     uint256 public immutable gasApprove;
     uint256 public immutable gasMint;
     uint256 public immutable gasIdentity;
-    /// @notice The identity registry's fixed address.
+    /// @notice Gas of the L2 bridge's `withdraw` and of the identity registry's `recoverIdentity`.
+    uint256 public immutable gasWithdraw;
+    uint256 public immutable gasRecoverIdentity;
+    /// @notice The identity registry's, the L2 bridge's and the asset registry's fixed addresses.
     address public immutable identityRegistry;
+    address public immutable l2Bridge;
+    address public immutable assetRegistry;
+    /// @notice Gas of the asset registry's functions this contract runs, by selector (OP_GAS assets.*);
+    ///         views are given DISPATCH_GAS. A selector absent here is not covered.
+    mapping(bytes4 => uint256) public assetGas;
 
-    /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py).
+    /// @notice Fixed system contracts, and the selectors each one has (jovay/stf/system.py
+    ///         fixed_system_contracts): `hasSelector` for every function, `isPayable` for those that take ETH.
     mapping(address => bool) public isFixedSystemContract;
     mapping(address => mapping(bytes4 => bool)) public hasSelector;
+    mapping(address => mapping(bytes4 => bool)) public isPayable;
     /// @notice Selectors every token contract has (jovay/stf/token.py).
     mapping(bytes4 => bool) public isTokenSelector;
 
     constructor(
         address[3] memory hashers,
         address bridge_,
-        uint256 chainId_,
-        uint256 blockGasLimit_,
-        address coinbase_,
-        uint256[5] memory opGas,
-        address identityRegistry_,
+        uint256[2] memory chainIdAndGasLimit,
+        uint256[7] memory opGas,
+        address[4] memory coinbaseIdentityBridgeAssets,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
-        bytes4[] memory tokenSelectors
+        bytes4[][] memory payableSelectors,
+        bytes4[] memory tokenSelectors,
+        OperationGas[] memory assetOperations
     ) {
-        require(systemContracts.length == selectors.length, "OneStepProof: selectors per contract");
+        require(
+            systemContracts.length == selectors.length && systemContracts.length == payableSelectors.length,
+            "OneStepProof: selectors per contract"
+        );
         poseidon2 = hashers[0];
         poseidon3 = hashers[1];
         poseidon4 = hashers[2];
         bridge = IDepositQueue(bridge_);
-        chainId = chainId_;
-        blockGasLimit = blockGasLimit_;
-        coinbase = coinbase_;
+        (chainId, blockGasLimit) = (chainIdAndGasLimit[0], chainIdAndGasLimit[1]);
+        coinbase = coinbaseIdentityBridgeAssets[0];
         (gasTransfer, gasTransferFrom, gasApprove, gasMint) = (opGas[0], opGas[1], opGas[2], opGas[3]);
-        gasIdentity = opGas[4];
-        identityRegistry = identityRegistry_;
+        (gasIdentity, gasWithdraw, gasRecoverIdentity) = (opGas[4], opGas[5], opGas[6]);
+        identityRegistry = coinbaseIdentityBridgeAssets[1];
+        (l2Bridge, assetRegistry) = (coinbaseIdentityBridgeAssets[2], coinbaseIdentityBridgeAssets[3]);
+        for (uint256 i = 0; i < assetOperations.length; ++i) {
+            assetGas[assetOperations[i].selector] = assetOperations[i].gas;
+        }
         for (uint256 i = 0; i < systemContracts.length; ++i) {
             isFixedSystemContract[systemContracts[i]] = true;
             for (uint256 j = 0; j < selectors[i].length; ++j) {
                 hasSelector[systemContracts[i]][selectors[i][j]] = true;
+            }
+            for (uint256 j = 0; j < payableSelectors[i].length; ++j) {
+                hasSelector[systemContracts[i]][payableSelectors[i][j]] = true;
+                isPayable[systemContracts[i]][payableSelectors[i][j]] = true;
             }
         }
         for (uint256 j = 0; j < tokenSelectors.length; ++j) {
@@ -156,6 +229,7 @@ contract OneStepProof {
             abi.decode(proof, (Item, bytes32[], Leaf[]));
         require(itemInBatch(itemsRoot, itemCount, index, item, itemProof), "OneStepProof: item not in batch");
         State memory st = _load(leaves);
+        st.timestamp = item.timestamp;
         if (item.kind == ITEM_TRANSACTION) {
             _transaction(st, item);
         } else if (item.kind == ITEM_DEPOSIT) {
@@ -234,16 +308,10 @@ contract OneStepProof {
     function _execute(State memory st, TxDecoder.Tx memory t, uint256 intrinsic) private view returns (uint256 gasUsed) {
         uint256[] memory snapshot = _copy(st.cur);
         if (_isSystemContract(st, t.to)) {
-            if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
-                gasUsed = intrinsic + DISPATCH_GAS; // reverted at dispatch
-            } else if (!isFixedSystemContract[t.to] || t.to == identityRegistry) {
-                (uint256 callGas, bool ok) = t.to == identityRegistry ? _identityCall(st, t) : _tokenCall(st, t);
-                gasUsed = intrinsic + callGas;
-                if (!ok) {
-                    st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
-                }
-            } else {
-                revert("OneStepProof: operation not supported");
+            (uint256 callGas, bool ok) = _systemCall(st, t);
+            gasUsed = intrinsic + callGas;
+            if (!ok) {
+                st.cur = _copy(snapshot); // reverted: the call's writes are undone, its gas paid
             }
         } else {
             (uint256 n, uint256 b) = _account(st, t.sender);
@@ -281,6 +349,41 @@ contract OneStepProof {
 
     function _knownSelector(address to, bytes4 selector) private view returns (bool) {
         return isFixedSystemContract[to] ? hasSelector[to][selector] : isTokenSelector[selector];
+    }
+
+    /// @dev system.py call_system_contract: a payable function first gets the call's ETH (moved from the
+    ///      sender to the contract's account); otherwise ETH sent along, an unknown selector or calldata
+    ///      shorter than a selector fails at dispatch. Returns (gas of the call, whether it succeeded).
+    function _systemCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length >= 4 && isPayable[t.to][bytes4(t.data)]) {
+            if (t.value != 0) {
+                (uint256 nonce, uint256 balance) = _account(st, t.sender);
+                _setAccount(st, t.sender, nonce, balance - t.value); // funds were checked with the fees
+                if (!_addBalance(st, t.to, t.value)) {
+                    return (0, false); // the contract's balance would overflow: no call gas
+                }
+            }
+            if (t.to == l2Bridge) {
+                return _withdraw(st, t);
+            }
+            revert("OneStepProof: operation not supported");
+        }
+        if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
+            return (DISPATCH_GAS, false); // not payable, unknown selector or no selector
+        }
+        if (!isFixedSystemContract[t.to]) {
+            return _tokenCall(st, t);
+        }
+        if (t.to == identityRegistry) {
+            return _identityCall(st, t);
+        }
+        if (t.to == l2Bridge) {
+            return (DISPATCH_GAS, true); // withdrawalCount, withdrawalHash: views, no writes
+        }
+        if (t.to == assetRegistry && assetGas[bytes4(t.data)] != 0) {
+            return _assetCall(st, t, assetGas[bytes4(t.data)]);
+        }
+        revert("OneStepProof: operation not supported");
     }
 
     // --- tokens (jovay/stf/token.py, for tokens that createToken made alone) ---------------------------
@@ -389,7 +492,7 @@ contract OneStepProof {
         return to != address(0) && _get(st, _allowlistKey(to)) == 1;
     }
 
-    /// @dev token.py `_move`: the allowlist, the balance, the lifecycle hook (not covered), the move.
+    /// @dev token.py `_move`: the allowlist, the balance, the lifecycle hook (assets.py), the move.
     function _move(State memory st, address token, address from, address to, uint256 amount)
         private
         view
@@ -403,11 +506,365 @@ contract OneStepProof {
         if (amount > fromBalance) {
             return false;
         }
-        require(_get(st, _tokenAssetKey(token)) == 0, "OneStepProof: operation not supported");
+        if (!_beforeTransfer(st, token, from, to, amount)) {
+            return false;
+        }
         _set(st, fromKey, fromBalance - amount);
         uint256 toKey = _tokenBalanceKey(token, to);
         _set(st, toKey, _get(st, toKey) + amount);
         return true;
+    }
+
+    // --- lifecycle tokens (jovay/stf/assets.py before_transfer, cashflow.py settle) -------------------
+
+    /// @dev The asset's compliance rules on a move of its token (true at once for createToken tokens):
+    ///      Trading and not paused, neither side frozen, within the sender's unfrozen balance, past the
+    ///      lock-up, the recipient's claims, the balance and holder limits; then the holder count and
+    ///      both sides' revenue settlement. False: the transfer reverts.
+    function _beforeTransfer(State memory st, address token, address from, address to, uint256 amount)
+        private
+        view
+        returns (bool)
+    {
+        uint256 assetId = _get(st, _tokenAssetKey(token));
+        if (assetId == 0) {
+            return true;
+        }
+        uint256 status = _get(st, _assetFieldKey(assetId, F_STATUS));
+        if (status & 0xFF != STAGE_TRADING || (status >> 17) & 1 == 1) {
+            return false; // not trading, or paused
+        }
+        if (_get(st, _perHolderKey(DOMAIN_FROZEN, assetId, from)) == 1) {
+            return false;
+        }
+        if (_get(st, _perHolderKey(DOMAIN_FROZEN, assetId, to)) == 1) {
+            return false;
+        }
+        uint256 fromBalance = _get(st, _tokenBalanceKey(token, from));
+        if (amount + _get(st, _perHolderKey(DOMAIN_FROZEN_TOKENS, assetId, from)) > fromBalance) {
+            return false; // exceeds the unfrozen balance
+        }
+        if (st.timestamp < _get(st, _assetFieldKey(assetId, F_RULES)) >> 32) {
+            return false; // locked up
+        }
+        if (!_claimsMeetRequirements(st, assetId, to)) {
+            return false;
+        }
+        if (from == to) {
+            return true;
+        }
+        if (!_countHolders(st, assetId, token, to, amount, fromBalance == amount)) {
+            return false;
+        }
+        _settle(st, assetId, token, from);
+        _settle(st, assetId, token, to);
+        return true;
+    }
+
+    /// @dev assets.py `_check_limits` and `count_holders`: the recipient's balance limit, the holder limit
+    ///      when the recipient becomes a holder, and the new holder count. `emptiesSender`: the move takes
+    ///      the sender's whole balance.
+    function _countHolders(
+        State memory st,
+        uint256 assetId,
+        address token,
+        address to,
+        uint256 amount,
+        bool emptiesSender
+    ) private view returns (bool) {
+        uint256 toBalance = _get(st, _tokenBalanceKey(token, to));
+        uint256 maxBalance = _get(st, _assetFieldKey(assetId, F_MAX_BALANCE));
+        if (maxBalance != 0 && toBalance + amount > maxBalance) {
+            return false;
+        }
+        uint256 holdersKey = Poseidon.hash2(_hashers(), DOMAIN_HOLDER_COUNT, uint160(token));
+        uint256 holders = _get(st, holdersKey);
+        bool gained = amount != 0 && toBalance == 0;
+        bool lost = amount != 0 && emptiesSender;
+        uint256 maxHolders = _get(st, _assetFieldKey(assetId, F_RULES)) & 0xFFFFFFFF;
+        if (gained && !lost && maxHolders != 0 && holders + 1 > maxHolders) {
+            return false;
+        }
+        if (gained != lost) {
+            _set(st, holdersKey, gained ? holders + 1 : holders - 1);
+        }
+        return true;
+    }
+
+    /// @dev assets.py `_check_claims`: KYC not expired, investor class, jurisdiction (0 = any).
+    function _claimsMeetRequirements(State memory st, uint256 assetId, address holder) private view returns (bool) {
+        uint256 needs = _get(st, _assetFieldKey(assetId, F_REQUIREMENTS));
+        (bool kyc, uint256 minClass, uint256 jurisdiction) = (needs & 1 == 1, (needs >> 8) & 0xFF, needs >> 16);
+        if (!kyc && minClass == 0 && jurisdiction == 0) {
+            return true;
+        }
+        uint256 claims = _get(st, Poseidon.hash2(_hashers(), DOMAIN_CLAIMS, uint160(holder)));
+        if (kyc && claims >> 24 <= st.timestamp) {
+            return false;
+        }
+        if ((claims >> 16) & 0xFF < minClass) {
+            return false;
+        }
+        return jurisdiction == 0 || claims & 0xFFFF == jurisdiction;
+    }
+
+    /// @dev cashflow.py `settle`: credit the revenue accrued on the holder's balance since its checkpoint.
+    function _settle(State memory st, uint256 assetId, address token, address holder) private view {
+        uint256 perUnit = _get(st, _assetFieldKey(assetId, F_REVENUE_PER_UNIT));
+        if (perUnit == 0) {
+            return;
+        }
+        uint256 checkpointKey = _perHolderKey(DOMAIN_REVENUE_CHECKPOINT, assetId, holder);
+        uint256 checkpoint = _get(st, checkpointKey);
+        if (checkpoint == perUnit) {
+            return;
+        }
+        uint256 balance = _get(st, _tokenBalanceKey(token, holder));
+        if (balance != 0) {
+            uint256 owedKey = _perHolderKey(DOMAIN_REVENUE_OWED, assetId, holder);
+            _set(st, owedKey, _get(st, owedKey) + ((balance * (perUnit - checkpoint)) >> REVENUE_SCALE_BITS));
+        }
+        _set(st, checkpointKey, perUnit);
+    }
+
+    function _assetFieldKey(uint256 assetId, uint256 field) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), DOMAIN_ASSET_FIELD, assetId, field);
+    }
+
+    /// @dev P(domain, assetId, holder): frozen, frozen tokens, revenue checkpoint and owed.
+    function _perHolderKey(uint256 domain, uint256 assetId, address holder) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), domain, assetId, uint160(holder));
+    }
+
+    // --- asset registry: rules and agent actions (jovay/stf/assets.py) --------------------------------
+
+    /// @dev A covered asset-registry call costing `gas`: the issuer's rules and agents, an agent's freezes
+    ///      and pause, and the views (DISPATCH_GAS, no writes, whatever their arguments).
+    function _assetCall(State memory st, TxDecoder.Tx memory t, uint256 gas) private view returns (uint256, bool) {
+        bytes4 selector = bytes4(t.data);
+        uint256 words = selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING
+            ? 1
+            : selector == SEL_PAUSE
+                ? 2
+                : selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_FORCED_TRANSFER
+                    ? 4
+                    : 3;
+        if (gas == DISPATCH_GAS) {
+            return (DISPATCH_GAS, true);
+        }
+        if (t.data.length != 4 + 32 * words || !_assetArgumentsValid(selector, t.data)) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 assetId = _word(t.data, 0);
+        if (assetId == 0 || assetId > _get(st, _assetFieldKey(0, 0))) {
+            return (gas, false); // no such asset
+        }
+        if (selector == SEL_APPROVE_ISSUANCE) {
+            return (gas, _approveIssuance(st, assetId, t.sender));
+        }
+        bool byIssuer = selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_SET_AGENT
+            || selector == SEL_START_TRADING;
+        if (byIssuer ? !_isIssuer(st, assetId, t.sender) : !_isAgent(st, assetId, t.sender)) {
+            return (gas, false);
+        }
+        if (selector == SEL_SET_ASSET_RULES) {
+            _set(st, _assetFieldKey(assetId, F_RULES), _word(t.data, 1) | (_word(t.data, 3) << 32));
+            _set(st, _assetFieldKey(assetId, F_MAX_BALANCE), _word(t.data, 2));
+        } else if (selector == SEL_SET_REQUIREMENTS) {
+            _set(st, _assetFieldKey(assetId, F_REQUIREMENTS), _word(t.data, 1) | (_word(t.data, 2) << 8) | (_word(t.data, 3) << 16));
+        } else if (selector == SEL_RECOVERY_ADDRESS) {
+            return (gas, _recoveryAddress(st, assetId, t.data));
+        } else if (selector == SEL_FORCED_TRANSFER) {
+            return (gas, _forcedTransfer(st, assetId, t.data));
+        } else if (selector == SEL_START_TRADING) {
+            return (gas, _startTrading(st, assetId));
+        } else if (selector == SEL_PAUSE) {
+            uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
+            _set(st, statusKey, (_get(st, statusKey) & 0x1FFFF) | (_word(t.data, 1) << 17));
+        } else if (selector == SEL_SET_AGENT || selector == SEL_FREEZE) {
+            uint256 domain = selector == SEL_SET_AGENT ? DOMAIN_AGENT : DOMAIN_FROZEN;
+            _set(st, _perHolderKey(domain, assetId, address(uint160(_word(t.data, 1)))), _word(t.data, 2));
+        } else {
+            return (gas, _partialFreeze(st, assetId, t.data, selector == SEL_UNFREEZE_PARTIAL));
+        }
+        return (gas, true);
+    }
+
+    /// @dev The ABI decoder's checks of each covered function's arguments (assets.py uint_arg, word_bool,
+    ///      word_address): a failure reverts at dispatch.
+    function _assetArgumentsValid(bytes4 selector, bytes memory data) private pure returns (bool) {
+        if (selector == SEL_SET_ASSET_RULES) {
+            return _word(data, 1) >> 32 == 0 && _word(data, 2) >> 128 == 0 && _word(data, 3) >> 64 == 0;
+        }
+        if (selector == SEL_SET_REQUIREMENTS) {
+            return _word(data, 1) <= 1 && _word(data, 2) >> 8 == 0 && _word(data, 3) >> 16 == 0;
+        }
+        if (selector == SEL_PAUSE) {
+            return _word(data, 1) <= 1;
+        }
+        if (selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING) {
+            return true; // the asset id alone
+        }
+        if (selector == SEL_RECOVERY_ADDRESS) {
+            return _word(data, 1) >> 160 == 0 && _word(data, 2) >> 160 == 0;
+        }
+        if (selector == SEL_FORCED_TRANSFER) {
+            return _word(data, 1) >> 160 == 0 && _word(data, 2) >> 160 == 0 && _word(data, 3) >> 128 == 0;
+        }
+        if (_word(data, 1) >> 160 != 0) {
+            return false;
+        }
+        return selector == SEL_SET_AGENT || selector == SEL_FREEZE ? _word(data, 2) <= 1 : _word(data, 2) >> 128 == 0;
+    }
+
+    /// @dev assets.py `_partial_freeze`: freeze part of a holder's balance, or unfreeze what is frozen.
+    function _partialFreeze(State memory st, uint256 assetId, bytes memory data, bool unfreeze)
+        private
+        view
+        returns (bool)
+    {
+        address token = address(uint160(_get(st, _assetFieldKey(assetId, F_TOKEN))));
+        (address holder, uint256 amount) = (address(uint160(_word(data, 1))), _word(data, 2));
+        if (token == address(0) || amount == 0) {
+            return false; // not tokenized, or nothing to freeze
+        }
+        uint256 key = _perHolderKey(DOMAIN_FROZEN_TOKENS, assetId, holder);
+        uint256 frozen = _get(st, key);
+        if (unfreeze ? amount > frozen : frozen + amount > _get(st, _tokenBalanceKey(token, holder))) {
+            return false;
+        }
+        _set(st, key, unfreeze ? frozen - amount : frozen + amount);
+        return true;
+    }
+
+    /// @dev assets.py `forced_transfer` (an agent's, checked by the caller): only the allowlist and the
+    ///      balance apply; units beyond the unfrozen balance are unfrozen first; the holder count and both
+    ///      sides' revenue are kept as on any move.
+    function _forcedTransfer(State memory st, uint256 assetId, bytes memory data) private view returns (bool) {
+        address token = address(uint160(_get(st, _assetFieldKey(assetId, F_TOKEN))));
+        (address from, address to) = (address(uint160(_word(data, 1))), address(uint160(_word(data, 2))));
+        if (token == address(0) || !_recipientAllowed(st, to)) {
+            return false;
+        }
+        uint256 balance = _get(st, _tokenBalanceKey(token, from));
+        if (_word(data, 3) > balance) {
+            return false;
+        }
+        _releaseFrozen(st, assetId, from, _word(data, 3), balance);
+        _countMovedHolder(st, token, from, to, _word(data, 3), balance);
+        _settle(st, assetId, token, from);
+        _settle(st, assetId, token, to);
+        _moveBalance(st, token, from, to, _word(data, 3));
+        return true;
+    }
+
+    /// @dev Units beyond the unfrozen balance are unfrozen first: what stays frozen is what stays.
+    function _releaseFrozen(State memory st, uint256 assetId, address from, uint256 amount, uint256 balance)
+        private
+        view
+    {
+        uint256 frozenKey = _perHolderKey(DOMAIN_FROZEN_TOKENS, assetId, from);
+        if (amount + _get(st, frozenKey) > balance) {
+            _set(st, frozenKey, balance - amount);
+        }
+    }
+
+    /// @dev assets.py `holder_delta` and `count_holders` without the limits (an agent's move).
+    function _countMovedHolder(
+        State memory st,
+        address token,
+        address from,
+        address to,
+        uint256 amount,
+        uint256 fromBalance
+    ) private view {
+        if (amount == 0 || from == to) {
+            return;
+        }
+        bool gained = _get(st, _tokenBalanceKey(token, to)) == 0;
+        if (gained == (fromBalance == amount)) {
+            return;
+        }
+        uint256 key = Poseidon.hash2(_hashers(), DOMAIN_HOLDER_COUNT, uint160(token));
+        uint256 holders = _get(st, key);
+        _set(st, key, gained ? holders + 1 : holders - 1);
+    }
+
+    function _moveBalance(State memory st, address token, address from, address to, uint256 amount) private view {
+        uint256 fromKey = _tokenBalanceKey(token, from);
+        _set(st, fromKey, _get(st, fromKey) - amount);
+        uint256 toKey = _tokenBalanceKey(token, to);
+        _set(st, toKey, _get(st, toKey) + amount);
+    }
+
+    /// @dev assets.py `recovery_address` (an agent's, checked by the caller): a lost wallet's whole holding
+    ///      (balance, frozen units, address freeze, credited revenue) moves to an allowlisted new wallet
+    ///      that meets the asset's claim requirements.
+    function _recoveryAddress(State memory st, uint256 assetId, bytes memory data) private view returns (bool) {
+        address token = address(uint160(_get(st, _assetFieldKey(assetId, F_TOKEN))));
+        (address lost, address fresh) = (address(uint160(_word(data, 1))), address(uint160(_word(data, 2))));
+        if (token == address(0) || lost == fresh) {
+            return false;
+        }
+        uint256 balance = _get(st, _tokenBalanceKey(token, lost));
+        if (balance == 0 || !_recipientAllowed(st, fresh) || !_claimsMeetRequirements(st, assetId, fresh)) {
+            return false;
+        }
+        _countMovedHolder(st, token, lost, fresh, balance, balance);
+        _settle(st, assetId, token, lost);
+        _settle(st, assetId, token, fresh);
+        _moveBalance(st, token, lost, fresh, balance);
+        _moveHolderLeaf(st, DOMAIN_REVENUE_OWED, assetId, lost, fresh);
+        _moveHolderLeaf(st, DOMAIN_FROZEN_TOKENS, assetId, lost, fresh);
+        if (_get(st, _perHolderKey(DOMAIN_FROZEN, assetId, lost)) == 1) {
+            _set(st, _perHolderKey(DOMAIN_FROZEN, assetId, fresh), 1);
+        }
+        return true;
+    }
+
+    /// @dev A per-holder amount (credited revenue, frozen units) moves whole from one wallet to another.
+    function _moveHolderLeaf(State memory st, uint256 domain, uint256 assetId, address from, address to) private view {
+        uint256 fromKey = _perHolderKey(domain, assetId, from);
+        uint256 amount = _get(st, fromKey);
+        if (amount != 0) {
+            _set(st, fromKey, 0);
+            uint256 toKey = _perHolderKey(domain, assetId, to);
+            _set(st, toKey, _get(st, toKey) + amount);
+        }
+    }
+
+    /// @dev assets.py `approve_issuance`: a compliance officer clears a Tokenized asset (status bit 16).
+    function _approveIssuance(State memory st, uint256 assetId, address sender) private view returns (bool) {
+        if (_get(st, Poseidon.hash2(_hashers(), DOMAIN_COMPLIANCE_OFFICER, uint160(sender))) != 1) {
+            return false;
+        }
+        uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
+        uint256 status = _get(st, statusKey);
+        if (status & 0xFF != STAGE_TOKENIZED) {
+            return false;
+        }
+        _set(st, statusKey, (status & 0x3FFFF) | (1 << 16));
+        return true;
+    }
+
+    /// @dev assets.py `start_trading` (the issuer, checked by the caller): Issuing, window ended.
+    function _startTrading(State memory st, uint256 assetId) private view returns (bool) {
+        uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
+        uint256 status = _get(st, statusKey);
+        if (status & 0xFF != STAGE_ISSUING || st.timestamp < _get(st, _assetFieldKey(assetId, F_WINDOW)) >> 64) {
+            return false;
+        }
+        _set(st, statusKey, (status & 0x3FF00) | STAGE_TRADING);
+        return true;
+    }
+
+    function _isIssuer(State memory st, uint256 assetId, address a) private view returns (bool) {
+        return _get(st, _assetFieldKey(assetId, F_ISSUER_OF_ASSET)) == uint160(a);
+    }
+
+    /// @dev assets.py `is_agent`: the issuer always is; the agent leaf is read only for anyone else.
+    function _isAgent(State memory st, uint256 assetId, address a) private view returns (bool) {
+        return _isIssuer(st, assetId, a) || _get(st, _perHolderKey(DOMAIN_AGENT, assetId, a)) == 1;
     }
 
     // --- identity registry (jovay/stf/identity.py) -----------------------------------------------------
@@ -415,14 +872,16 @@ contract OneStepProof {
     /// @dev One call to the identity registry: the admin's setters; the views cost the dispatch gas only.
     function _identityCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
         bytes4 selector = bytes4(t.data);
-        if (selector == SEL_SET_ALLOWED || selector == SEL_SET_COMPLIANCE_OFFICER) {
+        if (selector == SEL_SET_ALLOWED || selector == SEL_SET_COMPLIANCE_OFFICER || selector == SEL_SET_REGULATOR) {
             if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0 || _word(t.data, 1) > 1) {
                 return (DISPATCH_GAS, false);
             }
             if (!_isIdentityAdmin(st, t.sender)) {
                 return (gasIdentity, false);
             }
-            uint256 domain = selector == SEL_SET_ALLOWED ? DOMAIN_ALLOWLIST : DOMAIN_COMPLIANCE_OFFICER;
+            uint256 domain = selector == SEL_SET_ALLOWED
+                ? DOMAIN_ALLOWLIST
+                : selector == SEL_SET_COMPLIANCE_OFFICER ? DOMAIN_COMPLIANCE_OFFICER : DOMAIN_REGULATOR;
             _set(st, Poseidon.hash2(_hashers(), domain, _word(t.data, 0)), _word(t.data, 1));
             return (gasIdentity, true);
         }
@@ -441,11 +900,65 @@ contract OneStepProof {
             _set(st, key, jurisdiction | (class_ << 16) | (expiry << 24));
             return (gasIdentity, true);
         }
-        return (DISPATCH_GAS, true); // isAllowed, admin, isComplianceOfficer, claims: no writes
+        if (selector == SEL_RECOVER_IDENTITY) {
+            return _recoverIdentity(st, t);
+        }
+        return (DISPATCH_GAS, true); // isAllowed, admin, isComplianceOfficer, claims, isRegulator: no writes
+    }
+
+    /// @dev identity.py `recover_identity`: the admin moves a lost wallet's allowlisting and claims to a
+    ///      new wallet that has neither.
+    function _recoverIdentity(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 68 || _word(t.data, 0) >> 160 != 0 || _word(t.data, 1) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        (address lost, address fresh) = (address(uint160(_word(t.data, 0))), address(uint160(_word(t.data, 1))));
+        if (!_isIdentityAdmin(st, t.sender) || lost == fresh) {
+            return (gasRecoverIdentity, false);
+        }
+        Poseidon.Hashers memory h = _hashers();
+        uint256 lostClaimsKey = Poseidon.hash2(h, DOMAIN_CLAIMS, uint160(lost));
+        uint256 lostClaims = _get(st, lostClaimsKey);
+        uint256 lostAllowed = _get(st, _allowlistKey(lost)) == 1 ? 1 : 0;
+        if (lostAllowed == 0 && lostClaims == 0) {
+            return (gasRecoverIdentity, false); // nothing registered to recover
+        }
+        uint256 freshClaimsKey = Poseidon.hash2(h, DOMAIN_CLAIMS, uint160(fresh));
+        if (_get(st, _allowlistKey(fresh)) == 1 || _get(st, freshClaimsKey) != 0) {
+            return (gasRecoverIdentity, false); // the new wallet is taken
+        }
+        _set(st, _allowlistKey(fresh), lostAllowed);
+        _set(st, freshClaimsKey, lostClaims);
+        _set(st, _allowlistKey(lost), 0);
+        _set(st, lostClaimsKey, 0);
+        return (gasRecoverIdentity, true);
     }
 
     function _isIdentityAdmin(State memory st, address a) private view returns (bool) {
         return _get(st, _systemFieldKey(FIELD_IDENTITY_ADMIN)) == uint160(a);
+    }
+
+    // --- the L2 bridge (jovay/stf/bridge.py) ------------------------------------------------------------
+
+    /// @dev `withdraw(address l1Recipient)`: burns the ETH sent (already on the bridge's account) and
+    ///      records P(33, index) = P(sender, l1Recipient, amount), index from system field 3.
+    function _withdraw(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
+        if (t.data.length != 36 || _word(t.data, 0) >> 160 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 recipient = _word(t.data, 0);
+        if (t.value == 0 || recipient == 0) {
+            return (gasWithdraw, false); // t.value < 2^128: larger values never pass the funds check
+        }
+        (uint256 nonce, uint256 balance) = _account(st, l2Bridge);
+        _setAccount(st, l2Bridge, nonce, balance - t.value);
+        uint256 indexKey = _systemFieldKey(FIELD_NEXT_WITHDRAWAL);
+        uint256 index = _get(st, indexKey);
+        require(index < WITHDRAWAL_INDEX_LIMIT, "OneStepProof: withdrawal index out of range");
+        Poseidon.Hashers memory h = _hashers();
+        _set(st, Poseidon.hash2(h, DOMAIN_WITHDRAWAL, index), Poseidon.hash3(h, uint160(t.sender), recipient, t.value));
+        _set(st, indexKey, index + 1);
+        return (gasWithdraw, true);
     }
 
     // --- deposits (jovay/stf/transaction.py process_deposit) -----------------------------------------

@@ -8,7 +8,7 @@ system-contract selector tables, so L1 knows which calls fail at dispatch), Disp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from eth_account import Account
 from eth_typing import ChecksumAddress
@@ -16,6 +16,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from jovay import params
+from jovay.codec import abi
 from jovay.errors import CriticalError
 from jovay.l1.poseidon import PoseidonHashers, deploy_hashers
 from jovay.l1.solc import CompiledContract
@@ -149,21 +150,29 @@ def deploy(
     )
     bridge_contract = w3.eth.contract(address=bridge, abi=artifacts["Bridge"].abi)
     txm.send({"to": bridge, "data": bridge_contract.encode_abi("setRollup", [rollup])})
-    contracts, selectors, token_selectors = system_selectors()
+    contracts, selectors, payable_selectors, token_selectors = system_selectors()
     osp, _ = _deploy_one(
         w3,
         txm,
         artifacts["OneStepProof"],
         list(hashers.as_args()),
         bridge,
-        fault.chain_id,
-        fault.block_gas_limit,
-        Web3.to_checksum_address(params.FEE_VAULT),
+        [fault.chain_id, fault.block_gas_limit],
         one_step_gas_schedule(),
-        Web3.to_checksum_address(params.IDENTITY_REGISTRY),
+        [
+            Web3.to_checksum_address(address)
+            for address in (
+                params.FEE_VAULT,
+                params.IDENTITY_REGISTRY,
+                params.L2_BRIDGE,
+                params.ASSET_REGISTRY,
+            )
+        ],
         contracts,
         selectors,
+        payable_selectors,
         token_selectors,
+        one_step_asset_gas(),
     )
     game, _ = _deploy_one(
         w3, txm, artifacts["DisputeGame"], rollup, osp, fault.challenge_bond_wei, fault.clock_s
@@ -186,17 +195,69 @@ def deploy(
 
 def one_step_gas_schedule() -> list[int]:
     """The operation gas OneStepProof needs, from jovay/params.py (its constructor's `opGas`)."""
-    identity = {params.OP_GAS[f"identity.{op}"] for op in ("setAllowed", "setComplianceOfficer", "setClaims")}
+    setters = ("setAllowed", "setComplianceOfficer", "setClaims", "setRegulator")
+    identity = {params.OP_GAS[f"identity.{op}"] for op in setters}
     if len(identity) != 1:
         raise CriticalError("OneStepProof assumes one gas figure for the identity registry's setters")
     tokens = [params.OP_GAS[f"token.{op}"] for op in ("transfer", "transferFrom", "approve", "mint")]
-    return [*tokens, identity.pop()]
+    return [
+        *tokens,
+        identity.pop(),
+        params.OP_GAS["bridge.withdraw"],
+        params.OP_GAS["identity.recoverIdentity"],
+    ]
 
 
-def system_selectors() -> tuple[list[ChecksumAddress], list[list[bytes]], list[bytes]]:
+# The asset-registry functions OneStepProof runs, by OP_GAS name; its views cost DISPATCH_GAS.
+ONE_STEP_ASSET_FUNCTIONS: Final = {
+    "setAssetRules(uint256,uint32,uint128,uint64)": "assets.setAssetRules",
+    "setInvestorRequirements(uint256,bool,uint8,uint16)": "assets.setInvestorRequirements",
+    "setAgent(uint256,address,bool)": "assets.setAgent",
+    "freeze(uint256,address,bool)": "assets.freeze",
+    "pauseAsset(uint256,bool)": "assets.pauseAsset",
+    "freezePartialTokens(uint256,address,uint128)": "assets.freezePartialTokens",
+    "unfreezePartialTokens(uint256,address,uint128)": "assets.unfreezePartialTokens",
+    "approveIssuance(uint256)": "assets.approveIssuance",
+    "startTrading(uint256)": "assets.startTrading",
+    "forcedTransfer(uint256,address,address,uint128)": "assets.forcedTransfer",
+    "recoveryAddress(uint256,address,address)": "assets.recoveryAddress",
+}
+ONE_STEP_ASSET_VIEWS: Final = (
+    "asset(uint256)",
+    "issuance(uint256)",
+    "assetRules(uint256)",
+    "investorRequirements(uint256)",
+    "assetCount()",
+    "assetOfToken(address)",
+    "subscribed(uint256,address)",
+    "isFrozen(uint256,address)",
+    "isAgent(uint256,address)",
+    "frozenTokens(uint256,address)",
+    "revenueOf(uint256,address)",
+    "cashFlows(uint256)",
+    "tokenCount()",
+    "tokenAt(uint256)",
+)
+
+
+def one_step_asset_gas() -> list[tuple[bytes, int]]:
+    """OneStepProof's `assetOperations`: the covered asset-registry functions with their gas, the views
+    with DISPATCH_GAS (each checked against the STF's dispatch table)."""
+    gas = {sig: params.OP_GAS[op] for sig, op in ONE_STEP_ASSET_FUNCTIONS.items()}
+    gas |= {sig: params.DISPATCH_GAS for sig in ONE_STEP_ASSET_VIEWS}
+    (registry,) = [c for c in system.fixed_system_contracts() if c.address == params.ASSET_REGISTRY]
+    selectors = [abi.selector(sig) for sig in gas]
+    if not set(selectors) <= registry.functions:
+        raise CriticalError("OneStepProof's asset-registry functions are not all in the STF's dispatch table")
+    return list(zip(selectors, gas.values(), strict=True))
+
+
+def system_selectors() -> tuple[list[ChecksumAddress], list[list[bytes]], list[list[bytes]], list[bytes]]:
     """The STF's dispatch tables as OneStepProof's constructor takes them: each fixed system contract
-    with its selectors, and the selectors of every token (so L1 knows which calls fail at dispatch)."""
-    fixed = system._FIXED  # the dispatch table itself: one source of truth for what exists
-    addresses = [Web3.to_checksum_address(address) for address in fixed]
-    selectors = [sorted(functions) for functions in fixed.values()]
-    return addresses, selectors, sorted(token.FUNCTIONS)
+    with its selectors that take no ETH and its payable ones, and the selectors of every token (so L1
+    knows which calls fail at dispatch and which receive the call's ETH)."""
+    fixed = system.fixed_system_contracts()
+    addresses = [Web3.to_checksum_address(contract.address) for contract in fixed]
+    selectors = [sorted(contract.functions) for contract in fixed]
+    payable = [sorted(contract.payable) for contract in fixed]
+    return addresses, selectors, payable, sorted(token.FUNCTIONS)

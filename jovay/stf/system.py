@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jovay.codec.abi import AbiError
@@ -49,6 +50,29 @@ _PAYABLE: dict[bytes, Mapping[bytes, PayableFunction]] = {
     ASSET_REGISTRY: {**assets.PAYABLE_FUNCTIONS, **cashflow.PAYABLE_FUNCTIONS},
     L2_BRIDGE: bridge.PAYABLE_FUNCTIONS,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class FixedSystemContract:
+    """A system contract at a fixed address and the selectors it dispatches: `functions` take no ETH
+    (a call with value reverts NOT_PAYABLE), `payable` ones receive the call's ETH first."""
+
+    address: bytes
+    functions: frozenset[bytes]
+    payable: frozenset[bytes]
+
+
+def fixed_system_contracts() -> list[FixedSystemContract]:
+    """Every fixed system contract with its selectors, read from the dispatch tables themselves (one
+    source of truth for what exists: the L1 one-step proof is deployed with it)."""
+    return [
+        FixedSystemContract(
+            address,
+            frozenset(_FIXED.get(address, {})),
+            frozenset(_PAYABLE.get(address, {})),
+        )
+        for address in dict.fromkeys([*_FIXED, *_PAYABLE])
+    ]
 
 
 _NO_PAYABLE: Mapping[bytes, PayableFunction] = {}
