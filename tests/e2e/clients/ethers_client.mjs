@@ -34,10 +34,12 @@ async function main() {
   out.wsChainId = (await ws.getNetwork()).chainId.toString();
   out.blockNumber = await http.getBlockNumber();
 
-  const before = await http.getBalance(receiver);
+  // Balances at the receipt's block and the one before it: a "latest" read right after wait() can be
+  // answered from ethers' own 250 ms request cache (cacheTimeout), which made this check flaky.
   const ethReceipt = await (await sender.sendTransaction({ to: receiver, value: 12345n })).wait();
   out.ethStatus = ethReceipt.status;
-  out.ethDelta = ((await http.getBalance(receiver)) - before).toString();
+  const before = await http.getBalance(receiver, ethReceipt.blockNumber - 1);
+  out.ethDelta = ((await http.getBalance(receiver, ethReceipt.blockNumber)) - before).toString();
 
   const token = new Contract(tokenAddress, ABI, sender);
   const wsToken = new Contract(tokenAddress, ABI, ws);
