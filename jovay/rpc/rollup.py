@@ -32,7 +32,6 @@ from jovay.storage.chain import Chain, LmdbNodeStore
 
 OUTPUT_VERSION_V0 = bytes(32)
 # No L2 -> L1 messages exist yet; withdrawals (issue 6) will commit them under this root.
-EMPTY_MESSAGE_ROOT = bytes(32)
 EMPTY_CODE_HASH = keccak256(b"")
 SYSTEM_CODE_HASH = keccak256(SYSTEM_CODE)
 # Jovay accounts have no EVM storage: the storage root of every account.
@@ -143,7 +142,8 @@ class RollupApi:
             return None
         batch = batches[position]
         first = _first_block(batches, position)
-        finalized = self.l1 is not None and batch.l1_block <= self.l1.l1_finalized
+        # Final once the batch's output has finalized on L1 (challenge window passed, no game open).
+        finalized = self.l1 is not None and batch.last_l2_block <= self.l1.finalized_block()
         return {
             "index": p.hex_int(batch.index),
             "firstBlock": None if first is None else p.hex_int(first),
@@ -164,9 +164,9 @@ class RollupApi:
         state_root = block.header.state_root
         return {
             "version": p.hex_bytes(OUTPUT_VERSION_V0),
-            "outputRoot": p.hex_bytes(output_root(state_root, EMPTY_MESSAGE_ROOT, block.hash)),
+            "outputRoot": p.hex_bytes(output_root(state_root, state_root, block.hash)),
             "stateRoot": p.hex_bytes(state_root),
-            "messagePasserRoot": p.hex_bytes(EMPTY_MESSAGE_ROOT),
+            "messagePasserRoot": p.hex_bytes(state_root),
             "blockHash": p.hex_bytes(block.hash),
             "blockNumber": p.hex_int(block.header.number),
         }

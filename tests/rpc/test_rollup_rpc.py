@@ -196,13 +196,13 @@ def test_output_root_is_op_v0_over_state_root_and_block_hash(node: Node) -> None
         block = result(node.client, "eth_getBlockByNumber", tag, False)
         output = result(node.client, "jovay_outputAtBlock", tag)
         preimage = (
-            bytes(32) + bytes.fromhex(block["stateRoot"][2:]) + bytes(32) + bytes.fromhex(block["hash"][2:])
+            bytes(32) + bytes.fromhex(block["stateRoot"][2:]) * 2 + bytes.fromhex(block["hash"][2:])
         )
         assert output == {
             "version": ZERO32,
             "outputRoot": "0x" + keccak(preimage).hex(),
             "stateRoot": block["stateRoot"],
-            "messagePasserRoot": ZERO32,
+            "messagePasserRoot": block["stateRoot"],  # withdrawals are leaves of the state tree
             "blockHash": block["hash"],
             "blockNumber": block["number"],
         }
