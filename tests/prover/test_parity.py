@@ -65,10 +65,12 @@ from jovay.stf import system
 from jovay.stf.assets import (
     F_ISSUER,
     F_MAX_BALANCE,
+    F_REDEMPTION_POOL,
     F_REQUIREMENTS,
     F_REVENUE_PER_UNIT,
     F_RULES,
     F_STATUS,
+    F_TERMS,
     F_TOKEN,
     F_WINDOW,
     agent_key,
@@ -1142,3 +1144,188 @@ def test_fixed_system_contracts_accessor() -> None:
     assert not FIXED[ASSET_REGISTRY].payable & FIXED[ASSET_REGISTRY].functions
     assert ASSET_COVERED <= FIXED[ASSET_REGISTRY].functions
     assert FIXED[IDENTITY_REGISTRY].payable == frozenset()
+
+
+# --- cash flows: revenue and redemption (OneStepProofAssets, jovay/stf/cashflow.py) ---------------------
+
+CASH_HOLDERS = [b"\x11" * 20, AGENT]
+MATURITY = NOW - 5
+
+
+def _cash_state(
+    *,
+    stage: int = 4,
+    supply: int = 15,
+    per_unit: int = 0,
+    pool: int = 0,
+    frozen: int = 0,
+    frozen_units: int = 0,
+) -> dict[int, int]:
+    """Asset 1 of ISSUER, TOKEN_1's, at `stage`, maturity MATURITY: 0x11.. holds 10 units and AGENT 5 of
+    `supply`, checkpointed 3 wei per unit below `per_unit`; the registry's account holds the pool and
+    10^15 wei of deposits."""
+    leaves = {account_key(s): pack_account(0, 10**18) for s in SENDERS} | {
+        account_key(ASSET_REGISTRY): pack_account(0, pool + 10**15),
+        asset_field_key(0, 0): 1,
+        asset_field_key(1, F_ISSUER): int.from_bytes(ISSUER, "big"),
+        asset_field_key(1, F_STATUS): stage | 3 << 8 | 1 << 16,
+        asset_field_key(1, F_TOKEN): int.from_bytes(TOKEN_1, "big"),
+        asset_field_key(1, F_TERMS): 1 | MATURITY << 8,
+        asset_field_key(1, F_REVENUE_PER_UNIT): per_unit,
+        asset_field_key(1, F_REDEMPTION_POOL): pool,
+        token_asset_key(TOKEN_1): 1,
+        token_field_key(TOKEN_1, 4): supply,
+        token_balance_key(TOKEN_1, b"\x11" * 20): 10 if supply else 0,
+        token_balance_key(TOKEN_1, AGENT): 5 if supply else 0,
+        holder_count_key(TOKEN_1): 2 if supply else 0,
+        frozen_key(1, b"\x11" * 20): frozen,
+        frozen_tokens_key(1, b"\x11" * 20): frozen_units,
+        revenue_owed_key(1, AGENT): 4,
+    }
+    for holder in CASH_HOLDERS:  # at most 3 wei per unit accrued, which the registry's account holds
+        leaves[revenue_checkpoint_key(1, holder)] = max(0, per_unit - (3 << 64))
+    return {k: v for k, v in leaves.items() if v}
+
+
+def _cash_call(key: bytes, signature: str, *words: int, value: int = 0) -> BatchItem:
+    data = abi_selector(signature) + b"".join(_u(w) for w in words)
+    raw = sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, ASSET_REGISTRY, value, data), key)
+    return BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw)
+
+
+CASH_CALLS = [
+    ("depositRevenue(uint256)", ["id"]),
+    ("redeem(uint256)", ["id"]),
+    ("claimRevenue(uint256,address)", ["id", "address"]),
+    ("claimRedemption(uint256,address)", ["id", "address"]),
+    ("closeAsset(uint256)", ["id"]),
+    ("cashFlows(uint256)", ["id"]),
+]
+
+
+@st.composite
+def cash_states(draw: st.DrawFn) -> dict[int, int]:
+    return _cash_state(
+        stage=draw(st.sampled_from([4, 4, 5, 5, 3])),
+        supply=draw(st.sampled_from([15, 15, 0])),
+        per_unit=draw(st.sampled_from([0, 3 << 64, (1 << 192) - 2])),
+        pool=draw(st.sampled_from([0, 10**6, 7])),
+        frozen=draw(st.sampled_from([0, 0, 1])),
+        frozen_units=draw(st.sampled_from([0, 0, 2])),
+    )
+
+
+@st.composite
+def cash_calls(draw: st.DrawFn) -> BatchItem:
+    signature, kinds = draw(st.sampled_from(CASH_CALLS))
+    data = abi_selector(signature) + b"".join(_u(draw(st.sampled_from(_ARGUMENTS[k]))) for k in kinds)
+    if draw(st.integers(0, 9)) == 0:
+        data = data[:-1] if draw(st.booleans()) else data + b"\x00"
+    payable = signature.startswith(("depositRevenue", "redeem"))
+    value = draw(st.sampled_from([0, 1, 10**6, 10**15])) if payable or draw(st.integers(0, 9)) == 0 else 0
+    key = draw(st.sampled_from(KEYS))
+    tx = DynamicFeeTx(
+        CHAIN_ID, 0, 10**6, 10**9, draw(st.sampled_from([30_000, 100_000])), ASSET_REGISTRY, value, data
+    )
+    timestamp = draw(st.sampled_from([MATURITY - 1, MATURITY, NOW]))
+    return BatchItem(ITEM_TRANSACTION, 1, timestamp, BASE_FEE, sign_transaction(tx, key))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cash_states(), cash_calls())
+def test_cash_flow_calls_agree(l1: Any, leaves: dict[int, int], item: BatchItem) -> None:
+    _check(l1, leaves, item)
+
+
+@pytest.mark.parametrize(
+    ("leaves", "item", "written"),  # written: (key, value) the call leaves, or None when it reverts
+    [
+        (
+            _cash_state(),
+            _cash_call(KEYS[0], "depositRevenue(uint256)", 1, value=15),
+            (asset_field_key(1, F_REVENUE_PER_UNIT), 1 << 64),
+        ),
+        (_cash_state(), _cash_call(KEYS[1], "depositRevenue(uint256)", 1, value=15), None),  # not the issuer
+        (
+            _cash_state(supply=0),
+            _cash_call(KEYS[0], "depositRevenue(uint256)", 1, value=15),
+            None,
+        ),  # no units
+        (_cash_state(), _cash_call(KEYS[0], "depositRevenue(uint256)", 1), None),  # nothing sent
+        (
+            _cash_state(per_unit=3 << 64),
+            _cash_call(KEYS[2], "claimRevenue(uint256,address)", 1, HOLDER),
+            (revenue_owed_key(1, b"\x11" * 20), 0),
+        ),
+        (
+            _cash_state(per_unit=3 << 64, frozen=1),
+            _cash_call(KEYS[2], "claimRevenue(uint256,address)", 1, HOLDER),
+            None,
+        ),  # a frozen holder
+        (
+            _cash_state(),
+            _cash_call(KEYS[2], "claimRevenue(uint256,address)", 1, HOLDER),
+            None,
+        ),  # nothing owed
+        (
+            _cash_state(),
+            _cash_call(KEYS[0], "redeem(uint256)", 1, value=10**6),
+            (asset_field_key(1, F_REDEMPTION_POOL), 10**6),
+        ),
+        (_cash_state(stage=5), _cash_call(KEYS[0], "redeem(uint256)", 1, value=10**6), None),  # redeemed
+        (
+            _cash_state(stage=5, pool=10**6),
+            _cash_call(KEYS[2], "claimRedemption(uint256,address)", 1, HOLDER),
+            (token_balance_key(TOKEN_1, b"\x11" * 20), 0),
+        ),
+        (
+            _cash_state(stage=5, pool=10**6, frozen_units=2),
+            _cash_call(KEYS[2], "claimRedemption(uint256,address)", 1, HOLDER),
+            None,
+        ),  # frozen units
+        (
+            _cash_state(stage=5, pool=10**6),
+            _cash_call(KEYS[0], "closeAsset(uint256)", 1),
+            None,
+        ),  # outstanding
+        (
+            _cash_state(stage=5, pool=7, supply=0),
+            _cash_call(KEYS[0], "closeAsset(uint256)", 1),
+            (asset_field_key(1, F_STATUS), 6 | 3 << 8 | 1 << 16),
+        ),
+    ],
+)
+def test_cash_flow_cases_agree(
+    l1: Any, leaves: dict[int, int], item: BatchItem, written: tuple[int, int] | None
+) -> None:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    if written is not None:
+        assert after.get(written[0]) == written[1]
+    else:  # only the sender's account (the fees) and the fee vault change
+        changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
+        assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
+    _check(l1, leaves, item, record=False)
+
+
+def test_cash_flow_witness_tampering_fails(l1: Any) -> None:
+    """A claimRedemption whose witness lies about the pool (a bigger payout) or the holder's units does
+    not pass against the real pre-state root."""
+    leaves = _cash_state(stage=5, pool=10**6)
+    item = _cash_call(KEYS[2], "claimRedemption(uint256,address)", 1, HOLDER)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    for key, value in [
+        (asset_field_key(1, F_REDEMPTION_POOL), 10**9),
+        (token_balance_key(TOKEN_1, b"\x11" * 20), 15),
+    ]:
+        lying = [
+            dataclasses.replace(leaf, value=value) if leaf.key == key else leaf for leaf in witness.leaves
+        ]
+        assert lying != witness.leaves
+        with pytest.raises(Exception, match="SparseMerkle"):
+            _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
