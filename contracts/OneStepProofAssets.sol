@@ -8,7 +8,7 @@ import "./OneStepState.sol";
 ///         function it does not run itself, so both contracts stay under the code-size limit. Covered here,
 ///         by the rules of jovay/stf/cashflow.py: depositRevenue and redeem (payable: the call's ETH is
 ///         already on the registry's account), claimRevenue, claimRedemption, closeAsset; and by those of
-///         jovay/stf/assets.py: approveIssuance and startTrading. Any other selector reverts
+///         jovay/stf/assets.py: approveIssuance, openIssuance and startTrading. Any other selector reverts
 ///         "OneStepProof: operation not supported".
 contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_TERMS = 7;
@@ -17,6 +17,9 @@ contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_REVENUE_REMAINDER = 19;
     uint256 internal constant F_REVENUE_PERIODS = 20;
     uint256 internal constant F_REVENUE_TOTAL = 21;
+    uint256 internal constant F_MIN_SUBSCRIPTION = 11;
+    uint256 internal constant F_MAX_SUBSCRIPTION = 12;
+    uint256 internal constant F_PRICE = 16;
     uint256 internal constant STAGE_REDEEMED = 5;
     uint256 internal constant STAGE_CLOSED = 6;
     uint256 internal constant MAX_PER_UNIT = 1 << 192;
@@ -24,6 +27,8 @@ contract OneStepProofAssets is OneStepState {
     bytes4 internal constant SEL_REDEEM = bytes4(keccak256("redeem(uint256)"));
     bytes4 internal constant SEL_CLAIM_REVENUE = bytes4(keccak256("claimRevenue(uint256,address)"));
     bytes4 internal constant SEL_CLAIM_REDEMPTION = bytes4(keccak256("claimRedemption(uint256,address)"));
+    bytes4 internal constant SEL_OPEN_ISSUANCE =
+        bytes4(keccak256("openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)"));
     bytes4 internal constant SEL_CLOSE_ASSET = bytes4(keccak256("closeAsset(uint256)"));
 
     /// @notice The asset registry's fixed address (its account holds every pool and deposit).
@@ -37,12 +42,13 @@ contract OneStepProofAssets is OneStepState {
     /// @notice OP_GAS of approveIssuance and startTrading.
     uint256 public immutable gasApproveIssuance;
     uint256 public immutable gasStartTrading;
+    uint256 public immutable gasOpenIssuance;
 
-    constructor(address[3] memory hashers, address assetRegistry_, uint256[7] memory gas) OneStepState(hashers) {
+    constructor(address[3] memory hashers, address assetRegistry_, uint256[8] memory gas) OneStepState(hashers) {
         assetRegistry = assetRegistry_;
         (gasDepositRevenue, gasRedeem, gasClaimRevenue) = (gas[0], gas[1], gas[2]);
         (gasClaimRedemption, gasCloseAsset) = (gas[3], gas[4]);
-        (gasApproveIssuance, gasStartTrading) = (gas[5], gas[6]);
+        (gasApproveIssuance, gasStartTrading, gasOpenIssuance) = (gas[5], gas[6], gas[7]);
     }
 
     /// @notice One asset-registry call by `sender` with `data` and `value` over the step's state `st`:
@@ -66,6 +72,8 @@ contract OneStepProofAssets is OneStepState {
             (gas, ok) = _closeAsset(st, sender, data);
         } else if (selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING) {
             (gas, ok) = _issuanceStep(st, sender, data, selector == SEL_APPROVE_ISSUANCE);
+        } else if (selector == SEL_OPEN_ISSUANCE) {
+            (gas, ok) = _openIssuance(st, sender, data);
         } else {
             revert("OneStepProof: operation not supported");
         }
@@ -240,6 +248,32 @@ contract OneStepProofAssets is OneStepState {
         }
         _setField(st, assetId, F_STATUS, (status & 0x3FFFF) | (1 << 16));
         return (gas, true);
+    }
+
+    /// @dev assets.py `open_issuance`: the issuer of an approved Tokenized asset opens the window
+    ///      [start, end) with per-investor limits and a unit price: Issuing.
+    function _openIssuance(State memory st, address sender, bytes memory data) private view returns (uint256, bool) {
+        if (data.length != 196 || (_word(data, 1) | _word(data, 2)) >> 64 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        (uint256 start, uint256 end, uint256 minimum, uint256 maximum) =
+            (_word(data, 1), _word(data, 2), _word(data, 3), _word(data, 4));
+        if ((minimum | maximum | _word(data, 5)) >> 128 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 assetId = _word(data, 0);
+        if (!_issuerAt(st, assetId, sender, STAGE_TOKENIZED) || (_field(st, assetId, F_STATUS) >> 16) & 1 == 0) {
+            return (gasOpenIssuance, false);
+        }
+        if (start >= end || maximum == 0 || minimum > maximum) {
+            return (gasOpenIssuance, false);
+        }
+        _setField(st, assetId, F_WINDOW, start | (end << 64));
+        _setField(st, assetId, F_MIN_SUBSCRIPTION, minimum);
+        _setField(st, assetId, F_MAX_SUBSCRIPTION, maximum);
+        _setField(st, assetId, F_PRICE, _word(data, 5));
+        _advance(st, assetId, STAGE_ISSUING);
+        return (gasOpenIssuance, true);
     }
 
     // --- assets.py helpers ---------------------------------------------------------------------------

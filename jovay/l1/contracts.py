@@ -227,6 +227,7 @@ ONE_STEP_CASH_FLOW_FUNCTIONS: Final = (
     "assets.closeAsset",
     "assets.approveIssuance",
     "assets.startTrading",
+    "assets.openIssuance",
 )
 
 

@@ -1149,6 +1149,7 @@ def test_fixed_system_contracts_accessor() -> None:
 # --- cash flows: revenue and redemption (OneStepProofAssets, jovay/stf/cashflow.py) ---------------------
 
 CASH_HOLDERS = [b"\x11" * 20, AGENT]
+OPEN_ISSUANCE = "openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)"
 MATURITY = NOW - 5
 
 
@@ -1160,6 +1161,7 @@ def _cash_state(
     pool: int = 0,
     frozen: int = 0,
     frozen_units: int = 0,
+    approved: bool = True,
 ) -> dict[int, int]:
     """Asset 1 of ISSUER, TOKEN_1's, at `stage`, maturity MATURITY: 0x11.. holds 10 units and AGENT 5 of
     `supply`, checkpointed 3 wei per unit below `per_unit`; the registry's account holds the pool and
@@ -1168,7 +1170,7 @@ def _cash_state(
         account_key(ASSET_REGISTRY): pack_account(0, pool + 10**15),
         asset_field_key(0, 0): 1,
         asset_field_key(1, F_ISSUER): int.from_bytes(ISSUER, "big"),
-        asset_field_key(1, F_STATUS): stage | 3 << 8 | 1 << 16,
+        asset_field_key(1, F_STATUS): stage | 3 << 8 | int(approved) << 16,
         asset_field_key(1, F_TOKEN): int.from_bytes(TOKEN_1, "big"),
         asset_field_key(1, F_TERMS): 1 | MATURITY << 8,
         asset_field_key(1, F_REVENUE_PER_UNIT): per_unit,
@@ -1200,13 +1202,15 @@ CASH_CALLS = [
     ("claimRedemption(uint256,address)", ["id", "address"]),
     ("closeAsset(uint256)", ["id"]),
     ("cashFlows(uint256)", ["id"]),
+    (OPEN_ISSUANCE, ["id", "u64", "u64", "u128", "u128", "u128"]),
 ]
 
 
 @st.composite
 def cash_states(draw: st.DrawFn) -> dict[int, int]:
     return _cash_state(
-        stage=draw(st.sampled_from([4, 4, 5, 5, 3])),
+        stage=draw(st.sampled_from([4, 4, 5, 5, 3, 2, 2])),
+        approved=draw(st.booleans()),
         supply=draw(st.sampled_from([15, 15, 0])),
         per_unit=draw(st.sampled_from([0, 3 << 64, (1 << 192) - 2])),
         pool=draw(st.sampled_from([0, 10**6, 7])),
@@ -1293,6 +1297,31 @@ def test_cash_flow_calls_agree(l1: Any, leaves: dict[int, int], item: BatchItem)
             _cash_call(KEYS[0], "closeAsset(uint256)", 1),
             (asset_field_key(1, F_STATUS), 6 | 3 << 8 | 1 << 16),
         ),
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 10, 1, 100, 7),
+            (asset_field_key(1, F_WINDOW), NOW | (NOW + 10) << 64),
+        ),
+        (
+            _cash_state(stage=2, approved=False),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 10, 1, 100, 7),
+            None,
+        ),  # not approved
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW, 1, 100, 7),
+            None,
+        ),  # empty window
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 1, 9, 8, 7),
+            None,
+        ),  # min > max
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[1], OPEN_ISSUANCE, 1, NOW, NOW + 1, 1, 8, 7),
+            None,
+        ),  # not issuer
     ],
 )
 def test_cash_flow_cases_agree(
@@ -1329,3 +1358,23 @@ def test_cash_flow_witness_tampering_fails(l1: Any) -> None:
         assert lying != witness.leaves
         with pytest.raises(Exception, match="SparseMerkle"):
             _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+
+def test_open_issuance_witness_tampering_fails(l1: Any) -> None:
+    """openIssuance of an asset not yet approved is refused; a witness that claims the approval bit (the
+    window then opens) does not pass against the real pre-state root."""
+    leaves = _cash_state(stage=2, approved=False)
+    item = _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 10, 1, 100, 7)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert SparseMerkleTree(store, witness.post_root).get(asset_field_key(1, F_WINDOW)) == 0
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    status = asset_field_key(1, F_STATUS)
+    lying = [
+        dataclasses.replace(leaf, value=leaf.value | 1 << 16) if leaf.key == status else leaf
+        for leaf in witness.leaves
+    ]
+    assert lying != witness.leaves
+    with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
