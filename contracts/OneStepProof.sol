@@ -33,14 +33,15 @@ interface IDepositQueue {
 ///         identity registry call (setAllowed, setComplianceOfficer, setClaims, setRegulator,
 ///         recoverIdentity, the views); of the asset registry the issuer's rules and agents, an agent's
 ///         forcedTransfer, recoveryAddress, freezes, partial freezes and pause, and the views here, and in
-///         OneStepProofAssets (a view call over this step's state) startTrading, approveIssuance and the
-///         cash flows (depositRevenue, redeem, claimRevenue, claimRedemption, closeAsset); the L2 bridge (payable `withdraw(address)`,
+///         OneStepProofAssets (a view call over this step's state) approveIssuance, openIssuance, the
+///         payable subscribe, startTrading and the cash flows (depositRevenue, redeem, claimRevenue,
+///         claimRedemption, closeAsset); the L2 bridge (payable `withdraw(address)`,
 ///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
 ///         (it moves to the contract's account before a payable function runs; any other function reverts
 ///         "Jovay: function is not payable"); any call to a system contract that fails at dispatch
 ///         (unknown selector, malformed calldata), deposits, and every rejection. Not covered, reverting
-///         "OneStepProof: operation not supported": the asset registry's subscribe, openIssuance,
-///         registerAsset, structureAsset, tokenizeAsset, createToken and the attestation registry
+///         "OneStepProof: operation not supported": the asset registry's registerAsset, structureAsset,
+///         tokenizeAsset, createToken and the attestation registry
 ///         (docs/architecture.md).
 contract OneStepProof is OneStepState {
     struct Item {
@@ -509,23 +510,6 @@ contract OneStepProof is OneStepState {
             _set(st, holdersKey, gained ? holders + 1 : holders - 1);
         }
         return true;
-    }
-
-    /// @dev assets.py `_check_claims`: KYC not expired, investor class, jurisdiction (0 = any).
-    function _claimsMeetRequirements(State memory st, uint256 assetId, address holder) private view returns (bool) {
-        uint256 needs = _get(st, _assetFieldKey(assetId, F_REQUIREMENTS));
-        (bool kyc, uint256 minClass, uint256 jurisdiction) = (needs & 1 == 1, (needs >> 8) & 0xFF, needs >> 16);
-        if (!kyc && minClass == 0 && jurisdiction == 0) {
-            return true;
-        }
-        uint256 claims = _get(st, Poseidon.hash2(_hashers(), DOMAIN_CLAIMS, uint160(holder)));
-        if (kyc && claims >> 24 <= st.timestamp) {
-            return false;
-        }
-        if ((claims >> 16) & 0xFF < minClass) {
-            return false;
-        }
-        return jurisdiction == 0 || claims & 0xFFFF == jurisdiction;
     }
 
     // --- asset registry: rules and agent actions (jovay/stf/assets.py) --------------------------------

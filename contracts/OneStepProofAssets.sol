@@ -8,7 +8,7 @@ import "./OneStepState.sol";
 ///         function it does not run itself, so both contracts stay under the code-size limit. Covered here,
 ///         by the rules of jovay/stf/cashflow.py: depositRevenue and redeem (payable: the call's ETH is
 ///         already on the registry's account), claimRevenue, claimRedemption, closeAsset; and by those of
-///         jovay/stf/assets.py: approveIssuance, openIssuance and startTrading. Any other selector reverts
+///         jovay/stf/assets.py: approveIssuance, openIssuance, subscribe (payable) and startTrading. Any other selector reverts
 ///         "OneStepProof: operation not supported".
 contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_TERMS = 7;
@@ -20,6 +20,8 @@ contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_MIN_SUBSCRIPTION = 11;
     uint256 internal constant F_MAX_SUBSCRIPTION = 12;
     uint256 internal constant F_PRICE = 16;
+    uint256 internal constant F_SUPPLY_CAP = 8;
+    uint256 internal constant DOMAIN_SUBSCRIPTION = 21;
     uint256 internal constant STAGE_REDEEMED = 5;
     uint256 internal constant STAGE_CLOSED = 6;
     uint256 internal constant MAX_PER_UNIT = 1 << 192;
@@ -29,6 +31,7 @@ contract OneStepProofAssets is OneStepState {
     bytes4 internal constant SEL_CLAIM_REDEMPTION = bytes4(keccak256("claimRedemption(uint256,address)"));
     bytes4 internal constant SEL_OPEN_ISSUANCE =
         bytes4(keccak256("openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)"));
+    bytes4 internal constant SEL_SUBSCRIBE = bytes4(keccak256("subscribe(uint256,uint128)"));
     bytes4 internal constant SEL_CLOSE_ASSET = bytes4(keccak256("closeAsset(uint256)"));
 
     /// @notice The asset registry's fixed address (its account holds every pool and deposit).
@@ -43,12 +46,14 @@ contract OneStepProofAssets is OneStepState {
     uint256 public immutable gasApproveIssuance;
     uint256 public immutable gasStartTrading;
     uint256 public immutable gasOpenIssuance;
+    uint256 public immutable gasSubscribe;
 
-    constructor(address[3] memory hashers, address assetRegistry_, uint256[8] memory gas) OneStepState(hashers) {
+    constructor(address[3] memory hashers, address assetRegistry_, uint256[9] memory gas) OneStepState(hashers) {
         assetRegistry = assetRegistry_;
         (gasDepositRevenue, gasRedeem, gasClaimRevenue) = (gas[0], gas[1], gas[2]);
         (gasClaimRedemption, gasCloseAsset) = (gas[3], gas[4]);
         (gasApproveIssuance, gasStartTrading, gasOpenIssuance) = (gas[5], gas[6], gas[7]);
+        gasSubscribe = gas[8];
     }
 
     /// @notice One asset-registry call by `sender` with `data` and `value` over the step's state `st`:
@@ -74,6 +79,8 @@ contract OneStepProofAssets is OneStepState {
             (gas, ok) = _issuanceStep(st, sender, data, selector == SEL_APPROVE_ISSUANCE);
         } else if (selector == SEL_OPEN_ISSUANCE) {
             (gas, ok) = _openIssuance(st, sender, data);
+        } else if (selector == SEL_SUBSCRIBE) {
+            (gas, ok) = _subscribe(st, sender, data, value);
         } else {
             revert("OneStepProof: operation not supported");
         }
@@ -274,6 +281,88 @@ contract OneStepProofAssets is OneStepState {
         _setField(st, assetId, F_PRICE, _word(data, 5));
         _advance(st, assetId, STAGE_ISSUING);
         return (gasOpenIssuance, true);
+    }
+
+    /// @dev assets.py `subscribe` (payable): an allowlisted investor, inside the window, paying exactly
+    ///      `amount * price`, within its limits: `amount` minted to it, the payment on to the issuer.
+    function _subscribe(State memory st, address sender, bytes memory data, uint256 value)
+        private
+        view
+        returns (uint256, bool)
+    {
+        if (data.length != 68 || _word(data, 1) >> 128 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        (uint256 assetId, uint256 amount) = (_word(data, 0), _word(data, 1));
+        if (!_exists(st, assetId) || _field(st, assetId, F_STATUS) & 0xFF != STAGE_ISSUING) {
+            return (gasSubscribe, false);
+        }
+        if (_get(st, _allowlistKey(sender)) != 1) {
+            return (gasSubscribe, false);
+        }
+        uint256 window = _field(st, assetId, F_WINDOW);
+        if (st.timestamp < window & type(uint64).max || st.timestamp >= window >> 64 || amount == 0) {
+            return (gasSubscribe, false);
+        }
+        if (value != amount * _field(st, assetId, F_PRICE)) {
+            return (gasSubscribe, false);
+        }
+        uint256 subscriptionKey = _perHolderKey(DOMAIN_SUBSCRIPTION, assetId, sender);
+        uint256 total = _get(st, subscriptionKey) + amount;
+        if (total > _field(st, assetId, F_MAX_SUBSCRIPTION) || total < _field(st, assetId, F_MIN_SUBSCRIPTION)) {
+            return (gasSubscribe, false);
+        }
+        if (!_issueUnits(st, assetId, sender, amount)) {
+            return (gasSubscribe, false);
+        }
+        _set(st, subscriptionKey, total);
+        _pay(st, address(uint160(_field(st, assetId, F_ISSUER_OF_ASSET))), value);
+        return (gasSubscribe, true);
+    }
+
+    /// @dev The rest of `subscribe`: the supply cap, pause, freeze, claims, balance and holder limits, the
+    ///      holder count, settlement, and token.py `issue` (supply within uint128).
+    function _issueUnits(State memory st, uint256 assetId, address investor, uint256 amount) private view returns (bool) {
+        address token = _tokenOf(st, assetId);
+        uint256 supplyKey = _tokenFieldKey(token, FIELD_TOTAL_SUPPLY);
+        uint256 supply = _get(st, supplyKey) + amount;
+        if (supply > _field(st, assetId, F_SUPPLY_CAP) || (_field(st, assetId, F_STATUS) >> 17) & 1 == 1) {
+            return false;
+        }
+        if (_get(st, _perHolderKey(DOMAIN_FROZEN, assetId, investor)) == 1) {
+            return false;
+        }
+        if (!_claimsMeetRequirements(st, assetId, investor)) {
+            return false;
+        }
+        uint256 balanceKey = _tokenBalanceKey(token, investor);
+        uint256 balance = _get(st, balanceKey);
+        uint256 maxBalance = _field(st, assetId, F_MAX_BALANCE);
+        if (maxBalance != 0 && balance + amount > maxBalance) {
+            return false;
+        }
+        if (balance == 0 && !_addHolder(st, assetId, token)) {
+            return false;
+        }
+        _settle(st, assetId, token, investor);
+        if (supply > MAX_UINT128) {
+            return false;
+        }
+        _set(st, supplyKey, supply);
+        _set(st, balanceKey, balance + amount);
+        return true;
+    }
+
+    /// @dev assets.py `_check_limits` and `count_holders` for a new holder: false beyond the holder limit.
+    function _addHolder(State memory st, uint256 assetId, address token) private view returns (bool) {
+        uint256 holdersKey = Poseidon.hash2(_hashers(), DOMAIN_HOLDER_COUNT, uint160(token));
+        uint256 holders = _get(st, holdersKey);
+        uint256 maxHolders = _field(st, assetId, F_RULES) & 0xFFFFFFFF;
+        if (maxHolders != 0 && holders + 1 > maxHolders) {
+            return false;
+        }
+        _set(st, holdersKey, holders + 1);
+        return true;
     }
 
     // --- assets.py helpers ---------------------------------------------------------------------------

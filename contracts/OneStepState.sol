@@ -201,4 +201,21 @@ abstract contract OneStepState {
     function _hashers() internal view returns (Poseidon.Hashers memory) {
         return Poseidon.Hashers(poseidon2, poseidon3, poseidon4);
     }
+
+    /// @dev assets.py `_check_claims`: KYC not expired, investor class, jurisdiction (0 = any).
+    function _claimsMeetRequirements(State memory st, uint256 assetId, address holder) internal view returns (bool) {
+        uint256 needs = _get(st, _assetFieldKey(assetId, F_REQUIREMENTS));
+        (bool kyc, uint256 minClass, uint256 jurisdiction) = (needs & 1 == 1, (needs >> 8) & 0xFF, needs >> 16);
+        if (!kyc && minClass == 0 && jurisdiction == 0) {
+            return true;
+        }
+        uint256 claims = _get(st, Poseidon.hash2(_hashers(), DOMAIN_CLAIMS, uint160(holder)));
+        if (kyc && claims >> 24 <= st.timestamp) {
+            return false;
+        }
+        if ((claims >> 16) & 0xFF < minClass) {
+            return false;
+        }
+        return jurisdiction == 0 || claims & 0xFFFF == jurisdiction;
+    }
 }

@@ -228,6 +228,7 @@ ONE_STEP_CASH_FLOW_FUNCTIONS: Final = (
     "assets.approveIssuance",
     "assets.startTrading",
     "assets.openIssuance",
+    "assets.subscribe",
 )
 
 

@@ -65,11 +65,15 @@ from jovay.stf import system
 from jovay.stf.assets import (
     F_ISSUER,
     F_MAX_BALANCE,
+    F_MAX_SUBSCRIPTION,
+    F_MIN_SUBSCRIPTION,
+    F_PRICE,
     F_REDEMPTION_POOL,
     F_REQUIREMENTS,
     F_REVENUE_PER_UNIT,
     F_RULES,
     F_STATUS,
+    F_SUPPLY_CAP,
     F_TERMS,
     F_TOKEN,
     F_WINDOW,
@@ -101,7 +105,6 @@ WITHDRAW = abi_selector("withdraw(address)")
 WITHDRAWAL_COUNT = abi_selector("withdrawalCount()")
 WITHDRAWAL_HASH = abi_selector("withdrawalHash(uint256)")
 RECOVER_IDENTITY = abi_selector("recoverIdentity(address,address)")
-SUBSCRIBE = abi_selector("subscribe(uint256,uint128)")
 ASSET_COVERED = {selector for selector, _ in one_step_asset_gas()}
 FIXED = {contract.address: contract for contract in system.fixed_system_contracts()}
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
@@ -642,10 +645,13 @@ def test_withdraw_witness_tampering_fails(l1: Any) -> None:
         _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=rich))
 
 
-def test_uncovered_payable_function_is_refused(l1: Any) -> None:
-    """A payable function the one-step proof does not run (subscribe) is refused, never treated as a
+def test_uncovered_function_is_refused(l1: Any) -> None:
+    """A function the one-step proof does not run (registerAsset) is refused, never treated as a
     dispatch failure (which would give a root the STF does not)."""
-    raw = _bridge_call(SUBSCRIBE + _u(1) + _u(5), 10**15, ASSET_REGISTRY)
+    data = (
+        abi_selector("registerAsset(address,uint8,bytes32,bytes32)") + _w(SENDERS[0]) + _u(1) + _u(2) + _u(3)
+    )
+    raw = _bridge_call(data, 0, ASSET_REGISTRY)
     pre, witness, _ = _withdraw_step(raw)
     with pytest.raises(Exception, match="operation not supported"):
         _execute_on_l1(l1, pre, witness)
@@ -1203,6 +1209,7 @@ CASH_CALLS = [
     ("closeAsset(uint256)", ["id"]),
     ("cashFlows(uint256)", ["id"]),
     (OPEN_ISSUANCE, ["id", "u64", "u64", "u128", "u128", "u128"]),
+    ("subscribe(uint256,uint128)", ["id", "u128"]),
 ]
 
 
@@ -1225,7 +1232,7 @@ def cash_calls(draw: st.DrawFn) -> BatchItem:
     data = abi_selector(signature) + b"".join(_u(draw(st.sampled_from(_ARGUMENTS[k]))) for k in kinds)
     if draw(st.integers(0, 9)) == 0:
         data = data[:-1] if draw(st.booleans()) else data + b"\x00"
-    payable = signature.startswith(("depositRevenue", "redeem"))
+    payable = signature.startswith(("depositRevenue", "redeem", "subscribe"))
     value = draw(st.sampled_from([0, 1, 10**6, 10**15])) if payable or draw(st.integers(0, 9)) == 0 else 0
     key = draw(st.sampled_from(KEYS))
     tx = DynamicFeeTx(
@@ -1375,6 +1382,92 @@ def test_open_issuance_witness_tampering_fails(l1: Any) -> None:
         dataclasses.replace(leaf, value=leaf.value | 1 << 16) if leaf.key == status else leaf
         for leaf in witness.leaves
     ]
+    assert lying != witness.leaves
+    with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+
+def _issuing_state(**changes: int) -> dict[int, int]:
+    """Asset 1 Issuing, window [NOW - 10, NOW + 10), 1 to 100 units per investor at 7 wei, cap 1,000;
+    SENDERS[2] (OUTSIDER) allowlisted; `changes` replace leaves by name."""
+    fields = {
+        "window": (asset_field_key(1, F_WINDOW), (NOW - 10) | (NOW + 10) << 64),
+        "min": (asset_field_key(1, F_MIN_SUBSCRIPTION), 1),
+        "max": (asset_field_key(1, F_MAX_SUBSCRIPTION), 100),
+        "price": (asset_field_key(1, F_PRICE), 7),
+        "cap": (asset_field_key(1, F_SUPPLY_CAP), 1_000),
+        "allowed": (allowlist_key(OUTSIDER), 1),
+        "max_holders": (asset_field_key(1, F_RULES), 0),
+        "requirements": (asset_field_key(1, F_REQUIREMENTS), 0),
+        "frozen": (frozen_key(1, OUTSIDER), 0),
+    }
+    leaves = _cash_state(stage=3)
+    for name, (key, value) in fields.items():
+        leaves[key] = changes.get(name, value)
+    return {k: v for k, v in leaves.items() if v}
+
+
+SUBSCRIBE_SIG = "subscribe(uint256,uint128)"
+
+
+@pytest.mark.parametrize(
+    ("leaves", "value", "amount", "minted"),
+    [
+        (_issuing_state(), 70, 10, True),
+        (_issuing_state(), 69, 10, False),  # wrong payment
+        (_issuing_state(allowed=0), 70, 10, False),  # not allowlisted
+        (_issuing_state(window=NOW + 1 | (NOW + 10) << 64), 70, 10, False),  # not started
+        (_issuing_state(window=(NOW - 10) | NOW << 64), 70, 10, False),  # ended
+        (_issuing_state(min=11), 70, 10, False),  # below the minimum
+        (_issuing_state(max=9), 70, 10, False),  # above the maximum
+        (_issuing_state(cap=20), 70, 10, False),  # over the cap (15 outstanding)
+        (_issuing_state(max_holders=2), 70, 10, False),  # a third holder
+        (_issuing_state(frozen=1), 70, 10, False),  # frozen investor
+        (_issuing_state(requirements=1), 70, 10, False),  # KYC required, no claims
+        (_issuing_state(), 0, 0, False),  # zero amount
+    ],
+)
+def test_subscribe_cases_agree(
+    l1: Any, leaves: dict[int, int], value: int, amount: int, minted: bool
+) -> None:
+    item = _cash_call(KEYS[2], SUBSCRIBE_SIG, 1, amount, value=value)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    assert after.get(token_balance_key(TOKEN_1, OUTSIDER)) == (amount if minted else 0)
+    _check(l1, leaves, item, record=False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from([0, 1]),
+    st.sampled_from([0, 2, 3]),
+    st.sampled_from([NOW - 11, NOW, NOW + 10]),
+    st.sampled_from([0, 1, 10, 101]),
+    st.sampled_from([0, 7, 70, 71]),
+)
+def test_subscribe_calls_agree(
+    l1: Any, allowed: int, max_holders: int, timestamp: int, amount: int, value: int
+) -> None:
+    leaves = _issuing_state(allowed=allowed, max_holders=max_holders)
+    item = dataclasses.replace(
+        _cash_call(KEYS[2], SUBSCRIBE_SIG, 1, amount, value=value), timestamp=timestamp
+    )
+    _check(l1, leaves, item)
+
+
+def test_subscribe_witness_tampering_fails(l1: Any) -> None:
+    """A subscription by an investor not on the allowlist is refused; a witness that claims it is (the
+    units then minted) does not pass against the real pre-state root."""
+    leaves = _issuing_state(allowed=0)
+    item = _cash_call(KEYS[2], SUBSCRIBE_SIG, 1, 10, value=70)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    key = allowlist_key(OUTSIDER)
+    lying = [dataclasses.replace(leaf, value=1) if leaf.key == key else leaf for leaf in witness.leaves]
     assert lying != witness.leaves
     with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
         _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
