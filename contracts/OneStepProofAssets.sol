@@ -8,7 +8,8 @@ import "./OneStepState.sol";
 ///         function it does not run itself, so both contracts stay under the code-size limit. Covered here,
 ///         by the rules of jovay/stf/cashflow.py: depositRevenue and redeem (payable: the call's ETH is
 ///         already on the registry's account), claimRevenue, claimRedemption, closeAsset; and by those of
-///         jovay/stf/assets.py: approveIssuance, openIssuance, subscribe (payable) and startTrading. Any other selector reverts
+///         jovay/stf/assets.py: registerAsset, structureAsset, approveIssuance, openIssuance, subscribe
+///         (payable) and startTrading. Any other selector reverts
 ///         "OneStepProof: operation not supported".
 contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_TERMS = 7;
@@ -22,6 +23,10 @@ contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_PRICE = 16;
     uint256 internal constant F_SUPPLY_CAP = 8;
     uint256 internal constant DOMAIN_SUBSCRIPTION = 21;
+    uint256 internal constant F_ORIGINATOR = 2;
+    uint256 internal constant F_META_HI = 3;
+    uint256 internal constant STAGE_REGISTERED = 0;
+    uint256 internal constant STAGE_STRUCTURED = 1;
     uint256 internal constant STAGE_REDEEMED = 5;
     uint256 internal constant STAGE_CLOSED = 6;
     uint256 internal constant MAX_PER_UNIT = 1 << 192;
@@ -32,6 +37,9 @@ contract OneStepProofAssets is OneStepState {
     bytes4 internal constant SEL_OPEN_ISSUANCE =
         bytes4(keccak256("openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)"));
     bytes4 internal constant SEL_SUBSCRIBE = bytes4(keccak256("subscribe(uint256,uint128)"));
+    bytes4 internal constant SEL_REGISTER_ASSET = bytes4(keccak256("registerAsset(address,uint8,bytes32,bytes32)"));
+    bytes4 internal constant SEL_STRUCTURE_ASSET =
+        bytes4(keccak256("structureAsset(uint256,uint8,uint64,uint32,uint128)"));
     bytes4 internal constant SEL_CLOSE_ASSET = bytes4(keccak256("closeAsset(uint256)"));
 
     /// @notice The asset registry's fixed address (its account holds every pool and deposit).
@@ -47,13 +55,15 @@ contract OneStepProofAssets is OneStepState {
     uint256 public immutable gasStartTrading;
     uint256 public immutable gasOpenIssuance;
     uint256 public immutable gasSubscribe;
+    uint256 public immutable gasRegisterAsset;
+    uint256 public immutable gasStructureAsset;
 
-    constructor(address[3] memory hashers, address assetRegistry_, uint256[9] memory gas) OneStepState(hashers) {
+    constructor(address[3] memory hashers, address assetRegistry_, uint256[11] memory gas) OneStepState(hashers) {
         assetRegistry = assetRegistry_;
         (gasDepositRevenue, gasRedeem, gasClaimRevenue) = (gas[0], gas[1], gas[2]);
         (gasClaimRedemption, gasCloseAsset) = (gas[3], gas[4]);
         (gasApproveIssuance, gasStartTrading, gasOpenIssuance) = (gas[5], gas[6], gas[7]);
-        gasSubscribe = gas[8];
+        (gasSubscribe, gasRegisterAsset, gasStructureAsset) = (gas[8], gas[9], gas[10]);
     }
 
     /// @notice One asset-registry call by `sender` with `data` and `value` over the step's state `st`:
@@ -81,6 +91,10 @@ contract OneStepProofAssets is OneStepState {
             (gas, ok) = _openIssuance(st, sender, data);
         } else if (selector == SEL_SUBSCRIBE) {
             (gas, ok) = _subscribe(st, sender, data, value);
+        } else if (selector == SEL_REGISTER_ASSET) {
+            (gas, ok) = _registerAsset(st, sender, data);
+        } else if (selector == SEL_STRUCTURE_ASSET) {
+            (gas, ok) = _structureAsset(st, sender, data);
         } else {
             revert("OneStepProof: operation not supported");
         }
@@ -363,6 +377,47 @@ contract OneStepProofAssets is OneStepState {
         }
         _set(st, holdersKey, holders + 1);
         return true;
+    }
+
+    /// @dev assets.py `register_asset`: anyone registers the next asset (Registered, of its class) and
+    ///      becomes its issuer; the two commitments stored as 128-bit halves.
+    function _registerAsset(State memory st, address sender, bytes memory data) private view returns (uint256, bool) {
+        if (data.length != 132 || _word(data, 0) >> 160 != 0 || _word(data, 1) >> 8 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        if (_word(data, 0) == 0) {
+            return (gasRegisterAsset, false); // zero originator
+        }
+        uint256 countKey = _assetFieldKey(0, 0);
+        uint256 assetId = _get(st, countKey) + 1;
+        _set(st, countKey, assetId);
+        _setField(st, assetId, F_STATUS, STAGE_REGISTERED | (_word(data, 1) << 8));
+        _setField(st, assetId, F_ISSUER_OF_ASSET, uint160(sender));
+        _setField(st, assetId, F_ORIGINATOR, _word(data, 0));
+        for (uint256 i = 0; i < 2; ++i) {
+            uint256 commitment = _word(data, 2 + i);
+            _setField(st, assetId, F_META_HI + 2 * i, commitment >> 128);
+            _setField(st, assetId, F_META_HI + 2 * i + 1, commitment & MAX_UINT128);
+        }
+        return (gasRegisterAsset, true);
+    }
+
+    /// @dev assets.py `structure_asset`: the issuer fixes the terms of a Registered asset: Structured.
+    function _structureAsset(State memory st, address sender, bytes memory data) private view returns (uint256, bool) {
+        if (data.length != 164 || _word(data, 1) >> 8 != 0 || _word(data, 2) >> 64 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        if (_word(data, 3) >> 32 != 0 || _word(data, 4) >> 128 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 assetId = _word(data, 0);
+        if (!_issuerAt(st, assetId, sender, STAGE_REGISTERED) || _word(data, 4) == 0) {
+            return (gasStructureAsset, false);
+        }
+        _setField(st, assetId, F_TERMS, _word(data, 1) | (_word(data, 2) << 8) | (_word(data, 3) << 72));
+        _setField(st, assetId, F_SUPPLY_CAP, _word(data, 4));
+        _advance(st, assetId, STAGE_STRUCTURED);
+        return (gasStructureAsset, true);
     }
 
     // --- assets.py helpers ---------------------------------------------------------------------------

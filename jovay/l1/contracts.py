@@ -157,7 +157,7 @@ def deploy(
         artifacts["OneStepProofAssets"],
         list(hashers.as_args()),
         Web3.to_checksum_address(params.ASSET_REGISTRY),
-        one_step_cash_flow_gas(),
+        one_step_delegated_asset_gas(),
     )
     osp, _ = _deploy_one(
         w3,
@@ -219,7 +219,7 @@ def one_step_gas_schedule() -> list[int]:
 
 # The asset-registry functions OneStepProofAssets runs for OneStepProof (OneStepProof is near the code-size
 # limit), in its constructor's gas order.
-ONE_STEP_CASH_FLOW_FUNCTIONS: Final = (
+ONE_STEP_DELEGATED_ASSET_FUNCTIONS: Final = (
     "assets.depositRevenue",
     "assets.redeem",
     "assets.claimRevenue",
@@ -229,12 +229,14 @@ ONE_STEP_CASH_FLOW_FUNCTIONS: Final = (
     "assets.startTrading",
     "assets.openIssuance",
     "assets.subscribe",
+    "assets.registerAsset",
+    "assets.structureAsset",
 )
 
 
-def one_step_cash_flow_gas() -> list[int]:
-    """OneStepProofAssets' constructor `gas`: OP_GAS of the cash-flow functions it runs."""
-    return [params.OP_GAS[op] for op in ONE_STEP_CASH_FLOW_FUNCTIONS]
+def one_step_delegated_asset_gas() -> list[int]:
+    """OneStepProofAssets' constructor `gas`: OP_GAS of the asset-registry functions it runs."""
+    return [params.OP_GAS[op] for op in ONE_STEP_DELEGATED_ASSET_FUNCTIONS]
 
 
 # The asset-registry functions OneStepProof runs, by OP_GAS name; its views cost DISPATCH_GAS.

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from jovay.codec.abi import encode_values
 from jovay.codec.abi import selector as abi_selector
 from jovay.codec.batch import ITEM_DEPOSIT, ITEM_TRANSACTION, BatchItem, deposit_payload, item_leaf
 from jovay.codec.transactions import (
@@ -646,11 +647,10 @@ def test_withdraw_witness_tampering_fails(l1: Any) -> None:
 
 
 def test_uncovered_function_is_refused(l1: Any) -> None:
-    """A function the one-step proof does not run (registerAsset) is refused, never treated as a
+    """A function the one-step proof does not run (createToken) is refused, never treated as a
     dispatch failure (which would give a root the STF does not)."""
-    data = (
-        abi_selector("registerAsset(address,uint8,bytes32,bytes32)") + _w(SENDERS[0]) + _u(1) + _u(2) + _u(3)
-    )
+    arguments = encode_values(["string", "string", "uint8"], ["Bond", "BND", 0])
+    data = abi_selector("createToken(string,string,uint8)") + arguments
     raw = _bridge_call(data, 0, ASSET_REGISTRY)
     pre, witness, _ = _withdraw_step(raw)
     with pytest.raises(Exception, match="operation not supported"):
@@ -1197,7 +1197,7 @@ def _cash_state(
 
 def _cash_call(key: bytes, signature: str, *words: int, value: int = 0) -> BatchItem:
     data = abi_selector(signature) + b"".join(_u(w) for w in words)
-    raw = sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 100_000, ASSET_REGISTRY, value, data), key)
+    raw = sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 200_000, ASSET_REGISTRY, value, data), key)
     return BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw)
 
 
@@ -1210,13 +1210,15 @@ CASH_CALLS = [
     ("cashFlows(uint256)", ["id"]),
     (OPEN_ISSUANCE, ["id", "u64", "u64", "u128", "u128", "u128"]),
     ("subscribe(uint256,uint128)", ["id", "u128"]),
+    ("registerAsset(address,uint8,bytes32,bytes32)", ["address", "u8", "u128", "id"]),
+    ("structureAsset(uint256,uint8,uint64,uint32,uint128)", ["id", "u8", "u64", "u32", "u128"]),
 ]
 
 
 @st.composite
 def cash_states(draw: st.DrawFn) -> dict[int, int]:
     return _cash_state(
-        stage=draw(st.sampled_from([4, 4, 5, 5, 3, 2, 2])),
+        stage=draw(st.sampled_from([4, 4, 5, 5, 3, 2, 2, 0, 1])),
         approved=draw(st.booleans()),
         supply=draw(st.sampled_from([15, 15, 0])),
         per_unit=draw(st.sampled_from([0, 3 << 64, (1 << 192) - 2])),
@@ -1236,7 +1238,14 @@ def cash_calls(draw: st.DrawFn) -> BatchItem:
     value = draw(st.sampled_from([0, 1, 10**6, 10**15])) if payable or draw(st.integers(0, 9)) == 0 else 0
     key = draw(st.sampled_from(KEYS))
     tx = DynamicFeeTx(
-        CHAIN_ID, 0, 10**6, 10**9, draw(st.sampled_from([30_000, 100_000])), ASSET_REGISTRY, value, data
+        CHAIN_ID,
+        0,
+        10**6,
+        10**9,
+        draw(st.sampled_from([30_000, 100_000, 200_000])),
+        ASSET_REGISTRY,
+        value,
+        data,
     )
     timestamp = draw(st.sampled_from([MATURITY - 1, MATURITY, NOW]))
     return BatchItem(ITEM_TRANSACTION, 1, timestamp, BASE_FEE, sign_transaction(tx, key))
@@ -1468,6 +1477,61 @@ def test_subscribe_witness_tampering_fails(l1: Any) -> None:
     assert _execute_on_l1(l1, pre, witness) == witness.post_root
     key = allowlist_key(OUTSIDER)
     lying = [dataclasses.replace(leaf, value=1) if leaf.key == key else leaf for leaf in witness.leaves]
+    assert lying != witness.leaves
+    with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+
+REGISTER = "registerAsset(address,uint8,bytes32,bytes32)"
+STRUCTURE = "structureAsset(uint256,uint8,uint64,uint32,uint128)"
+
+
+@pytest.mark.parametrize(
+    ("leaves", "item", "written"),  # written: (key, value) the call leaves, or None when it reverts
+    [
+        (
+            _cash_state(),
+            _cash_call(KEYS[2], REGISTER, HOLDER, 3, 2**255 + 5, 9),
+            (asset_field_key(2, F_STATUS), 3 << 8),
+        ),
+        (_cash_state(), _cash_call(KEYS[2], REGISTER, 0, 3, 1, 2), None),  # zero originator
+        (_cash_state(), _cash_call(KEYS[2], REGISTER, HOLDER, 256, 1, 2), None),  # class beyond uint8
+        (
+            _cash_state(stage=0),
+            _cash_call(KEYS[0], STRUCTURE, 1, 2, NOW + 100, 500, 10**6),
+            (asset_field_key(1, F_TERMS), 2 | (NOW + 100) << 8 | 500 << 72),
+        ),
+        (_cash_state(stage=0), _cash_call(KEYS[0], STRUCTURE, 1, 2, NOW, 500, 0), None),  # zero cap
+        (_cash_state(stage=0), _cash_call(KEYS[1], STRUCTURE, 1, 2, NOW, 500, 9), None),  # not the issuer
+        (_cash_state(stage=1), _cash_call(KEYS[0], STRUCTURE, 1, 2, NOW, 500, 9), None),  # already structured
+    ],
+)
+def test_register_and_structure_cases_agree(
+    l1: Any, leaves: dict[int, int], item: BatchItem, written: tuple[int, int] | None
+) -> None:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    if written is not None:
+        assert after.get(written[0]) == written[1]
+    else:
+        changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
+        assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
+    _check(l1, leaves, item, record=False)
+
+
+def test_register_asset_witness_tampering_fails(l1: Any) -> None:
+    """registerAsset numbers the new asset from the asset count: a witness that lies about the count
+    (overwriting asset 1 instead of creating asset 2) does not pass against the real pre-state root."""
+    leaves = _cash_state()
+    item = _cash_call(KEYS[2], REGISTER, HOLDER, 3, 1, 2)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    count = asset_field_key(0, 0)
+    lying = [dataclasses.replace(leaf, value=0) if leaf.key == count else leaf for leaf in witness.leaves]
     assert lying != witness.leaves
     with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
         _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
