@@ -107,6 +107,23 @@ WITHDRAWAL_COUNT = abi_selector("withdrawalCount()")
 WITHDRAWAL_HASH = abi_selector("withdrawalHash(uint256)")
 RECOVER_IDENTITY = abi_selector("recoverIdentity(address,address)")
 ASSET_COVERED = {selector for selector, _ in one_step_asset_gas()}
+# What OneStepProofAssets runs (ONE_STEP_DELEGATED_ASSET_FUNCTIONS), payable ones included.
+ASSET_DELEGATED = {
+    abi_selector(signature)
+    for signature in (
+        "depositRevenue(uint256)",
+        "redeem(uint256)",
+        "claimRevenue(uint256,address)",
+        "claimRedemption(uint256,address)",
+        "closeAsset(uint256)",
+        "approveIssuance(uint256)",
+        "startTrading(uint256)",
+        "openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)",
+        "subscribe(uint256,uint128)",
+        "registerAsset(address,uint8,bytes32,bytes32)",
+        "structureAsset(uint256,uint8,uint64,uint32,uint128)",
+    )
+}
 FIXED = {contract.address: contract for contract in system.fixed_system_contracts()}
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
 
@@ -248,9 +265,9 @@ def transactions(draw: st.DrawFn) -> bytes:
 
 
 def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
-    """False for a valid call the one-step proof does not cover: a known function of the asset registry
-    beyond its rules, agent actions and views, or of the attestation registry (unless ETH sent to one
-    that is not payable makes it fail at dispatch)."""
+    """False for a valid call the one-step proof does not cover: createToken or tokenizeAsset of the asset
+    registry, or a function of the attestation registry (unless ETH sent to one that is not payable makes
+    it fail at dispatch)."""
     try:
         signed = decode_transaction(raw, expected_chain_id=CHAIN_ID)
     except InvalidTransaction:
@@ -260,9 +277,10 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
         return True
     contract = FIXED.get(to)
     if contract is not None:
+        delegated = to == ASSET_REGISTRY and data[:4] in ASSET_DELEGATED
         if to in (IDENTITY_REGISTRY, L2_BRIDGE) or data[:4] in contract.payable:
-            return to in (IDENTITY_REGISTRY, L2_BRIDGE)
-        covered = to == ASSET_REGISTRY and data[:4] in ASSET_COVERED
+            return to in (IDENTITY_REGISTRY, L2_BRIDGE) or delegated
+        covered = to == ASSET_REGISTRY and data[:4] in ASSET_COVERED | ASSET_DELEGATED
         return bool(signed.tx.value) or data[:4] not in contract.functions or covered
     if signed.tx.value:
         return True  # ETH sent to a token fails at dispatch
