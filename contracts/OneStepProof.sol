@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import "./SparseMerkle.sol";
+import "./OneStepState.sol";
+import "./OneStepProofAssets.sol";
 import "./TxDecoder.sol";
 
 /// @notice The Bridge's L1 message queue, to authenticate a deposit item.
@@ -30,16 +31,20 @@ interface IDepositQueue {
 ///         before_transfer: stage, pause, freezes, partial freezes, lock-up, claims, balance and holder
 ///         limits, holder count, revenue settlement), and their approve, mint refusals and views; every
 ///         identity registry call (setAllowed, setComplianceOfficer, setClaims, setRegulator,
-///         recoverIdentity, the views); of the asset registry the issuer's rules, agents and startTrading,
-///         a compliance officer's approveIssuance, an agent's forcedTransfer, recoveryAddress,
-///         freezes, partial freezes and pause, and the views; the L2 bridge (payable `withdraw(address)`,
+///         recoverIdentity, the views); of the asset registry the issuer's rules and agents, an agent's
+///         forcedTransfer, recoveryAddress, freezes, partial freezes and pause, and the views here, and in
+///         OneStepProofAssets (a view call over this step's state) registerAsset, structureAsset,
+///         approveIssuance, openIssuance, the
+///         payable subscribe, startTrading and the cash flows (depositRevenue, redeem, claimRevenue,
+///         claimRedemption, closeAsset); the L2 bridge (payable `withdraw(address)`,
 ///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
 ///         (it moves to the contract's account before a payable function runs; any other function reverts
 ///         "Jovay: function is not payable"); any call to a system contract that fails at dispatch
-///         (unknown selector, malformed calldata), deposits, and every rejection. Other system-contract
-///         operations revert with "OneStepProof: operation not supported" (docs/architecture.md lists
-///         them).
-contract OneStepProof {
+///         (unknown selector, malformed calldata), deposits, and every rejection. Not covered, reverting
+///         "OneStepProof: operation not supported": the asset registry's tokenizeAsset and createToken,
+///         and the attestation registry
+///         (docs/architecture.md).
+contract OneStepProof is OneStepState {
     struct Item {
         uint256 kind;
         uint256 number;
@@ -60,89 +65,7 @@ contract OneStepProof {
         uint256 gas;
     }
 
-    /// @dev The step's view of the state: the witnessed leaves, their values before and now.
-    struct State {
-        uint256[] keys;
-        uint256[] pre;
-        uint256[] cur;
-        uint256 timestamp; // the item's block time (lock-ups, KYC expiry)
-    }
 
-    uint256 internal constant ITEM_TRANSACTION = 1;
-    uint256 internal constant ITEM_DEPOSIT = 2;
-    uint256 internal constant DOMAIN_ACCOUNT = 1;
-    uint256 internal constant DOMAIN_SYSTEM_FIELD = 6;
-    uint256 internal constant FIELD_TOKEN_COUNT = 1;
-    uint256 internal constant FIELD_NEXT_L1_MESSAGE = 2;
-    uint256 internal constant FIELD_NEXT_WITHDRAWAL = 3;
-    uint256 internal constant DOMAIN_WITHDRAWAL = 33;
-    uint256 internal constant WITHDRAWAL_INDEX_LIMIT = 1 << 64;
-    uint256 internal constant TX_BASE_GAS = 21_000;
-    uint256 internal constant TX_DATA_ZERO_GAS = 4;
-    uint256 internal constant TX_DATA_NONZERO_GAS = 16;
-    uint256 internal constant ACCESS_LIST_ADDRESS_GAS = 2_400;
-    uint256 internal constant ACCESS_LIST_STORAGE_KEY_GAS = 1_900;
-    uint256 internal constant DISPATCH_GAS = 5_000;
-    uint256 internal constant MAX_UINT128 = type(uint128).max;
-    uint256 internal constant MAX_NONCE = type(uint64).max - 1;
-    bytes6 internal constant TOKEN_ADDRESS_PREFIX = 0x4a6f76617901;
-    bytes4 internal constant SEL_TRANSFER = bytes4(keccak256("transfer(address,uint256)"));
-    bytes4 internal constant SEL_TRANSFER_FROM = bytes4(keccak256("transferFrom(address,address,uint256)"));
-    bytes4 internal constant SEL_APPROVE = bytes4(keccak256("approve(address,uint256)"));
-    bytes4 internal constant SEL_MINT = bytes4(keccak256("mint(address,uint256)"));
-    uint256 internal constant UNLIMITED_ALLOWANCE = 1 << 128;
-    uint256 internal constant FIELD_ISSUER = 0;
-    uint256 internal constant FIELD_TOTAL_SUPPLY = 4;
-    uint256 internal constant DOMAIN_TOKEN_BALANCE = 2;
-    uint256 internal constant DOMAIN_ALLOWANCE = 3;
-    uint256 internal constant DOMAIN_TOKEN_FIELD = 4;
-    uint256 internal constant DOMAIN_ALLOWLIST = 5;
-    uint256 internal constant DOMAIN_TOKEN_ASSET = 24;
-    uint256 internal constant DOMAIN_COMPLIANCE_OFFICER = 26;
-    uint256 internal constant DOMAIN_CLAIMS = 28;
-    uint256 internal constant DOMAIN_ASSET_FIELD = 20;
-    uint256 internal constant DOMAIN_FROZEN = 23;
-    uint256 internal constant DOMAIN_HOLDER_COUNT = 25;
-    uint256 internal constant DOMAIN_REVENUE_CHECKPOINT = 29;
-    uint256 internal constant DOMAIN_REVENUE_OWED = 30;
-    uint256 internal constant DOMAIN_FROZEN_TOKENS = 31;
-    uint256 internal constant F_STATUS = 0;
-    uint256 internal constant F_RULES = 13;
-    uint256 internal constant F_MAX_BALANCE = 14;
-    uint256 internal constant F_REQUIREMENTS = 15;
-    uint256 internal constant F_REVENUE_PER_UNIT = 18;
-    uint256 internal constant STAGE_TRADING = 4;
-    uint256 internal constant REVENUE_SCALE_BITS = 64;
-    uint256 internal constant FIELD_IDENTITY_ADMIN = 0;
-    bytes4 internal constant SEL_SET_ALLOWED = bytes4(keccak256("setAllowed(address,bool)"));
-    bytes4 internal constant SEL_SET_COMPLIANCE_OFFICER = bytes4(keccak256("setComplianceOfficer(address,bool)"));
-    bytes4 internal constant SEL_SET_CLAIMS = bytes4(keccak256("setClaims(address,uint16,uint8,uint64)"));
-    bytes4 internal constant SEL_SET_REGULATOR = bytes4(keccak256("setRegulator(address,bool)"));
-    bytes4 internal constant SEL_RECOVER_IDENTITY = bytes4(keccak256("recoverIdentity(address,address)"));
-    uint256 internal constant DOMAIN_REGULATOR = 32;
-    uint256 internal constant DOMAIN_AGENT = 22;
-    uint256 internal constant F_ISSUER_OF_ASSET = 1;
-    uint256 internal constant F_TOKEN = 9;
-    bytes4 internal constant SEL_SET_ASSET_RULES = bytes4(keccak256("setAssetRules(uint256,uint32,uint128,uint64)"));
-    bytes4 internal constant SEL_SET_REQUIREMENTS =
-        bytes4(keccak256("setInvestorRequirements(uint256,bool,uint8,uint16)"));
-    bytes4 internal constant SEL_SET_AGENT = bytes4(keccak256("setAgent(uint256,address,bool)"));
-    bytes4 internal constant SEL_FREEZE = bytes4(keccak256("freeze(uint256,address,bool)"));
-    bytes4 internal constant SEL_PAUSE = bytes4(keccak256("pauseAsset(uint256,bool)"));
-    bytes4 internal constant SEL_FREEZE_PARTIAL = bytes4(keccak256("freezePartialTokens(uint256,address,uint128)"));
-    bytes4 internal constant SEL_FORCED_TRANSFER = bytes4(keccak256("forcedTransfer(uint256,address,address,uint128)"));
-    bytes4 internal constant SEL_RECOVERY_ADDRESS = bytes4(keccak256("recoveryAddress(uint256,address,address)"));
-    bytes4 internal constant SEL_APPROVE_ISSUANCE = bytes4(keccak256("approveIssuance(uint256)"));
-    bytes4 internal constant SEL_START_TRADING = bytes4(keccak256("startTrading(uint256)"));
-    uint256 internal constant F_WINDOW = 10;
-    uint256 internal constant STAGE_TOKENIZED = 2;
-    uint256 internal constant STAGE_ISSUING = 3;
-    bytes4 internal constant SEL_UNFREEZE_PARTIAL =
-        bytes4(keccak256("unfreezePartialTokens(uint256,address,uint128)"));
-
-    address public immutable poseidon2;
-    address public immutable poseidon3;
-    address public immutable poseidon4;
     IDepositQueue public immutable bridge;
     uint256 public immutable chainId;
     uint256 public immutable blockGasLimit;
@@ -162,6 +85,8 @@ contract OneStepProof {
     address public immutable identityRegistry;
     address public immutable l2Bridge;
     address public immutable assetRegistry;
+    /// @notice Runs the asset-registry functions this contract does not (the cash flows).
+    OneStepProofAssets public immutable assetSteps;
     /// @notice Gas of the asset registry's functions this contract runs, by selector (OP_GAS assets.*);
     ///         views are given DISPATCH_GAS. A selector absent here is not covered.
     mapping(bytes4 => uint256) public assetGas;
@@ -179,20 +104,17 @@ contract OneStepProof {
         address bridge_,
         uint256[2] memory chainIdAndGasLimit,
         uint256[7] memory opGas,
-        address[4] memory coinbaseIdentityBridgeAssets,
+        address[5] memory coinbaseIdentityBridgeAssets,
         address[] memory systemContracts,
         bytes4[][] memory selectors,
         bytes4[][] memory payableSelectors,
         bytes4[] memory tokenSelectors,
         OperationGas[] memory assetOperations
-    ) {
+    ) OneStepState(hashers) {
         require(
             systemContracts.length == selectors.length && systemContracts.length == payableSelectors.length,
             "OneStepProof: selectors per contract"
         );
-        poseidon2 = hashers[0];
-        poseidon3 = hashers[1];
-        poseidon4 = hashers[2];
         bridge = IDepositQueue(bridge_);
         (chainId, blockGasLimit) = (chainIdAndGasLimit[0], chainIdAndGasLimit[1]);
         coinbase = coinbaseIdentityBridgeAssets[0];
@@ -200,6 +122,7 @@ contract OneStepProof {
         (gasIdentity, gasWithdraw, gasRecoverIdentity) = (opGas[4], opGas[5], opGas[6]);
         identityRegistry = coinbaseIdentityBridgeAssets[1];
         (l2Bridge, assetRegistry) = (coinbaseIdentityBridgeAssets[2], coinbaseIdentityBridgeAssets[3]);
+        assetSteps = OneStepProofAssets(coinbaseIdentityBridgeAssets[4]);
         for (uint256 i = 0; i < assetOperations.length; ++i) {
             assetGas[assetOperations[i].selector] = assetOperations[i].gas;
         }
@@ -363,10 +286,7 @@ contract OneStepProof {
                     return (0, false); // the contract's balance would overflow: no call gas
                 }
             }
-            if (t.to == l2Bridge) {
-                return _withdraw(st, t);
-            }
-            revert("OneStepProof: operation not supported");
+            return t.to == l2Bridge ? _withdraw(st, t) : _delegatedAssetCall(st, t);
         }
         if (t.value != 0 || t.data.length < 4 || !_knownSelector(t.to, bytes4(t.data))) {
             return (DISPATCH_GAS, false); // not payable, unknown selector or no selector
@@ -383,7 +303,16 @@ contract OneStepProof {
         if (t.to == assetRegistry && assetGas[bytes4(t.data)] != 0) {
             return _assetCall(st, t, assetGas[bytes4(t.data)]);
         }
+        if (t.to == assetRegistry) {
+            return _delegatedAssetCall(st, t);
+        }
         revert("OneStepProof: operation not supported");
+    }
+
+    /// @dev An asset-registry call run by OneStepProofAssets over this step's state (reverts there, with
+    ///      "OneStepProof: operation not supported", for what neither contract covers).
+    function _delegatedAssetCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256 gas, bool ok) {
+        (gas, ok, st.cur) = assetSteps.run(st, t.sender, t.data, t.value);
     }
 
     // --- tokens (jovay/stf/token.py, for tokens that createToken made alone) ---------------------------
@@ -405,13 +334,6 @@ contract OneStepProof {
             return _tokenMint(st, t);
         }
         return (DISPATCH_GAS, true); // a view (name, balanceOf, ...): no writes, whatever its arguments
-    }
-
-    /// @dev Calldata argument word `i` (0-based); callers check the calldata's length first.
-    function _word(bytes memory data, uint256 i) private pure returns (uint256 w) {
-        assembly ("memory-safe") {
-            w := mload(add(data, add(36, mul(i, 32))))
-        }
     }
 
     function _tokenTransfer(State memory st, TxDecoder.Tx memory t) private view returns (uint256, bool) {
@@ -591,60 +513,13 @@ contract OneStepProof {
         return true;
     }
 
-    /// @dev assets.py `_check_claims`: KYC not expired, investor class, jurisdiction (0 = any).
-    function _claimsMeetRequirements(State memory st, uint256 assetId, address holder) private view returns (bool) {
-        uint256 needs = _get(st, _assetFieldKey(assetId, F_REQUIREMENTS));
-        (bool kyc, uint256 minClass, uint256 jurisdiction) = (needs & 1 == 1, (needs >> 8) & 0xFF, needs >> 16);
-        if (!kyc && minClass == 0 && jurisdiction == 0) {
-            return true;
-        }
-        uint256 claims = _get(st, Poseidon.hash2(_hashers(), DOMAIN_CLAIMS, uint160(holder)));
-        if (kyc && claims >> 24 <= st.timestamp) {
-            return false;
-        }
-        if ((claims >> 16) & 0xFF < minClass) {
-            return false;
-        }
-        return jurisdiction == 0 || claims & 0xFFFF == jurisdiction;
-    }
-
-    /// @dev cashflow.py `settle`: credit the revenue accrued on the holder's balance since its checkpoint.
-    function _settle(State memory st, uint256 assetId, address token, address holder) private view {
-        uint256 perUnit = _get(st, _assetFieldKey(assetId, F_REVENUE_PER_UNIT));
-        if (perUnit == 0) {
-            return;
-        }
-        uint256 checkpointKey = _perHolderKey(DOMAIN_REVENUE_CHECKPOINT, assetId, holder);
-        uint256 checkpoint = _get(st, checkpointKey);
-        if (checkpoint == perUnit) {
-            return;
-        }
-        uint256 balance = _get(st, _tokenBalanceKey(token, holder));
-        if (balance != 0) {
-            uint256 owedKey = _perHolderKey(DOMAIN_REVENUE_OWED, assetId, holder);
-            _set(st, owedKey, _get(st, owedKey) + ((balance * (perUnit - checkpoint)) >> REVENUE_SCALE_BITS));
-        }
-        _set(st, checkpointKey, perUnit);
-    }
-
-    function _assetFieldKey(uint256 assetId, uint256 field) private view returns (uint256) {
-        return Poseidon.hash3(_hashers(), DOMAIN_ASSET_FIELD, assetId, field);
-    }
-
-    /// @dev P(domain, assetId, holder): frozen, frozen tokens, revenue checkpoint and owed.
-    function _perHolderKey(uint256 domain, uint256 assetId, address holder) private view returns (uint256) {
-        return Poseidon.hash3(_hashers(), domain, assetId, uint160(holder));
-    }
-
     // --- asset registry: rules and agent actions (jovay/stf/assets.py) --------------------------------
 
     /// @dev A covered asset-registry call costing `gas`: the issuer's rules and agents, an agent's freezes
     ///      and pause, and the views (DISPATCH_GAS, no writes, whatever their arguments).
     function _assetCall(State memory st, TxDecoder.Tx memory t, uint256 gas) private view returns (uint256, bool) {
         bytes4 selector = bytes4(t.data);
-        uint256 words = selector == SEL_APPROVE_ISSUANCE || selector == SEL_START_TRADING
-            ? 1
-            : selector == SEL_PAUSE
+        uint256 words = selector == SEL_PAUSE
                 ? 2
                 : selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_FORCED_TRANSFER
                     ? 4
@@ -659,11 +534,7 @@ contract OneStepProof {
         if (assetId == 0 || assetId > _get(st, _assetFieldKey(0, 0))) {
             return (gas, false); // no such asset
         }
-        if (selector == SEL_APPROVE_ISSUANCE) {
-            return (gas, _approveIssuance(st, assetId, t.sender));
-        }
-        bool byIssuer = selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_SET_AGENT
-            || selector == SEL_START_TRADING;
+        bool byIssuer = selector == SEL_SET_ASSET_RULES || selector == SEL_SET_REQUIREMENTS || selector == SEL_SET_AGENT;
         if (byIssuer ? !_isIssuer(st, assetId, t.sender) : !_isAgent(st, assetId, t.sender)) {
             return (gas, false);
         }
@@ -676,8 +547,6 @@ contract OneStepProof {
             return (gas, _recoveryAddress(st, assetId, t.data));
         } else if (selector == SEL_FORCED_TRANSFER) {
             return (gas, _forcedTransfer(st, assetId, t.data));
-        } else if (selector == SEL_START_TRADING) {
-            return (gas, _startTrading(st, assetId));
         } else if (selector == SEL_PAUSE) {
             uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
             _set(st, statusKey, (_get(st, statusKey) & 0x1FFFF) | (_word(t.data, 1) << 17));
@@ -833,35 +702,6 @@ contract OneStepProof {
         }
     }
 
-    /// @dev assets.py `approve_issuance`: a compliance officer clears a Tokenized asset (status bit 16).
-    function _approveIssuance(State memory st, uint256 assetId, address sender) private view returns (bool) {
-        if (_get(st, Poseidon.hash2(_hashers(), DOMAIN_COMPLIANCE_OFFICER, uint160(sender))) != 1) {
-            return false;
-        }
-        uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
-        uint256 status = _get(st, statusKey);
-        if (status & 0xFF != STAGE_TOKENIZED) {
-            return false;
-        }
-        _set(st, statusKey, (status & 0x3FFFF) | (1 << 16));
-        return true;
-    }
-
-    /// @dev assets.py `start_trading` (the issuer, checked by the caller): Issuing, window ended.
-    function _startTrading(State memory st, uint256 assetId) private view returns (bool) {
-        uint256 statusKey = _assetFieldKey(assetId, F_STATUS);
-        uint256 status = _get(st, statusKey);
-        if (status & 0xFF != STAGE_ISSUING || st.timestamp < _get(st, _assetFieldKey(assetId, F_WINDOW)) >> 64) {
-            return false;
-        }
-        _set(st, statusKey, (status & 0x3FF00) | STAGE_TRADING);
-        return true;
-    }
-
-    function _isIssuer(State memory st, uint256 assetId, address a) private view returns (bool) {
-        return _get(st, _assetFieldKey(assetId, F_ISSUER_OF_ASSET)) == uint160(a);
-    }
-
     /// @dev assets.py `is_agent`: the issuer always is; the agent leaf is read only for anyone else.
     function _isAgent(State memory st, uint256 assetId, address a) private view returns (bool) {
         return _isIssuer(st, assetId, a) || _get(st, _perHolderKey(DOMAIN_AGENT, assetId, a)) == 1;
@@ -1013,74 +853,6 @@ contract OneStepProof {
             root = SparseMerkle.update(h, root, st.keys[i], st.pre[i], st.cur[i], leaves[i].proof);
         }
         return root;
-    }
-
-    function _slot(State memory st, uint256 key) private pure returns (uint256) {
-        for (uint256 i = 0; i < st.keys.length; ++i) {
-            if (st.keys[i] == key) {
-                return i;
-            }
-        }
-        revert("OneStepProof: missing state leaf");
-    }
-
-    function _get(State memory st, uint256 key) private pure returns (uint256) {
-        return st.cur[_slot(st, key)];
-    }
-
-    function _set(State memory st, uint256 key, uint256 value) private pure {
-        st.cur[_slot(st, key)] = value;
-    }
-
-    function _account(State memory st, address a) private view returns (uint256 nonce, uint256 balance) {
-        uint256 v = _get(st, _accountKey(a));
-        return (v >> 128, v & MAX_UINT128);
-    }
-
-    function _setAccount(State memory st, address a, uint256 nonce, uint256 balance) private view {
-        _set(st, _accountKey(a), (nonce << 128) | balance);
-    }
-
-    /// @dev False (and nothing written) when the balance would pass 2^128 - 1.
-    function _addBalance(State memory st, address a, uint256 amount) private view returns (bool) {
-        (uint256 nonce, uint256 balance) = _account(st, a);
-        if (amount > MAX_UINT128 || balance + amount > MAX_UINT128) {
-            return false;
-        }
-        _setAccount(st, a, nonce, balance + amount);
-        return true;
-    }
-
-    function _accountKey(address a) private view returns (uint256) {
-        return Poseidon.hash2(_hashers(), DOMAIN_ACCOUNT, uint160(a));
-    }
-
-    function _tokenBalanceKey(address token, address holder) private view returns (uint256) {
-        return Poseidon.hash3(_hashers(), DOMAIN_TOKEN_BALANCE, uint160(token), uint160(holder));
-    }
-
-    function _allowanceKey(address token, address owner, address spender) private view returns (uint256) {
-        return Poseidon.hash4(_hashers(), DOMAIN_ALLOWANCE, uint160(token), uint160(owner), uint160(spender));
-    }
-
-    function _tokenFieldKey(address token, uint256 field) private view returns (uint256) {
-        return Poseidon.hash3(_hashers(), DOMAIN_TOKEN_FIELD, uint160(token), field);
-    }
-
-    function _allowlistKey(address holder) private view returns (uint256) {
-        return Poseidon.hash2(_hashers(), DOMAIN_ALLOWLIST, uint160(holder));
-    }
-
-    function _tokenAssetKey(address token) private view returns (uint256) {
-        return Poseidon.hash2(_hashers(), DOMAIN_TOKEN_ASSET, uint160(token));
-    }
-
-    function _systemFieldKey(uint256 field) private view returns (uint256) {
-        return Poseidon.hash2(_hashers(), DOMAIN_SYSTEM_FIELD, field);
-    }
-
-    function _hashers() private view returns (Poseidon.Hashers memory) {
-        return Poseidon.Hashers(poseidon2, poseidon3, poseidon4);
     }
 
     // --- helpers -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from jovay.codec.abi import encode_values
 from jovay.codec.abi import selector as abi_selector
 from jovay.codec.batch import ITEM_DEPOSIT, ITEM_TRANSACTION, BatchItem, deposit_payload, item_leaf
 from jovay.codec.transactions import (
@@ -65,10 +66,16 @@ from jovay.stf import system
 from jovay.stf.assets import (
     F_ISSUER,
     F_MAX_BALANCE,
+    F_MAX_SUBSCRIPTION,
+    F_MIN_SUBSCRIPTION,
+    F_PRICE,
+    F_REDEMPTION_POOL,
     F_REQUIREMENTS,
     F_REVENUE_PER_UNIT,
     F_RULES,
     F_STATUS,
+    F_SUPPLY_CAP,
+    F_TERMS,
     F_TOKEN,
     F_WINDOW,
     agent_key,
@@ -99,8 +106,24 @@ WITHDRAW = abi_selector("withdraw(address)")
 WITHDRAWAL_COUNT = abi_selector("withdrawalCount()")
 WITHDRAWAL_HASH = abi_selector("withdrawalHash(uint256)")
 RECOVER_IDENTITY = abi_selector("recoverIdentity(address,address)")
-SUBSCRIBE = abi_selector("subscribe(uint256,uint128)")
 ASSET_COVERED = {selector for selector, _ in one_step_asset_gas()}
+# What OneStepProofAssets runs (ONE_STEP_DELEGATED_ASSET_FUNCTIONS), payable ones included.
+ASSET_DELEGATED = {
+    abi_selector(signature)
+    for signature in (
+        "depositRevenue(uint256)",
+        "redeem(uint256)",
+        "claimRevenue(uint256,address)",
+        "claimRedemption(uint256,address)",
+        "closeAsset(uint256)",
+        "approveIssuance(uint256)",
+        "startTrading(uint256)",
+        "openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)",
+        "subscribe(uint256,uint128)",
+        "registerAsset(address,uint8,bytes32,bytes32)",
+        "structureAsset(uint256,uint8,uint64,uint32,uint128)",
+    )
+}
 FIXED = {contract.address: contract for contract in system.fixed_system_contracts()}
 DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
 
@@ -242,9 +265,9 @@ def transactions(draw: st.DrawFn) -> bytes:
 
 
 def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
-    """False for a valid call the one-step proof does not cover: a known function of the asset registry
-    beyond its rules, agent actions and views, or of the attestation registry (unless ETH sent to one
-    that is not payable makes it fail at dispatch)."""
+    """False for a valid call the one-step proof does not cover: createToken or tokenizeAsset of the asset
+    registry, or a function of the attestation registry (unless ETH sent to one that is not payable makes
+    it fail at dispatch)."""
     try:
         signed = decode_transaction(raw, expected_chain_id=CHAIN_ID)
     except InvalidTransaction:
@@ -254,9 +277,10 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
         return True
     contract = FIXED.get(to)
     if contract is not None:
+        delegated = to == ASSET_REGISTRY and data[:4] in ASSET_DELEGATED
         if to in (IDENTITY_REGISTRY, L2_BRIDGE) or data[:4] in contract.payable:
-            return to in (IDENTITY_REGISTRY, L2_BRIDGE)
-        covered = to == ASSET_REGISTRY and data[:4] in ASSET_COVERED
+            return to in (IDENTITY_REGISTRY, L2_BRIDGE) or delegated
+        covered = to == ASSET_REGISTRY and data[:4] in ASSET_COVERED | ASSET_DELEGATED
         return bool(signed.tx.value) or data[:4] not in contract.functions or covered
     if signed.tx.value:
         return True  # ETH sent to a token fails at dispatch
@@ -640,10 +664,12 @@ def test_withdraw_witness_tampering_fails(l1: Any) -> None:
         _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=rich))
 
 
-def test_uncovered_payable_function_is_refused(l1: Any) -> None:
-    """A payable function the one-step proof does not run (subscribe) is refused, never treated as a
+def test_uncovered_function_is_refused(l1: Any) -> None:
+    """A function the one-step proof does not run (createToken) is refused, never treated as a
     dispatch failure (which would give a root the STF does not)."""
-    raw = _bridge_call(SUBSCRIBE + _u(1) + _u(5), 10**15, ASSET_REGISTRY)
+    arguments = encode_values(["string", "string", "uint8"], ["Bond", "BND", 0])
+    data = abi_selector("createToken(string,string,uint8)") + arguments
+    raw = _bridge_call(data, 0, ASSET_REGISTRY)
     pre, witness, _ = _withdraw_step(raw)
     with pytest.raises(Exception, match="operation not supported"):
         _execute_on_l1(l1, pre, witness)
@@ -1142,3 +1168,388 @@ def test_fixed_system_contracts_accessor() -> None:
     assert not FIXED[ASSET_REGISTRY].payable & FIXED[ASSET_REGISTRY].functions
     assert ASSET_COVERED <= FIXED[ASSET_REGISTRY].functions
     assert FIXED[IDENTITY_REGISTRY].payable == frozenset()
+
+
+# --- cash flows: revenue and redemption (OneStepProofAssets, jovay/stf/cashflow.py) ---------------------
+
+CASH_HOLDERS = [b"\x11" * 20, AGENT]
+OPEN_ISSUANCE = "openIssuance(uint256,uint64,uint64,uint128,uint128,uint128)"
+MATURITY = NOW - 5
+
+
+def _cash_state(
+    *,
+    stage: int = 4,
+    supply: int = 15,
+    per_unit: int = 0,
+    pool: int = 0,
+    frozen: int = 0,
+    frozen_units: int = 0,
+    approved: bool = True,
+) -> dict[int, int]:
+    """Asset 1 of ISSUER, TOKEN_1's, at `stage`, maturity MATURITY: 0x11.. holds 10 units and AGENT 5 of
+    `supply`, checkpointed 3 wei per unit below `per_unit`; the registry's account holds the pool and
+    10^15 wei of deposits."""
+    leaves = {account_key(s): pack_account(0, 10**18) for s in SENDERS} | {
+        account_key(ASSET_REGISTRY): pack_account(0, pool + 10**15),
+        asset_field_key(0, 0): 1,
+        asset_field_key(1, F_ISSUER): int.from_bytes(ISSUER, "big"),
+        asset_field_key(1, F_STATUS): stage | 3 << 8 | int(approved) << 16,
+        asset_field_key(1, F_TOKEN): int.from_bytes(TOKEN_1, "big"),
+        asset_field_key(1, F_TERMS): 1 | MATURITY << 8,
+        asset_field_key(1, F_REVENUE_PER_UNIT): per_unit,
+        asset_field_key(1, F_REDEMPTION_POOL): pool,
+        token_asset_key(TOKEN_1): 1,
+        token_field_key(TOKEN_1, 4): supply,
+        token_balance_key(TOKEN_1, b"\x11" * 20): 10 if supply else 0,
+        token_balance_key(TOKEN_1, AGENT): 5 if supply else 0,
+        holder_count_key(TOKEN_1): 2 if supply else 0,
+        frozen_key(1, b"\x11" * 20): frozen,
+        frozen_tokens_key(1, b"\x11" * 20): frozen_units,
+        revenue_owed_key(1, AGENT): 4,
+    }
+    for holder in CASH_HOLDERS:  # at most 3 wei per unit accrued, which the registry's account holds
+        leaves[revenue_checkpoint_key(1, holder)] = max(0, per_unit - (3 << 64))
+    return {k: v for k, v in leaves.items() if v}
+
+
+def _cash_call(key: bytes, signature: str, *words: int, value: int = 0) -> BatchItem:
+    data = abi_selector(signature) + b"".join(_u(w) for w in words)
+    raw = sign_transaction(DynamicFeeTx(CHAIN_ID, 0, 10**6, 10**9, 200_000, ASSET_REGISTRY, value, data), key)
+    return BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw)
+
+
+CASH_CALLS = [
+    ("depositRevenue(uint256)", ["id"]),
+    ("redeem(uint256)", ["id"]),
+    ("claimRevenue(uint256,address)", ["id", "address"]),
+    ("claimRedemption(uint256,address)", ["id", "address"]),
+    ("closeAsset(uint256)", ["id"]),
+    ("cashFlows(uint256)", ["id"]),
+    (OPEN_ISSUANCE, ["id", "u64", "u64", "u128", "u128", "u128"]),
+    ("subscribe(uint256,uint128)", ["id", "u128"]),
+    ("registerAsset(address,uint8,bytes32,bytes32)", ["address", "u8", "u128", "id"]),
+    ("structureAsset(uint256,uint8,uint64,uint32,uint128)", ["id", "u8", "u64", "u32", "u128"]),
+]
+
+
+@st.composite
+def cash_states(draw: st.DrawFn) -> dict[int, int]:
+    return _cash_state(
+        stage=draw(st.sampled_from([4, 4, 5, 5, 3, 2, 2, 0, 1])),
+        approved=draw(st.booleans()),
+        supply=draw(st.sampled_from([15, 15, 0])),
+        per_unit=draw(st.sampled_from([0, 3 << 64, (1 << 192) - 2])),
+        pool=draw(st.sampled_from([0, 10**6, 7])),
+        frozen=draw(st.sampled_from([0, 0, 1])),
+        frozen_units=draw(st.sampled_from([0, 0, 2])),
+    )
+
+
+@st.composite
+def cash_calls(draw: st.DrawFn) -> BatchItem:
+    signature, kinds = draw(st.sampled_from(CASH_CALLS))
+    data = abi_selector(signature) + b"".join(_u(draw(st.sampled_from(_ARGUMENTS[k]))) for k in kinds)
+    if draw(st.integers(0, 9)) == 0:
+        data = data[:-1] if draw(st.booleans()) else data + b"\x00"
+    payable = signature.startswith(("depositRevenue", "redeem", "subscribe"))
+    value = draw(st.sampled_from([0, 1, 10**6, 10**15])) if payable or draw(st.integers(0, 9)) == 0 else 0
+    key = draw(st.sampled_from(KEYS))
+    tx = DynamicFeeTx(
+        CHAIN_ID,
+        0,
+        10**6,
+        10**9,
+        draw(st.sampled_from([30_000, 100_000, 200_000])),
+        ASSET_REGISTRY,
+        value,
+        data,
+    )
+    timestamp = draw(st.sampled_from([MATURITY - 1, MATURITY, NOW]))
+    return BatchItem(ITEM_TRANSACTION, 1, timestamp, BASE_FEE, sign_transaction(tx, key))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cash_states(), cash_calls())
+def test_cash_flow_calls_agree(l1: Any, leaves: dict[int, int], item: BatchItem) -> None:
+    _check(l1, leaves, item)
+
+
+@pytest.mark.parametrize(
+    ("leaves", "item", "written"),  # written: (key, value) the call leaves, or None when it reverts
+    [
+        (
+            _cash_state(),
+            _cash_call(KEYS[0], "depositRevenue(uint256)", 1, value=15),
+            (asset_field_key(1, F_REVENUE_PER_UNIT), 1 << 64),
+        ),
+        (_cash_state(), _cash_call(KEYS[1], "depositRevenue(uint256)", 1, value=15), None),  # not the issuer
+        (
+            _cash_state(supply=0),
+            _cash_call(KEYS[0], "depositRevenue(uint256)", 1, value=15),
+            None,
+        ),  # no units
+        (_cash_state(), _cash_call(KEYS[0], "depositRevenue(uint256)", 1), None),  # nothing sent
+        (
+            _cash_state(per_unit=3 << 64),
+            _cash_call(KEYS[2], "claimRevenue(uint256,address)", 1, HOLDER),
+            (revenue_owed_key(1, b"\x11" * 20), 0),
+        ),
+        (
+            _cash_state(per_unit=3 << 64, frozen=1),
+            _cash_call(KEYS[2], "claimRevenue(uint256,address)", 1, HOLDER),
+            None,
+        ),  # a frozen holder
+        (
+            _cash_state(),
+            _cash_call(KEYS[2], "claimRevenue(uint256,address)", 1, HOLDER),
+            None,
+        ),  # nothing owed
+        (
+            _cash_state(),
+            _cash_call(KEYS[0], "redeem(uint256)", 1, value=10**6),
+            (asset_field_key(1, F_REDEMPTION_POOL), 10**6),
+        ),
+        (_cash_state(stage=5), _cash_call(KEYS[0], "redeem(uint256)", 1, value=10**6), None),  # redeemed
+        (
+            _cash_state(stage=5, pool=10**6),
+            _cash_call(KEYS[2], "claimRedemption(uint256,address)", 1, HOLDER),
+            (token_balance_key(TOKEN_1, b"\x11" * 20), 0),
+        ),
+        (
+            _cash_state(stage=5, pool=10**6, frozen_units=2),
+            _cash_call(KEYS[2], "claimRedemption(uint256,address)", 1, HOLDER),
+            None,
+        ),  # frozen units
+        (
+            _cash_state(stage=5, pool=10**6),
+            _cash_call(KEYS[0], "closeAsset(uint256)", 1),
+            None,
+        ),  # outstanding
+        (
+            _cash_state(stage=5, pool=7, supply=0),
+            _cash_call(KEYS[0], "closeAsset(uint256)", 1),
+            (asset_field_key(1, F_STATUS), 6 | 3 << 8 | 1 << 16),
+        ),
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 10, 1, 100, 7),
+            (asset_field_key(1, F_WINDOW), NOW | (NOW + 10) << 64),
+        ),
+        (
+            _cash_state(stage=2, approved=False),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 10, 1, 100, 7),
+            None,
+        ),  # not approved
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW, 1, 100, 7),
+            None,
+        ),  # empty window
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 1, 9, 8, 7),
+            None,
+        ),  # min > max
+        (
+            _cash_state(stage=2),
+            _cash_call(KEYS[1], OPEN_ISSUANCE, 1, NOW, NOW + 1, 1, 8, 7),
+            None,
+        ),  # not issuer
+    ],
+)
+def test_cash_flow_cases_agree(
+    l1: Any, leaves: dict[int, int], item: BatchItem, written: tuple[int, int] | None
+) -> None:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    if written is not None:
+        assert after.get(written[0]) == written[1]
+    else:  # only the sender's account (the fees) and the fee vault change
+        changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
+        assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
+    _check(l1, leaves, item, record=False)
+
+
+def test_cash_flow_witness_tampering_fails(l1: Any) -> None:
+    """A claimRedemption whose witness lies about the pool (a bigger payout) or the holder's units does
+    not pass against the real pre-state root."""
+    leaves = _cash_state(stage=5, pool=10**6)
+    item = _cash_call(KEYS[2], "claimRedemption(uint256,address)", 1, HOLDER)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    for key, value in [
+        (asset_field_key(1, F_REDEMPTION_POOL), 10**9),
+        (token_balance_key(TOKEN_1, b"\x11" * 20), 15),
+    ]:
+        lying = [
+            dataclasses.replace(leaf, value=value) if leaf.key == key else leaf for leaf in witness.leaves
+        ]
+        assert lying != witness.leaves
+        with pytest.raises(Exception, match="SparseMerkle"):
+            _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+
+def test_open_issuance_witness_tampering_fails(l1: Any) -> None:
+    """openIssuance of an asset not yet approved is refused; a witness that claims the approval bit (the
+    window then opens) does not pass against the real pre-state root."""
+    leaves = _cash_state(stage=2, approved=False)
+    item = _cash_call(KEYS[0], OPEN_ISSUANCE, 1, NOW, NOW + 10, 1, 100, 7)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert SparseMerkleTree(store, witness.post_root).get(asset_field_key(1, F_WINDOW)) == 0
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    status = asset_field_key(1, F_STATUS)
+    lying = [
+        dataclasses.replace(leaf, value=leaf.value | 1 << 16) if leaf.key == status else leaf
+        for leaf in witness.leaves
+    ]
+    assert lying != witness.leaves
+    with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+
+def _issuing_state(**changes: int) -> dict[int, int]:
+    """Asset 1 Issuing, window [NOW - 10, NOW + 10), 1 to 100 units per investor at 7 wei, cap 1,000;
+    SENDERS[2] (OUTSIDER) allowlisted; `changes` replace leaves by name."""
+    fields = {
+        "window": (asset_field_key(1, F_WINDOW), (NOW - 10) | (NOW + 10) << 64),
+        "min": (asset_field_key(1, F_MIN_SUBSCRIPTION), 1),
+        "max": (asset_field_key(1, F_MAX_SUBSCRIPTION), 100),
+        "price": (asset_field_key(1, F_PRICE), 7),
+        "cap": (asset_field_key(1, F_SUPPLY_CAP), 1_000),
+        "allowed": (allowlist_key(OUTSIDER), 1),
+        "max_holders": (asset_field_key(1, F_RULES), 0),
+        "requirements": (asset_field_key(1, F_REQUIREMENTS), 0),
+        "frozen": (frozen_key(1, OUTSIDER), 0),
+    }
+    leaves = _cash_state(stage=3)
+    for name, (key, value) in fields.items():
+        leaves[key] = changes.get(name, value)
+    return {k: v for k, v in leaves.items() if v}
+
+
+SUBSCRIBE_SIG = "subscribe(uint256,uint128)"
+
+
+@pytest.mark.parametrize(
+    ("leaves", "value", "amount", "minted"),
+    [
+        (_issuing_state(), 70, 10, True),
+        (_issuing_state(), 69, 10, False),  # wrong payment
+        (_issuing_state(allowed=0), 70, 10, False),  # not allowlisted
+        (_issuing_state(window=NOW + 1 | (NOW + 10) << 64), 70, 10, False),  # not started
+        (_issuing_state(window=(NOW - 10) | NOW << 64), 70, 10, False),  # ended
+        (_issuing_state(min=11), 70, 10, False),  # below the minimum
+        (_issuing_state(max=9), 70, 10, False),  # above the maximum
+        (_issuing_state(cap=20), 70, 10, False),  # over the cap (15 outstanding)
+        (_issuing_state(max_holders=2), 70, 10, False),  # a third holder
+        (_issuing_state(frozen=1), 70, 10, False),  # frozen investor
+        (_issuing_state(requirements=1), 70, 10, False),  # KYC required, no claims
+        (_issuing_state(), 0, 0, False),  # zero amount
+    ],
+)
+def test_subscribe_cases_agree(
+    l1: Any, leaves: dict[int, int], value: int, amount: int, minted: bool
+) -> None:
+    item = _cash_call(KEYS[2], SUBSCRIBE_SIG, 1, amount, value=value)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    assert after.get(token_balance_key(TOKEN_1, OUTSIDER)) == (amount if minted else 0)
+    _check(l1, leaves, item, record=False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from([0, 1]),
+    st.sampled_from([0, 2, 3]),
+    st.sampled_from([NOW - 11, NOW, NOW + 10]),
+    st.sampled_from([0, 1, 10, 101]),
+    st.sampled_from([0, 7, 70, 71]),
+)
+def test_subscribe_calls_agree(
+    l1: Any, allowed: int, max_holders: int, timestamp: int, amount: int, value: int
+) -> None:
+    leaves = _issuing_state(allowed=allowed, max_holders=max_holders)
+    item = dataclasses.replace(
+        _cash_call(KEYS[2], SUBSCRIBE_SIG, 1, amount, value=value), timestamp=timestamp
+    )
+    _check(l1, leaves, item)
+
+
+def test_subscribe_witness_tampering_fails(l1: Any) -> None:
+    """A subscription by an investor not on the allowlist is refused; a witness that claims it is (the
+    units then minted) does not pass against the real pre-state root."""
+    leaves = _issuing_state(allowed=0)
+    item = _cash_call(KEYS[2], SUBSCRIBE_SIG, 1, 10, value=70)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    key = allowlist_key(OUTSIDER)
+    lying = [dataclasses.replace(leaf, value=1) if leaf.key == key else leaf for leaf in witness.leaves]
+    assert lying != witness.leaves
+    with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+
+
+REGISTER = "registerAsset(address,uint8,bytes32,bytes32)"
+STRUCTURE = "structureAsset(uint256,uint8,uint64,uint32,uint128)"
+
+
+@pytest.mark.parametrize(
+    ("leaves", "item", "written"),  # written: (key, value) the call leaves, or None when it reverts
+    [
+        (
+            _cash_state(),
+            _cash_call(KEYS[2], REGISTER, HOLDER, 3, 2**255 + 5, 9),
+            (asset_field_key(2, F_STATUS), 3 << 8),
+        ),
+        (_cash_state(), _cash_call(KEYS[2], REGISTER, 0, 3, 1, 2), None),  # zero originator
+        (_cash_state(), _cash_call(KEYS[2], REGISTER, HOLDER, 256, 1, 2), None),  # class beyond uint8
+        (
+            _cash_state(stage=0),
+            _cash_call(KEYS[0], STRUCTURE, 1, 2, NOW + 100, 500, 10**6),
+            (asset_field_key(1, F_TERMS), 2 | (NOW + 100) << 8 | 500 << 72),
+        ),
+        (_cash_state(stage=0), _cash_call(KEYS[0], STRUCTURE, 1, 2, NOW, 500, 0), None),  # zero cap
+        (_cash_state(stage=0), _cash_call(KEYS[1], STRUCTURE, 1, 2, NOW, 500, 9), None),  # not the issuer
+        (_cash_state(stage=1), _cash_call(KEYS[0], STRUCTURE, 1, 2, NOW, 500, 9), None),  # already structured
+    ],
+)
+def test_register_and_structure_cases_agree(
+    l1: Any, leaves: dict[int, int], item: BatchItem, written: tuple[int, int] | None
+) -> None:
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    after = SparseMerkleTree(store, witness.post_root)
+    if written is not None:
+        assert after.get(written[0]) == written[1]
+    else:
+        changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
+        assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
+    _check(l1, leaves, item, record=False)
+
+
+def test_register_asset_witness_tampering_fails(l1: Any) -> None:
+    """registerAsset numbers the new asset from the asset count: a witness that lies about the count
+    (overwriting asset 1 instead of creating asset 2) does not pass against the real pre-state root."""
+    leaves = _cash_state()
+    item = _cash_call(KEYS[2], REGISTER, HOLDER, 3, 1, 2)
+    store = MemoryNodeStore()
+    pre = SparseMerkleTree(store).update_many(leaves)
+    witness = step_witness(store, pre, [item], 0, RULES.apply)
+    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    count = asset_field_key(0, 0)
+    lying = [dataclasses.replace(leaf, value=0) if leaf.key == count else leaf for leaf in witness.leaves]
+    assert lying != witness.leaves
+    with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
+        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
