@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import "./BondPayments.sol";
+
 /// @notice What the game reads of and reports to the rollup.
 interface IRollupGames {
     function outputs(uint256 batchIndex)
@@ -38,7 +40,7 @@ interface IOneStepProof {
 ///         proposer wins, else the challenger. Each side has a chess clock that runs on its turn (the
 ///         challenger's during the final step); a side whose clock runs out loses (anyone calls `timeout`).
 ///         The loser's bond goes to the winner: the rollup pays the proposer's, this contract the challenger's.
-contract DisputeGame {
+contract DisputeGame is BondPayments {
     enum Status {
         None,
         InProgress,
@@ -85,8 +87,6 @@ contract DisputeGame {
     uint64 public immutable clockSeconds;
 
     Game[] private _games;
-    /// @notice Bonds owed to recipients that refused a direct payment.
-    mapping(address => uint256) public credits;
 
     constructor(address rollup_, address oneStepProof_, uint256 challengeBond_, uint64 clockSeconds_) {
         rollup = IRollupGames(rollup_);
@@ -235,20 +235,5 @@ contract DisputeGame {
             _pay(g.proposer, challengeBond);
         }
         emit GameResolved(gameId, g.status);
-    }
-
-    function _pay(address to, uint256 amount) private {
-        (bool ok,) = to.call{value: amount, gas: 50_000}("");
-        if (!ok) {
-            credits[to] += amount;
-        }
-    }
-
-    /// @notice Withdraws bonds that could not be paid directly.
-    function withdrawCredit() external {
-        uint256 amount = credits[msg.sender];
-        credits[msg.sender] = 0;
-        (bool ok,) = msg.sender.call{value: amount}("");
-        require(ok, "DisputeGame: withdrawal failed");
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import "./BondPayments.sol";
 import "./IRollupOutputs.sol";
 
 /// @notice The part of the Bridge the rollup reads.
@@ -16,7 +17,7 @@ interface IL1MessageQueue {
 ///         root) of the next batch, chained on the previous output. An output finalizes once its challenge
 ///         window has passed with no open dispute game; a game the proposer loses deletes the output and
 ///         every later one, pays the proposer's bond to the challenger, and proposals resume there.
-contract Rollup is IRollupOutputs {
+contract Rollup is IRollupOutputs, BondPayments {
     /// @notice What L1 keeps of a committed batch. `itemsRoot` commits to `itemCount` items (deposits and
     ///         transactions with their block environment; jovay/codec/batch.py).
     struct Batch {
@@ -79,8 +80,6 @@ contract Rollup is IRollupOutputs {
     /// @notice Number of finalized outputs (outputs below it are final and never reverted).
     uint256 public finalizedOutputCount;
     uint256 private _lastOutputId;
-    /// @notice Bonds owed to recipients that refused a direct payment.
-    mapping(address => uint256) public credits;
 
     constructor(
         address batcher_,
@@ -247,22 +246,6 @@ contract Rollup is IRollupOutputs {
         for (uint256 i = 0; i < refunds.length; ++i) {
             _pay(refunds[i], proposalBond);
         }
-    }
-
-    /// @dev Pays at once; a recipient that refuses ETH is credited instead (it cannot block a revert).
-    function _pay(address to, uint256 amount) private {
-        (bool ok,) = to.call{value: amount, gas: 50_000}("");
-        if (!ok) {
-            credits[to] += amount;
-        }
-    }
-
-    /// @notice Withdraws bonds that could not be paid directly.
-    function withdrawCredit() external {
-        uint256 amount = credits[msg.sender];
-        credits[msg.sender] = 0;
-        (bool ok,) = msg.sender.call{value: amount}("");
-        require(ok, "Rollup: withdrawal failed");
     }
 
     /// @notice Batch fields the dispute game and the one-step proof need.
