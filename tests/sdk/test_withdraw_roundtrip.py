@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
 from jovay.crypto.keccak import keccak256
-from jovay.l1.anvil import Anvil
-from jovay.l1.poseidon import deploy_hashers
-from jovay.l1.solc import compile_contracts
-from jovay.l1.txmanager import L1TxManager, TxReverted
+from jovay.l1.txmanager import TxReverted
 from jovay.l1.watcher import CommittedBatch
 from jovay.params import L2_BRIDGE, MIN_BASE_FEE, SUGGESTED_PRIORITY_FEE
 from jovay.rpc.methods import EthApi
@@ -33,9 +29,7 @@ from jovay.stf import bridge as l2_bridge
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import Chain
 from tests.helpers import ADDRESSES, ETH, KEYS, raw_tx
-from tests.sdk.test_withdrawals import FakeL1, _rpc
-
-TEST_CONTRACTS = Path(__file__).resolve().parents[1] / "l1" / "contracts"
+from tests.sdk.test_withdrawals import FakeL1, _rpc, bridge_with_final_root
 
 
 def test_real_withdraw_roundtrip(tmp_path: Path) -> None:
@@ -71,24 +65,7 @@ def test_real_withdraw_roundtrip(tmp_path: Path) -> None:
         3 * ETH,
     )
     proven = prove_withdrawal(rpc, withdrawal, 0)
-    artifacts = compile_contracts(extra_dirs=[TEST_CONTRACTS])
-    with Anvil() as anvil:
-        w3 = Web3(Web3.HTTPProvider(anvil.url))
-        txm = L1TxManager(w3, anvil.dev_keys[0])
-        hashers = deploy_hashers(w3, txm)
-
-        def deploy(name: str, *args: Any) -> Any:
-            art = artifacts[name]
-            data = w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(*args).data_in_transaction
-            return w3.eth.contract(address=txm.send({"data": data})["contractAddress"], abi=art.abi)
-
-        bridge, outputs = deploy("Bridge", *hashers.as_args()), deploy("MockRollupOutputs")
-        for call, value in [
-            (bridge.functions.setRollup(outputs.address), 0),
-            (bridge.functions.depositETH(txm.address), 5 * ETH),
-            (outputs.functions.finalize(0, header.state_root), 0),
-        ]:
-            txm.send({"to": call.address, "data": call._encode_transaction_data(), "value": value})
+    with bridge_with_final_root(header.state_root) as (w3, txm, bridge):
         submit_withdrawal(txm, bridge.address, proven)
         assert w3.eth.get_balance(Web3.to_checksum_address(carol)) == 3 * ETH
         assert is_claimed(w3, bridge.address, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,8 +174,9 @@ def test_refuses_a_lying_node(node: Node) -> None:
         prove_withdrawal(_lying(node.rpc, other_root), WITHDRAWALS[0], 0)
 
 
-def test_sdk_collects_the_eth_on_l1(node: Node) -> None:
-    """Both steps: prove on L2, then finalize on anvil's bridge once batch 0's root is final there."""
+@contextmanager
+def bridge_with_final_root(root: bytes) -> Iterator[tuple[Web3, L1TxManager, Any]]:
+    """Anvil with a Bridge holding 5 ETH whose (mock) Rollup has finalized batch 0 at `root`."""
     artifacts = compile_contracts(extra_dirs=[TEST_CONTRACTS])
     with Anvil() as anvil:
         w3 = Web3(Web3.HTTPProvider(anvil.url))
@@ -190,9 +192,15 @@ def test_sdk_collects_the_eth_on_l1(node: Node) -> None:
         for call, value in [
             (bridge.functions.setRollup(outputs.address), 0),
             (bridge.functions.depositETH(txm.address), 5 * ETH),
-            (outputs.functions.finalize(0, node.batch_root), 0),
+            (outputs.functions.finalize(0, root), 0),
         ]:
             txm.send({"to": call.address, "data": call._encode_transaction_data(), "value": value})
+        yield w3, txm, bridge
+
+
+def test_sdk_collects_the_eth_on_l1(node: Node) -> None:
+    """Both steps: prove on L2, then finalize on anvil's bridge once batch 0's root is final there."""
+    with bridge_with_final_root(node.batch_root) as (w3, txm, bridge):
         proven = prove_withdrawal(node.rpc, WITHDRAWALS[0], 0)
         carol = Web3.to_checksum_address(CAROL)
         before = w3.eth.get_balance(carol)
