@@ -303,16 +303,13 @@ contract OneStepProof is OneStepState {
         if (t.to == assetRegistry && assetGas[bytes4(t.data)] != 0) {
             return _assetCall(st, t, assetGas[bytes4(t.data)]);
         }
-        if (t.to == assetRegistry) {
-            return _delegatedAssetCall(st, t);
-        }
-        revert("OneStepProof: operation not supported");
+        return _delegatedAssetCall(st, t);
     }
 
-    /// @dev An asset-registry call run by OneStepProofAssets over this step's state (reverts there, with
-    ///      "OneStepProof: operation not supported", for what neither contract covers).
+    /// @dev An asset- or attestation-registry call run by OneStepProofAssets over this step's state (reverts
+    ///      there, with "OneStepProof: operation not supported", for what neither contract covers).
     function _delegatedAssetCall(State memory st, TxDecoder.Tx memory t) private view returns (uint256 gas, bool ok) {
-        (gas, ok, st.cur) = assetSteps.run(st, t.sender, t.data, t.value);
+        (gas, ok, st.cur) = assetSteps.run(st, t.to, t.sender, t.data, t.value);
     }
 
     // --- tokens (jovay/stf/token.py, for tokens that createToken made alone) ---------------------------

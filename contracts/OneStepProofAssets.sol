@@ -69,13 +69,15 @@ contract OneStepProofAssets is OneStepState {
     /// @notice One asset-registry call by `sender` with `data` and `value` over the step's state `st`:
     ///         (gas the call used, whether it succeeded, the leaves' values after it). The caller undoes a
     ///         failed call's writes.
-    function run(State memory st, address sender, bytes memory data, uint256 value)
+    function run(State memory st, address to, address sender, bytes memory data, uint256 value)
         external
         view
         returns (uint256 gas, bool ok, uint256[] memory cur)
     {
         bytes4 selector = bytes4(data);
-        if (selector == SEL_DEPOSIT_REVENUE) {
+        if (to != assetRegistry) {
+            revert("OneStepProof: operation not supported"); // the attestation registry
+        } else if (selector == SEL_DEPOSIT_REVENUE) {
             (gas, ok) = _depositRevenue(st, sender, data, value);
         } else if (selector == SEL_REDEEM) {
             (gas, ok) = _redeem(st, sender, data, value);
