@@ -14,13 +14,11 @@ rejection. Calls the one-step proof does not cover (see docs/architecture.md) ar
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from web3 import Web3
 
 from jovay.codec.abi import encode_values
 from jovay.codec.abi import selector as abi_selector
@@ -33,17 +31,13 @@ from jovay.codec.transactions import (
     encode_transaction,
     sign_transaction,
 )
-from jovay.crypto.secp256k1 import SECP256K1_N, address_of
+from jovay.crypto.secp256k1 import SECP256K1_N
 from jovay.errors import InvalidTransaction
-from jovay.l1.anvil import Anvil
-from jovay.l1.contracts import FaultProofParams, L1Deployment, deploy, one_step_asset_gas
+from jovay.l1.contracts import one_step_asset_gas
 from jovay.l1.messages import rolling_hash
-from jovay.l1.solc import compile_contracts
-from jovay.l1.txmanager import L1TxManager
 from jovay.params import (
     ASSET_REGISTRY,
     BLOCK_GAS_LIMIT,
-    DEFAULT_L2_CHAIN_ID,
     FEE_VAULT,
     IDENTITY_REGISTRY,
     L2_BRIDGE,
@@ -87,14 +81,19 @@ from jovay.stf.assets import (
 )
 from jovay.stf.cashflow import revenue_checkpoint_key, revenue_owed_key
 from jovay.stf.identity import claims_key, compliance_officer_key, regulator_key
-from prover.fault.execution import ItemRules, step_witness
+from prover.fault.execution import step_witness
+from tests.prover.parity import (
+    BASE_FEE,
+    CHAIN_ID,
+    DEPOSITS,
+    KEYS,
+    RULES,
+    SENDERS,
+    TOKEN_1,
+    check_parity,
+    execute_on_l1,
+)
 
-CHAIN_ID = DEFAULT_L2_CHAIN_ID
-RULES = ItemRules(CHAIN_ID, BLOCK_GAS_LIMIT)
-KEYS = [bytes([i + 1]) * 32 for i in range(3)]
-SENDERS = [address_of(k) for k in KEYS]
-BASE_FEE = 10**7
-TOKEN_1 = TOKEN_ADDRESS_PREFIX + (1).to_bytes(14, "big")
 TOKEN_2 = TOKEN_ADDRESS_PREFIX + (2).to_bytes(14, "big")
 TOKEN_9 = TOKEN_ADDRESS_PREFIX + (9).to_bytes(14, "big")
 TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
@@ -125,29 +124,6 @@ ASSET_DELEGATED = {
     )
 }
 FIXED = {contract.address: contract for contract in system.fixed_system_contracts()}
-DEPOSITS = [(7, 10**18), (8, 5), (9, 2**126)]  # (recipient byte, value) queued on the Bridge
-
-
-@pytest.fixture(scope="module")
-def l1() -> Iterator[tuple[Web3, L1Deployment, list[tuple[bytes, bytes, int]]]]:
-    with Anvil() as anvil:
-        w3 = Web3(Web3.HTTPProvider(anvil.url))
-        dep = deploy(w3, anvil.dev_keys[0], compile_contracts(), fault=FaultProofParams(chain_id=CHAIN_ID))
-        txm = L1TxManager(w3, anvil.dev_keys[1])
-        w3.provider.make_request("anvil_setBalance", [txm.address, hex(2**127 + 2**126)])  # type: ignore[arg-type]
-        bridge = dep.bridge(w3)
-        queued = []
-        for byte, value in DEPOSITS:
-            to = bytes([byte]) * 20
-            txm.send(
-                {
-                    "to": bridge.address,
-                    "data": bridge.encode_abi("depositETH", [Web3.to_checksum_address(to)]),
-                    "value": value,
-                }
-            )
-            queued.append((bytes.fromhex(txm.address[2:]), to, value))
-        yield w3, dep, queued
 
 
 addresses = st.sampled_from(
@@ -287,45 +263,18 @@ def _calls_a_covered_operation(raw: bytes, leaves: dict[int, int]) -> bool:
     return True  # every token call, lifecycle tokens' transfers included
 
 
-def _check(l1: Any, leaves: dict[int, int], item: BatchItem, record: bool = True) -> None:
-    w3, dep, _ = l1
-    store = MemoryNodeStore()
-    pre = SparseMerkleTree(store).update_many(leaves)
-    witness = step_witness(store, pre, [item], 0, RULES.apply)
-    tokens_moved = any(
-        leaf.key == token_balance_key(TOKEN_1, holder)
-        and SparseMerkleTree(store, witness.post_root).get(leaf.key) != leaf.value
-        for leaf in witness.leaves
-        for holder in [*SENDERS, b"\x11" * 20]
-    )
-    if record:
-        event(
-            "tokens moved"
-            if tokens_moved
-            else "state changed"
-            if witness.post_root != pre
-            else "item skipped"
-        )
-    post = (
-        dep.one_step_proof(w3)
-        .functions.execute(pre.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode())
-        .call()
-    )
-    assert int.from_bytes(post, "big") == witness.post_root
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(states(), transactions(), st.integers(1, 10**6), st.sampled_from([BASE_FEE, 2 * BASE_FEE]))
 def test_transactions_agree(l1: Any, leaves: dict[int, int], raw: bytes, number: int, base_fee: int) -> None:
     assume(_calls_a_covered_operation(raw, leaves))
-    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, number, 1_700_000_000 + number, base_fee, raw))
+    check_parity(l1, leaves, BatchItem(ITEM_TRANSACTION, number, 1_700_000_000 + number, base_fee, raw))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(states(), st.integers(0, len(DEPOSITS) - 1))
 def test_deposits_agree(l1: Any, leaves: dict[int, int], q: int) -> None:
     sender, to, value = l1[2][q]
-    _check(l1, leaves, BatchItem(ITEM_DEPOSIT, 1, 1, BASE_FEE, deposit_payload(q, sender, to, value)))
+    check_parity(l1, leaves, BatchItem(ITEM_DEPOSIT, 1, 1, BASE_FEE, deposit_payload(q, sender, to, value)))
 
 
 def test_forged_deposit_is_skipped_on_l1(l1: Any) -> None:
@@ -366,7 +315,7 @@ def token_transfers(draw: st.DrawFn) -> bytes:
 def test_token_transfers_agree(l1: Any, leaves: dict[int, int], raw: bytes, tokens: int) -> None:
     leaves = leaves | {account_key(SENDERS[0]): pack_account(0, 10**18), system_field_key(1): tokens}
     assume(_calls_a_covered_operation(raw, leaves))
-    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
+    check_parity(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
 
 
 def _token_call(to: bytes, amount: int, gas: int = 60_000, token_address: bytes = TOKEN_1) -> bytes:
@@ -430,7 +379,7 @@ def test_token_transfer_cases_agree(l1: Any, raw: bytes, moved: bool) -> None:
     after = SparseMerkleTree(store, witness.post_root)
     assert (after.get(token_balance_key(TOKEN_1, SENDERS[0])) != 10**6) == moved
     assert witness.post_root != pre  # fees are always paid
-    _check(l1, TOKEN_STATE, BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw), record=False)
+    check_parity(l1, TOKEN_STATE, BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw), record=False)
 
 
 @st.composite
@@ -476,7 +425,7 @@ def identity_calls(draw: st.DrawFn) -> bytes:
 def test_identity_calls_agree(l1: Any, leaves: dict[int, int], raw: bytes, with_claims: list[bytes]) -> None:
     leaves = leaves | {account_key(s): pack_account(0, 10**18) for s in SENDERS}
     leaves |= {claims_key(holder): 840 | 1 << 16 | 10**9 << 24 for holder in with_claims}
-    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
+    check_parity(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
 
 
 def _identity_call(key: bytes, data: bytes) -> bytes:
@@ -540,7 +489,7 @@ def test_identity_cases_agree(l1: Any, key: bytes, data: bytes, written: tuple[i
     )
     for k in touched:
         assert after.get(k) == (written[1] if written and written[0] == k else 0)
-    _check(l1, IDENTITY_STATE, item, record=False)
+    check_parity(l1, IDENTITY_STATE, item, record=False)
 
 
 # --- ETH sent with a call, and the L2 bridge ---------------------------------------------------------
@@ -590,7 +539,7 @@ def test_bridge_calls_agree(
     if bridge_balance:
         leaves[account_key(L2_BRIDGE)] = pack_account(0, bridge_balance)
     leaves = {k: v for k, v in leaves.items() if v}
-    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
+    check_parity(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, 1_700_000_000, BASE_FEE, raw))
 
 
 BRIDGE_STATE = {
@@ -631,15 +580,7 @@ def test_bridge_cases_agree(l1: Any, data: bytes, value: int, to: bytes, recorde
     assert after.get(withdrawal_key(4)) == leaf
     assert after.get(system_field_key(3)) == (5 if recorded else 4)
     assert after.get(account_key(L2_BRIDGE)) == 0  # the ETH is burned, or never arrives
-    _check(l1, BRIDGE_STATE, BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw), record=False)
-
-
-def _execute_on_l1(l1: Any, pre: int, witness: Any) -> int:
-    w3, dep, _ = l1
-    call = dep.one_step_proof(w3).functions.execute(
-        pre.to_bytes(32, "big"), item_leaf(witness.item), 1, 0, witness.encode()
-    )
-    return int.from_bytes(call.call(), "big")
+    check_parity(l1, BRIDGE_STATE, BatchItem(ITEM_TRANSACTION, 1, 1, BASE_FEE, raw), record=False)
 
 
 def test_withdraw_witness_tampering_fails(l1: Any) -> None:
@@ -647,21 +588,21 @@ def test_withdraw_witness_tampering_fails(l1: Any) -> None:
     another withdrawal index than the state holds all revert (the real witness gives the real root)."""
     raw = _bridge_call(WITHDRAW + _w(b"\x11" * 20), 10**18)
     pre, witness, _ = _withdraw_step(raw)
-    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    assert execute_on_l1(l1, pre, witness) == witness.post_root
     index_at = next(i for i, leaf in enumerate(witness.leaves) if leaf.key == system_field_key(3))
     lying = list(witness.leaves)
     lying[index_at] = dataclasses.replace(lying[index_at], value=0)  # "no withdrawals yet": index 0
     with pytest.raises(Exception, match="missing state leaf|SparseMerkle"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
     leaf_at = next(i for i, leaf in enumerate(witness.leaves) if leaf.key == withdrawal_key(4))
     missing = [leaf for i, leaf in enumerate(witness.leaves) if i != leaf_at]
     with pytest.raises(Exception, match="missing state leaf"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=missing))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=missing))
     bridge_at = next(i for i, leaf in enumerate(witness.leaves) if leaf.key == account_key(L2_BRIDGE))
     rich = list(witness.leaves)
     rich[bridge_at] = dataclasses.replace(rich[bridge_at], value=pack_account(0, 10**18))  # ETH to keep
     with pytest.raises(Exception, match="SparseMerkle"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=rich))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=rich))
 
 
 def test_uncovered_function_is_refused(l1: Any) -> None:
@@ -672,7 +613,7 @@ def test_uncovered_function_is_refused(l1: Any) -> None:
     raw = _bridge_call(data, 0, ASSET_REGISTRY)
     pre, witness, _ = _withdraw_step(raw)
     with pytest.raises(Exception, match="operation not supported"):
-        _execute_on_l1(l1, pre, witness)
+        execute_on_l1(l1, pre, witness)
 
 
 # --- lifecycle tokens: transfers under the asset's compliance rules -------------------------------------
@@ -759,7 +700,7 @@ def test_lifecycle_transfers_agree(l1: Any, leaves: dict[int, int], raw: bytes, 
         account_key(SENDERS[1]): pack_account(0, 10**18),
         allowance_key(TOKEN_1, SENDERS[0], SENDERS[1]): 1 << 128,
     }
-    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, timestamp, BASE_FEE, raw))
+    check_parity(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, timestamp, BASE_FEE, raw))
 
 
 def _lifecycle_step(leaves: dict[int, int], raw: bytes) -> tuple[int, Any, SparseMerkleTree]:
@@ -804,7 +745,7 @@ def test_lifecycle_transfer_cases_agree(
         owed = 3 + (2 << 64) * 10**6 // (1 << 64)  # 3 credited before, 2 per unit on 10^6 units since
         assert after.get(revenue_owed_key(1, SENDERS[0])) == owed
         assert after.get(revenue_checkpoint_key(1, to)) == 3 << 64
-    _check(l1, state, witness.item, record=False)
+    check_parity(l1, state, witness.item, record=False)
 
 
 def test_lifecycle_witness_tampering_fails(l1: Any) -> None:
@@ -815,22 +756,22 @@ def test_lifecycle_witness_tampering_fails(l1: Any) -> None:
         real = _lifecycle_state(**rule)  # type: ignore[arg-type]
         pre, witness, after = _lifecycle_step(real, _token_call(b"\x11" * 20, 5, gas=100_000))
         assert after.get(token_balance_key(TOKEN_1, SENDERS[0])) == 10**6  # the STF refuses it
-        assert _execute_on_l1(l1, pre, witness) == witness.post_root
+        assert execute_on_l1(l1, pre, witness) == witness.post_root
         _, lenient, lenient_after = _lifecycle_step(_lifecycle_state(), witness.item.payload)
         assert lenient_after.get(token_balance_key(TOKEN_1, SENDERS[0])) == 10**6 - 5
         with pytest.raises(Exception, match="SparseMerkle"):
-            _execute_on_l1(l1, pre, lenient)
+            execute_on_l1(l1, pre, lenient)
         key = frozen_key(1, b"\x11" * 20) if "frozen" in rule else asset_field_key(1, F_RULES)
         lying = [dataclasses.replace(leaf, value=0) if leaf.key == key else leaf for leaf in witness.leaves]
         assert lying != witness.leaves
         with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
-            _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+            execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
 
     pre, witness, _ = _lifecycle_step(_lifecycle_state(), _token_call(SENDERS[1], 5, gas=100_000))
     missing = [leaf for leaf in witness.leaves if leaf.key != holder_count_key(TOKEN_1)]
     assert len(missing) == len(witness.leaves) - 1
     with pytest.raises(Exception, match="missing state leaf"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=missing))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=missing))
 
 
 # --- identity recovery --------------------------------------------------------------------------------
@@ -863,12 +804,12 @@ def test_recover_identity_cases_agree(l1: Any, key: bytes, lost: bytes, new: byt
     assert after.get(claims_key(new)) == (
         RECOVERY_STATE[claims_key(lost)] if recovered else RECOVERY_STATE.get(claims_key(new), 0)
     )
-    _check(l1, RECOVERY_STATE, item, record=False)
+    check_parity(l1, RECOVERY_STATE, item, record=False)
     if recovered:  # a witness that says the new wallet is free when the state says otherwise fails
         taken = RECOVERY_STATE | {allowlist_key(new): 1}
         taken_pre = SparseMerkleTree(store).update_many(taken)
         with pytest.raises(Exception, match="SparseMerkle"):
-            _execute_on_l1(l1, taken_pre, witness)
+            execute_on_l1(l1, taken_pre, witness)
 
 
 # --- asset registry: the issuer's rules, agents, freezes, pause, views ---------------------------------
@@ -947,7 +888,7 @@ def asset_calls(draw: st.DrawFn) -> bytes:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(asset_states(), asset_calls())
 def test_asset_calls_agree(l1: Any, leaves: dict[int, int], raw: bytes) -> None:
-    _check(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw))
+    check_parity(l1, leaves, BatchItem(ITEM_TRANSACTION, 1, NOW, BASE_FEE, raw))
 
 
 ASSET_STATE = {account_key(s): pack_account(0, 10**18) for s in SENDERS} | {
@@ -1029,7 +970,7 @@ def test_asset_cases_agree(l1: Any, item: BatchItem, written: tuple[int, int] | 
     else:  # only the sender's account (the fees) and the fee vault change
         changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
         assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
-    _check(l1, ASSET_STATE, item, record=False)
+    check_parity(l1, ASSET_STATE, item, record=False)
 
 
 def test_asset_agent_witness_tampering_fails(l1: Any) -> None:
@@ -1040,20 +981,20 @@ def test_asset_agent_witness_tampering_fails(l1: Any) -> None:
     pre = SparseMerkleTree(store).update_many(ASSET_STATE)
     witness = step_witness(store, pre, [item], 0, RULES.apply)
     assert SparseMerkleTree(store, witness.post_root).get(frozen_key(1, b"\x11" * 20)) == 0
-    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    assert execute_on_l1(l1, pre, witness) == witness.post_root
     lenient_state = ASSET_STATE | {agent_key(1, OUTSIDER): 1}
     lenient_pre = SparseMerkleTree(store).update_many(lenient_state)
     lenient = step_witness(store, lenient_pre, [item], 0, RULES.apply)
     assert SparseMerkleTree(store, lenient.post_root).get(frozen_key(1, b"\x11" * 20)) == 1
     with pytest.raises(Exception, match="SparseMerkle"):
-        _execute_on_l1(l1, pre, lenient)
+        execute_on_l1(l1, pre, lenient)
     lying = [
         dataclasses.replace(leaf, value=1) if leaf.key == agent_key(1, OUTSIDER) else leaf
         for leaf in witness.leaves
     ]
     assert lying != witness.leaves
     with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
 
 
 @pytest.mark.parametrize(
@@ -1079,7 +1020,7 @@ def test_issuance_steps_agree(
     pre = SparseMerkleTree(store).update_many(leaves)
     witness = step_witness(store, pre, [item], 0, RULES.apply)
     assert SparseMerkleTree(store, witness.post_root).get(asset_field_key(1, F_STATUS)) == status_after
-    _check(l1, leaves, item, record=False)
+    check_parity(l1, leaves, item, record=False)
 
 
 FORCED = "forcedTransfer(uint256,address,address,uint128)"
@@ -1119,7 +1060,7 @@ def test_forced_transfer_cases_agree(
     assert got == after
     if after[0] != 10:  # moved: the holder's revenue was settled on its balance before the move
         assert tree.get(revenue_owed_key(1, b"\x11" * 20)) == 20
-    _check(l1, FORCED_STATE, item, record=False)
+    check_parity(l1, FORCED_STATE, item, record=False)
 
 
 RECOVERY = "recoveryAddress(uint256,address,address)"
@@ -1153,7 +1094,7 @@ def test_recovery_address_cases_agree(
     assert tree.get(token_balance_key(TOKEN_1, b"\x11" * 20)) == (
         0 if recovered else leaves.get(token_balance_key(TOKEN_1, b"\x11" * 20), 0)
     )
-    _check(l1, leaves, item, record=False)
+    check_parity(l1, leaves, item, record=False)
 
 
 def test_fixed_system_contracts_accessor() -> None:
@@ -1272,7 +1213,7 @@ def cash_calls(draw: st.DrawFn) -> BatchItem:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cash_states(), cash_calls())
 def test_cash_flow_calls_agree(l1: Any, leaves: dict[int, int], item: BatchItem) -> None:
-    _check(l1, leaves, item)
+    check_parity(l1, leaves, item)
 
 
 @pytest.mark.parametrize(
@@ -1370,7 +1311,7 @@ def test_cash_flow_cases_agree(
     else:  # only the sender's account (the fees) and the fee vault change
         changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
         assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
-    _check(l1, leaves, item, record=False)
+    check_parity(l1, leaves, item, record=False)
 
 
 def test_cash_flow_witness_tampering_fails(l1: Any) -> None:
@@ -1381,7 +1322,7 @@ def test_cash_flow_witness_tampering_fails(l1: Any) -> None:
     store = MemoryNodeStore()
     pre = SparseMerkleTree(store).update_many(leaves)
     witness = step_witness(store, pre, [item], 0, RULES.apply)
-    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    assert execute_on_l1(l1, pre, witness) == witness.post_root
     for key, value in [
         (asset_field_key(1, F_REDEMPTION_POOL), 10**9),
         (token_balance_key(TOKEN_1, b"\x11" * 20), 15),
@@ -1391,7 +1332,7 @@ def test_cash_flow_witness_tampering_fails(l1: Any) -> None:
         ]
         assert lying != witness.leaves
         with pytest.raises(Exception, match="SparseMerkle"):
-            _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+            execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
 
 
 def test_open_issuance_witness_tampering_fails(l1: Any) -> None:
@@ -1403,7 +1344,7 @@ def test_open_issuance_witness_tampering_fails(l1: Any) -> None:
     pre = SparseMerkleTree(store).update_many(leaves)
     witness = step_witness(store, pre, [item], 0, RULES.apply)
     assert SparseMerkleTree(store, witness.post_root).get(asset_field_key(1, F_WINDOW)) == 0
-    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    assert execute_on_l1(l1, pre, witness) == witness.post_root
     status = asset_field_key(1, F_STATUS)
     lying = [
         dataclasses.replace(leaf, value=leaf.value | 1 << 16) if leaf.key == status else leaf
@@ -1411,7 +1352,7 @@ def test_open_issuance_witness_tampering_fails(l1: Any) -> None:
     ]
     assert lying != witness.leaves
     with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
 
 
 def _issuing_state(**changes: int) -> dict[int, int]:
@@ -1463,7 +1404,7 @@ def test_subscribe_cases_agree(
     witness = step_witness(store, pre, [item], 0, RULES.apply)
     after = SparseMerkleTree(store, witness.post_root)
     assert after.get(token_balance_key(TOKEN_1, OUTSIDER)) == (amount if minted else 0)
-    _check(l1, leaves, item, record=False)
+    check_parity(l1, leaves, item, record=False)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -1481,7 +1422,7 @@ def test_subscribe_calls_agree(
     item = dataclasses.replace(
         _cash_call(KEYS[2], SUBSCRIBE_SIG, 1, amount, value=value), timestamp=timestamp
     )
-    _check(l1, leaves, item)
+    check_parity(l1, leaves, item)
 
 
 def test_subscribe_witness_tampering_fails(l1: Any) -> None:
@@ -1492,12 +1433,12 @@ def test_subscribe_witness_tampering_fails(l1: Any) -> None:
     store = MemoryNodeStore()
     pre = SparseMerkleTree(store).update_many(leaves)
     witness = step_witness(store, pre, [item], 0, RULES.apply)
-    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    assert execute_on_l1(l1, pre, witness) == witness.post_root
     key = allowlist_key(OUTSIDER)
     lying = [dataclasses.replace(leaf, value=1) if leaf.key == key else leaf for leaf in witness.leaves]
     assert lying != witness.leaves
     with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
 
 
 REGISTER = "registerAsset(address,uint8,bytes32,bytes32)"
@@ -1536,7 +1477,7 @@ def test_register_and_structure_cases_agree(
     else:
         changed = {leaf.key for leaf in witness.leaves if after.get(leaf.key) != leaf.value}
         assert changed <= {account_key(s) for s in SENDERS} | {account_key(FEE_VAULT)}
-    _check(l1, leaves, item, record=False)
+    check_parity(l1, leaves, item, record=False)
 
 
 def test_register_asset_witness_tampering_fails(l1: Any) -> None:
@@ -1547,9 +1488,9 @@ def test_register_asset_witness_tampering_fails(l1: Any) -> None:
     store = MemoryNodeStore()
     pre = SparseMerkleTree(store).update_many(leaves)
     witness = step_witness(store, pre, [item], 0, RULES.apply)
-    assert _execute_on_l1(l1, pre, witness) == witness.post_root
+    assert execute_on_l1(l1, pre, witness) == witness.post_root
     count = asset_field_key(0, 0)
     lying = [dataclasses.replace(leaf, value=0) if leaf.key == count else leaf for leaf in witness.leaves]
     assert lying != witness.leaves
     with pytest.raises(Exception, match="SparseMerkle|missing state leaf"):
-        _execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
