@@ -9,7 +9,8 @@ import "./OneStepState.sol";
 ///         by the rules of jovay/stf/cashflow.py: depositRevenue and redeem (payable: the call's ETH is
 ///         already on the registry's account), claimRevenue, claimRedemption, closeAsset; and by those of
 ///         jovay/stf/assets.py: registerAsset, structureAsset, approveIssuance, openIssuance, subscribe
-///         (payable) and startTrading. Any other selector reverts
+///         (payable) and startTrading; and by those of jovay/stf/registry.py: createToken and (assets.py)
+///         tokenizeAsset, both through `new_token`. Any other selector reverts
 ///         "OneStepProof: operation not supported".
 contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_TERMS = 7;
@@ -57,13 +58,17 @@ contract OneStepProofAssets is OneStepState {
     uint256 public immutable gasSubscribe;
     uint256 public immutable gasRegisterAsset;
     uint256 public immutable gasStructureAsset;
+    /// @notice OP_GAS of createToken and tokenizeAsset.
+    uint256 public immutable gasCreateToken;
+    uint256 public immutable gasTokenizeAsset;
 
-    constructor(address[3] memory hashers, address assetRegistry_, uint256[11] memory gas) OneStepState(hashers) {
+    constructor(address[3] memory hashers, address assetRegistry_, uint256[13] memory gas) OneStepState(hashers) {
         assetRegistry = assetRegistry_;
         (gasDepositRevenue, gasRedeem, gasClaimRevenue) = (gas[0], gas[1], gas[2]);
         (gasClaimRedemption, gasCloseAsset) = (gas[3], gas[4]);
         (gasApproveIssuance, gasStartTrading, gasOpenIssuance) = (gas[5], gas[6], gas[7]);
         (gasSubscribe, gasRegisterAsset, gasStructureAsset) = (gas[8], gas[9], gas[10]);
+        (gasCreateToken, gasTokenizeAsset) = (gas[11], gas[12]);
     }
 
     /// @notice One asset-registry call by `sender` with `data` and `value` over the step's state `st`:
@@ -97,6 +102,10 @@ contract OneStepProofAssets is OneStepState {
             (gas, ok) = _registerAsset(st, sender, data);
         } else if (selector == SEL_STRUCTURE_ASSET) {
             (gas, ok) = _structureAsset(st, sender, data);
+        } else if (selector == SEL_CREATE_TOKEN) {
+            (gas, ok) = _createToken(st, sender, data);
+        } else if (selector == SEL_TOKENIZE_ASSET) {
+            (gas, ok) = _tokenizeAsset(st, sender, data);
         } else {
             revert("OneStepProof: operation not supported");
         }
@@ -457,6 +466,156 @@ contract OneStepProofAssets is OneStepState {
             require(balance >= amount, "OneStepProof: registry balance short");
             _setAccount(st, assetRegistry, nonce, balance - amount);
             require(_addBalance(st, to, amount), "OneStepProof: balance overflow");
+        }
+    }
+    // --- createToken and tokenizeAsset (registry.py create_token and new_token, assets.py tokenize_asset)
+
+    bytes4 internal constant SEL_CREATE_TOKEN = bytes4(keccak256("createToken(string,string,uint8)"));
+    bytes4 internal constant SEL_TOKENIZE_ASSET = bytes4(keccak256("tokenizeAsset(uint256,string,string,uint8)"));
+    uint256 internal constant FIELD_NAME = 1;
+    uint256 internal constant FIELD_SYMBOL = 2;
+    uint256 internal constant FIELD_DECIMALS = 3;
+    uint256 internal constant DOMAIN_AUDITOR_ATTESTATION_COUNT = 27;
+    uint256 internal constant MAX_STRING_BYTES = 30; // params.py MAX_STRING_BYTES
+    uint256 internal constant STRING_LENGTH_SHIFT = 240; // keys.py pack_string: length above 30 bytes
+
+    /// @dev registry.py `create_token`: (name, symbol, decimals); the caller becomes the new token's issuer.
+    function _createToken(State memory st, address sender, bytes memory data) private view returns (uint256, bool) {
+        (bool decoded, uint256 name, uint256 symbol) = _tokenStrings(data, 3, 0);
+        if (!decoded || _word(data, 2) >> 8 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        if (name == 0 || symbol == 0) {
+            return (gasCreateToken, false);
+        }
+        _newToken(st, sender, name, symbol, _word(data, 2));
+        return (gasCreateToken, true);
+    }
+
+    /// @dev assets.py `tokenize_asset`: the issuer of a Structured asset that an auditor has attested creates
+    ///      its token (registry.py `new_token`), linked both ways to the asset: Tokenized.
+    function _tokenizeAsset(State memory st, address sender, bytes memory data) private view returns (uint256, bool) {
+        (bool decoded, uint256 name, uint256 symbol) = _tokenStrings(data, 4, 1);
+        if (!decoded || _word(data, 3) >> 8 != 0) {
+            return (DISPATCH_GAS, false);
+        }
+        uint256 assetId = _word(data, 0);
+        if (!_issuerAt(st, assetId, sender, STAGE_STRUCTURED)) {
+            return (gasTokenizeAsset, false);
+        }
+        uint256 auditsKey = Poseidon.hash3(_hashers(), DOMAIN_AUDITOR_ATTESTATION_COUNT, assetId >> 128, assetId & MAX_UINT128);
+        if (_get(st, auditsKey) == 0 || name == 0 || symbol == 0) {
+            return (gasTokenizeAsset, false);
+        }
+        address token = _newToken(st, sender, name, symbol, _word(data, 3));
+        _setField(st, assetId, F_TOKEN_OF_ASSET, uint160(token));
+        _set(st, _tokenAssetKey(token), assetId);
+        _advance(st, assetId, STAGE_TOKENIZED);
+        return (gasTokenizeAsset, true);
+    }
+
+    /// @dev registry.py `new_token`: the next token number, its address `TOKEN_ADDRESS_PREFIX || number`, and
+    ///      its issuer, name, symbol and decimals (name and symbol already packed).
+    function _newToken(State memory st, address issuer, uint256 name, uint256 symbol, uint256 decimals)
+        private
+        view
+        returns (address token)
+    {
+        uint256 countKey = _systemFieldKey(FIELD_TOKEN_COUNT);
+        uint256 tokenId = _get(st, countKey) + 1;
+        _set(st, countKey, tokenId);
+        token = address(uint160((uint256(uint48(TOKEN_ADDRESS_PREFIX)) << 112) | tokenId));
+        _set(st, _tokenFieldKey(token, FIELD_ISSUER), uint160(issuer));
+        _set(st, _tokenFieldKey(token, FIELD_NAME), name);
+        _set(st, _tokenFieldKey(token, FIELD_SYMBOL), symbol);
+        _set(st, _tokenFieldKey(token, FIELD_DECIMALS), decimals);
+    }
+
+    /// @dev The two `string` arguments whose offsets are head words `first` and `first + 1` of a head of
+    ///      `headWords` words: `decoded` false where eth_abi's strict decoder refuses the calldata (registry.py
+    ///      `decode_token_strings`); each string packed as keys.py `pack_string`, or 0 where registry.py
+    ///      `_checked_string` refuses it (empty, longer than 30 bytes, or not UTF-8).
+    function _tokenStrings(bytes memory data, uint256 headWords, uint256 first)
+        private
+        pure
+        returns (bool decoded, uint256 name, uint256 symbol)
+    {
+        if (data.length < 4 + 32 * headWords) {
+            return (false, 0, 0);
+        }
+        bool nameOk;
+        bool symbolOk;
+        (nameOk, name) = _stringArg(data, _word(data, first), headWords);
+        (symbolOk, symbol) = _stringArg(data, _word(data, first + 1), headWords);
+        return (nameOk && symbolOk, name, symbol);
+    }
+
+    /// @dev eth_abi's strict `bytes` decoding at `offset` (from the first argument): the offset past the head
+    ///      and inside the arguments, the length word and the bytes padded to 32 inside them, the padding zero.
+    ///      Returns whether it decodes, and the packed string (0 where `_checked_string` refuses it).
+    function _stringArg(bytes memory data, uint256 offset, uint256 headWords)
+        private
+        pure
+        returns (bool decoded, uint256 packed)
+    {
+        uint256 size = data.length - 4;
+        if (offset < 32 * headWords || offset >= size || size - offset < 32) {
+            return (false, 0);
+        }
+        uint256 length = _argumentAt(data, offset);
+        uint256 room = size - offset - 32;
+        if (length > room || ((length + 31) / 32) * 32 > room) {
+            return (false, 0);
+        }
+        uint256 used = length % 32; // string bytes in its last word
+        if (used != 0 && _argumentAt(data, offset + 32 + length - used) << (8 * used) != 0) {
+            return (false, 0); // dirty padding
+        }
+        if (length == 0 || length > MAX_STRING_BYTES) {
+            return (true, 0);
+        }
+        uint256 text = _argumentAt(data, offset + 32); // zero past `length`: checked above
+        if (!_isUtf8(text, length)) {
+            return (true, 0);
+        }
+        return (true, (length << STRING_LENGTH_SHIFT) | (text >> 16));
+    }
+
+    /// @dev Python's strict UTF-8 decoding (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF)
+    ///      of the first `length` bytes of `text`.
+    function _isUtf8(uint256 text, uint256 length) private pure returns (bool) {
+        uint256 i = 0;
+        while (i < length) {
+            uint256 lead = uint8(bytes32(text)[i]);
+            (uint256 tail, uint256 low, uint256 high) = (0, 0x80, 0xBF);
+            if (lead >= 0xC2 && lead <= 0xDF) {
+                tail = 1;
+            } else if (lead >= 0xE0 && lead <= 0xEF) {
+                (tail, low, high) = (2, lead == 0xE0 ? 0xA0 : 0x80, lead == 0xED ? 0x9F : 0xBF);
+            } else if (lead >= 0xF0 && lead <= 0xF4) {
+                (tail, low, high) = (3, lead == 0xF0 ? 0x90 : 0x80, lead == 0xF4 ? 0x8F : 0xBF);
+            } else if (lead >= 0x80) {
+                return false;
+            }
+            if (i + tail >= length) {
+                return false; // truncated sequence
+            }
+            for (uint256 k = 1; k <= tail; ++k) {
+                uint256 next = uint8(bytes32(text)[i + k]);
+                if (next < low || next > high) {
+                    return false;
+                }
+                (low, high) = (0x80, 0xBF);
+            }
+            i += tail + 1;
+        }
+        return true;
+    }
+
+    /// @dev The 32 bytes at byte `offset` of the arguments (after the selector); callers check the bounds.
+    function _argumentAt(bytes memory data, uint256 offset) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := mload(add(data, add(36, offset)))
         }
     }
 }

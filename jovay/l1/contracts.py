@@ -231,6 +231,8 @@ ONE_STEP_DELEGATED_ASSET_FUNCTIONS: Final = (
     "assets.subscribe",
     "assets.registerAsset",
     "assets.structureAsset",
+    "registry.createToken",
+    "assets.tokenizeAsset",
 )
 
 

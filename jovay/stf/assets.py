@@ -456,7 +456,8 @@ def structure_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockE
 def tokenize_asset(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
     """Issuer, once an auditor has attested the asset: create its token; returns the token address."""
     gas = OP_GAS["assets.tokenizeAsset"]
-    raw_id, name, symbol, decimals = abi.decode_args(["uint256", "string", "string", "uint8"], data)
+    types = ["uint256", "string", "string", "uint8"]
+    raw_id, name, symbol, decimals = registry.decode_token_strings(types, data)
     asset_id, status = issuer_at(state, sender, abi.uint_word(raw_id), Stage.STRUCTURED, gas)
     if auditor_attestation_count(state, asset_id) == 0:
         raise Revert(NO_AUDIT, gas)

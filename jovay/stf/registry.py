@@ -36,30 +36,46 @@ def is_token(state: StateOverlay, address: bytes) -> bool:
     return 1 <= token_id <= token_count(state)
 
 
-def _checked_string(value: str, what: str, gas: int) -> bytes:
-    encoded = value.encode("utf-8")
-    if not encoded or len(encoded) > MAX_STRING_BYTES:
+def _checked_string(raw: bytes, what: str, gas: int) -> str:
+    """A name or symbol: 1 to MAX_STRING_BYTES bytes, then valid UTF-8, in that order.
+
+    The ABI decoder hands the argument over as raw bytes (see `decode_token_strings`), so a string
+    of any length is judged by its length alone and UTF-8 is only ever checked on at most
+    MAX_STRING_BYTES bytes: the one-step proof on L1 applies exactly this rule."""
+    if not raw or len(raw) > MAX_STRING_BYTES:
         raise Revert(f"AssetRegistry: {what} must be 1 to {MAX_STRING_BYTES} bytes", gas)
-    return encoded
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Revert(f"AssetRegistry: {what} is not valid UTF-8", gas) from None
+
+
+def decode_token_strings(types: list[str], data: bytes) -> tuple:
+    """The arguments of createToken / tokenizeAsset with each `string` decoded as `bytes` (the same
+    encoding: strict offsets, lengths and zero padding), so UTF-8 is left to `_checked_string`."""
+    return abi.decode_args(["bytes" if t == "string" else t for t in types], data)
 
 
 def new_token(
-    state: StateOverlay, issuer: bytes, name: str, symbol: str, decimals: int, gas: int
+    state: StateOverlay, issuer: bytes, name: bytes, symbol: bytes, decimals: int, gas: int
 ) -> tuple[bytes, Log]:
     """Create the next token for `issuer`; returns its address and `TokenCreated` log (shared with
-    the asset lifecycle's tokenizeAsset, so both kinds of token sit in one numbering)."""
-    name_bytes = _checked_string(name, "name", gas)
-    symbol_bytes = _checked_string(symbol, "symbol", gas)
+    the asset lifecycle's tokenizeAsset, so both kinds of token sit in one numbering). `name` and
+    `symbol` are the raw argument bytes, checked here."""
+    name_text = _checked_string(name, "name", gas)
+    symbol_text = _checked_string(symbol, "symbol", gas)
     token_id = token_count(state) + 1
     address = token_address(token_id)
     state.set(system_field_key(TOKEN_COUNT_FIELD), token_id)
     state.set(token_field_key(address, token.FIELD_ISSUER), int.from_bytes(issuer, "big"))
-    state.set(token_field_key(address, token.FIELD_NAME), pack_string(name_bytes))
-    state.set(token_field_key(address, token.FIELD_SYMBOL), pack_string(symbol_bytes))
+    state.set(token_field_key(address, token.FIELD_NAME), pack_string(name))
+    state.set(token_field_key(address, token.FIELD_SYMBOL), pack_string(symbol))
     state.set(token_field_key(address, token.FIELD_DECIMALS), decimals)
     topics = [TOKEN_CREATED, abi.address_word(address), abi.address_word(issuer)]
     log = Log(
-        ASSET_REGISTRY, topics, abi.encode_values(["string", "string", "uint8"], [name, symbol, decimals])
+        ASSET_REGISTRY,
+        topics,
+        abi.encode_values(["string", "string", "uint8"], [name_text, symbol_text, decimals]),
     )
     return address, log
 
@@ -67,7 +83,7 @@ def new_token(
 def create_token(state: StateOverlay, sender: bytes, data: bytes) -> CallResult:
     """Create a token whose issuer is the caller; returns its address."""
     gas = OP_GAS["registry.createToken"]
-    name, symbol, decimals = abi.decode_args(["string", "string", "uint8"], data)
+    name, symbol, decimals = decode_token_strings(["string", "string", "uint8"], data)
     address, log = new_token(state, sender, name, symbol, decimals, gas)
     return CallResult(gas, abi.address_word(address), [log])
 
