@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from web3 import Web3  # noqa: E402
 from web3.contract import Contract  # noqa: E402
 
+from jovay.codec.abi import encode_values  # noqa: E402
 from jovay.codec.abi import selector as _asset_selector  # noqa: E402
 from jovay.codec.batch import (  # noqa: E402  # noqa: E402
     ITEM_DEPOSIT,
@@ -210,6 +211,9 @@ def _transfer(
 
 
 WITHDRAW = bytes.fromhex("51cff8d9")  # withdraw(address)
+CREATE_TOKEN = _asset_selector("createToken(string,string,uint8)") + encode_values(
+    ["string", "string", "uint8"], ["Charging Pile Revenue", "PILE", 6]
+)
 
 
 def _tx_item(raw: bytes) -> BatchItem:
@@ -313,6 +317,7 @@ def one_step_gas(bench: GasBench) -> dict[str, Any]:
                 USER_KEY,
             )
         ),
+        "asset_createToken": _tx_item(_transfer(0, to=ASSET_REGISTRY, data=CREATE_TOKEN, gas=200_000)),
         "system_call_dispatch_failure": _tx_item(
             _transfer(0, to=TOKEN, data=b"\x01\x02\x03\x04", gas=60_000)
         ),

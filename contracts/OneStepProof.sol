@@ -35,14 +35,13 @@ interface IDepositQueue {
 ///         forcedTransfer, recoveryAddress, freezes, partial freezes and pause, and the views here, and in
 ///         OneStepProofAssets (a view call over this step's state) registerAsset, structureAsset,
 ///         approveIssuance, openIssuance, the
-///         payable subscribe, startTrading and the cash flows (depositRevenue, redeem, claimRevenue,
-///         claimRedemption, closeAsset); the L2 bridge (payable `withdraw(address)`,
+///         payable subscribe, startTrading, the cash flows (depositRevenue, redeem, claimRevenue,
+///         claimRedemption, closeAsset), createToken and tokenizeAsset; the L2 bridge (payable `withdraw(address)`,
 ///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
 ///         (it moves to the contract's account before a payable function runs; any other function reverts
 ///         "Jovay: function is not payable"); any call to a system contract that fails at dispatch
 ///         (unknown selector, malformed calldata), deposits, and every rejection. Not covered, reverting
-///         "OneStepProof: operation not supported": the asset registry's tokenizeAsset and createToken,
-///         and the attestation registry
+///         "OneStepProof: operation not supported": the attestation registry
 ///         (docs/architecture.md).
 contract OneStepProof is OneStepState {
     struct Item {
