@@ -468,6 +468,7 @@ contract OneStepProofAssets is OneStepState {
             require(_addBalance(st, to, amount), "OneStepProof: balance overflow");
         }
     }
+
     // --- createToken and tokenizeAsset (registry.py create_token and new_token, assets.py tokenize_asset)
 
     bytes4 internal constant SEL_CREATE_TOKEN = bytes4(keccak256("createToken(string,string,uint8)"));
@@ -503,8 +504,7 @@ contract OneStepProofAssets is OneStepState {
         if (!_issuerAt(st, assetId, sender, STAGE_STRUCTURED)) {
             return (gasTokenizeAsset, false);
         }
-        uint256 auditsKey = Poseidon.hash3(_hashers(), DOMAIN_AUDITOR_ATTESTATION_COUNT, assetId >> 128, assetId & MAX_UINT128);
-        if (_get(st, auditsKey) == 0 || name == 0 || symbol == 0) {
+        if (_get(st, _auditorAttestationsKey(assetId)) == 0 || name == 0 || symbol == 0) {
             return (gasTokenizeAsset, false);
         }
         address token = _newToken(st, sender, name, symbol, _word(data, 3));
@@ -512,6 +512,11 @@ contract OneStepProofAssets is OneStepState {
         _set(st, _tokenAssetKey(token), assetId);
         _advance(st, assetId, STAGE_TOKENIZED);
         return (gasTokenizeAsset, true);
+    }
+
+    /// @dev attestations.py `auditor_attestations_key`: P(27, the asset id's high and low 128 bits).
+    function _auditorAttestationsKey(uint256 assetId) private view returns (uint256) {
+        return Poseidon.hash3(_hashers(), DOMAIN_AUDITOR_ATTESTATION_COUNT, assetId >> 128, assetId & MAX_UINT128);
     }
 
     /// @dev registry.py `new_token`: the next token number, its address `TOKEN_ADDRESS_PREFIX || number`, and
@@ -564,6 +569,7 @@ contract OneStepProofAssets is OneStepState {
         }
         uint256 length = _argumentAt(data, offset);
         uint256 room = size - offset - 32;
+        // (the first test keeps the rounding from overflowing)
         if (length > room || ((length + 31) / 32) * 32 > room) {
             return (false, 0);
         }
