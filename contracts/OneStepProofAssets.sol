@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import "./OneStepState.sol";
+import "./OneStepProofAttestations.sol";
 
 /// @title The asset registry's cash flows, for OneStepProof
 /// @notice OneStepProof calls `run` (a view call, its state arrays in and out) for every asset-registry
@@ -10,7 +11,8 @@ import "./OneStepState.sol";
 ///         already on the registry's account), claimRevenue, claimRedemption, closeAsset; and by those of
 ///         jovay/stf/assets.py: registerAsset, structureAsset, approveIssuance, openIssuance, subscribe
 ///         (payable) and startTrading. Any other selector reverts
-///         "OneStepProof: operation not supported".
+///         "OneStepProof: operation not supported". Calls to the attestation registry go on to
+///         OneStepProofAttestations.
 contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_TERMS = 7;
     uint256 internal constant F_TOKEN_OF_ASSET = 9;
@@ -57,9 +59,17 @@ contract OneStepProofAssets is OneStepState {
     uint256 public immutable gasSubscribe;
     uint256 public immutable gasRegisterAsset;
     uint256 public immutable gasStructureAsset;
+    /// @notice Runs the attestation registry's functions (jovay/stf/attestations.py).
+    OneStepProofAttestations public immutable attestationSteps;
 
-    constructor(address[3] memory hashers, address assetRegistry_, uint256[11] memory gas) OneStepState(hashers) {
+    constructor(
+        address[3] memory hashers,
+        address assetRegistry_,
+        uint256[11] memory gas,
+        OneStepProofAttestations attestationSteps_
+    ) OneStepState(hashers) {
         assetRegistry = assetRegistry_;
+        attestationSteps = attestationSteps_;
         (gasDepositRevenue, gasRedeem, gasClaimRevenue) = (gas[0], gas[1], gas[2]);
         (gasClaimRedemption, gasCloseAsset) = (gas[3], gas[4]);
         (gasApproveIssuance, gasStartTrading, gasOpenIssuance) = (gas[5], gas[6], gas[7]);
@@ -76,7 +86,7 @@ contract OneStepProofAssets is OneStepState {
     {
         bytes4 selector = bytes4(data);
         if (to != assetRegistry) {
-            revert("OneStepProof: operation not supported"); // the attestation registry
+            return attestationSteps.run(st, sender, data); // the attestation registry
         } else if (selector == SEL_DEPOSIT_REVENUE) {
             (gas, ok) = _depositRevenue(st, sender, data, value);
         } else if (selector == SEL_REDEEM) {

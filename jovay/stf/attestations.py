@@ -265,7 +265,7 @@ def revoke_attestor(state: StateOverlay, sender: bytes, data: bytes, env: BlockE
 def attest(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
     """Record a signed attestation; the caller is only a relayer, the signature names the attestor."""
     gas = OP_GAS["attestations.attest"]
-    asset_id, sequence, commitment, timestamp, signature = abi.decode_args(ATTEST_TYPES, data)
+    asset_id, sequence, commitment, timestamp, signature = abi.decode_canonical(ATTEST_TYPES, data)
     if env is None:
         raise Revert(NO_BLOCK, gas)
     digest = attestation_digest(env.chain_id, asset_id, sequence, commitment, timestamp)
