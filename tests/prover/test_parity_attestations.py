@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from jovay.codec.abi import decode_error, encode_values
@@ -336,14 +336,140 @@ def test_attestation_witness_tampering_fails(l1: Any) -> None:
 
 
 def test_revoked_attestor_witness_cannot_claim_active(l1: Any) -> None:
-    """A revoked attestor's attestation fails; a witness that shows it active does not verify."""
-    data = attest_calldata(signed(STRANGER_KEY, sequence=1))
-    pre, witness = _step(registry_state(), _item(_transaction(RELAYER_KEY, data)))
+    """A revoked attestor's attestation fails. A complete witness built over a state where it is active
+    (every leaf that path reads, each with its proof) does not verify against the real pre-state root."""
+    item = _item(_transaction(RELAYER_KEY, attest_calldata(signed(STRANGER_KEY, sequence=1))))
+    pre, witness = _step(registry_state(), item)
     assert execute_on_l1(l1, pre, witness) == witness.post_root
-    status_key = reg.attestor_key(STRANGER, reg.ATTESTOR_STATUS)
-    lying = [
-        dataclasses.replace(leaf, value=reg.KIND_DEVICE | 1 << 8) if leaf.key == status_key else leaf
-        for leaf in witness.leaves
-    ]
+    active = registry_state() | _attestor_leaves(STRANGER, reg.KIND_DEVICE, DEVICE_ASSET, True)
+    _, lying = _step(active, item)
+    assert registry_writes(active, item)  # over that state the attestation would be recorded
     with pytest.raises(Exception, match="SparseMerkle"):
-        execute_on_l1(l1, pre, dataclasses.replace(witness, leaves=lying))
+        execute_on_l1(l1, pre, lying)
+
+
+# --- random calls over random registry states --------------------------------------------------------
+ATTESTOR_KEYS = [DEVICE_KEY, AUDITOR_KEY, GLOBAL_AUDITOR_KEY, STRANGER_KEY]
+ATTESTORS = [DEVICE, AUDITOR, GLOBAL_AUDITOR, STRANGER]
+ASSETS = [reg.ANY_ASSET, DEVICE_ASSET, 8, BIG_ASSET]
+assets = st.sampled_from(ASSETS)
+address_words = st.sampled_from(
+    [_w(a) for a in [*ATTESTORS, *SENDERS, bytes(20)]] + [_w(b"\x01" + DEVICE), _w(2**255)]
+)
+
+
+@st.composite
+def registry_states(draw: st.DrawFn) -> dict[int, int]:
+    """Funded senders, an admin, attestors of either kind (some revoked, one of unknown kind) for some
+    asset or any, streams at various sequence numbers, auditor counts."""
+    leaves = {account_key(a): pack_account(0, 10**20) for a in SENDERS}
+    leaves[system_field_key(0)] = int.from_bytes(draw(st.sampled_from(SENDERS[:2])), "big")
+    for attestor in ATTESTORS:
+        if draw(st.sampled_from([True, True, True, False])):
+            kind = draw(st.sampled_from([reg.KIND_AUDITOR, reg.KIND_DEVICE, 3]))
+            leaves |= _attestor_leaves(
+                attestor, kind, draw(assets), draw(st.sampled_from([True, True, True, False]))
+            )
+        for asset in ASSETS:
+            if draw(st.integers(0, 3)) == 0:
+                leaves[reg.last_sequence_key(attestor, asset)] = draw(st.sampled_from([1, 2, 5, 2**64 - 1]))
+    for asset in ASSETS:
+        if draw(st.booleans()):
+            leaves[reg.auditor_attestations_key(asset)] = draw(st.integers(1, 5))
+    return {k: v for k, v in leaves.items() if v}
+
+
+@st.composite
+def attestations(draw: st.DrawFn, leaves: dict[int, int]) -> bytes:
+    """attest calldata signed by an attestor (or anyone), half the time for the asset it is registered
+    for and the stream's next sequence number in `leaves`, else over random fields; often for another
+    chain, with a broken signature, or changed after signing."""
+    key = draw(st.sampled_from([*ATTESTOR_KEYS, RELAYER_KEY]))
+    asset, sequence = draw(assets), draw(st.sampled_from([0, 1, 2, 3, 6, 2**64 - 1]))
+    if draw(st.sampled_from([True, True, False])):
+        attestor = address_of(key)
+        asset = leaves.get(reg.attestor_key(attestor, 1), 0) << 128 | leaves.get(
+            reg.attestor_key(attestor, 2), 0
+        )
+        sequence = min(leaves.get(reg.last_sequence_key(attestor, asset), 0) + 1, 2**64 - 1)
+    timestamp = draw(st.sampled_from([0, NOW - 10, NOW + 300, NOW + 301, 2**64 - 1]))
+    chain_id = draw(st.sampled_from([CHAIN_ID, CHAIN_ID, CHAIN_ID, CHAIN_ID + 1]))
+    commitment = draw(st.binary(min_size=32, max_size=32))
+    parity, r, s = sign(reg.attestation_digest(chain_id, asset, sequence, commitment, timestamp), key)
+    signature = _w(r) + _w(s) + bytes([27 + parity])
+    corruption = draw(st.sampled_from(["none"] * 8 + ["high-s", "v", "r", "s", "length", "field"]))
+    if corruption == "high-s":
+        signature = _high_s(signature)
+    elif corruption == "v":
+        signature = signature[:64] + bytes([draw(st.sampled_from([0, 1, 29, 255, 27 + (1 - parity)]))])
+    elif corruption == "r":
+        signature = _w(draw(st.sampled_from([0, 1, SECP256K1_N, _x_without_point(), r ^ 1]))) + signature[32:]
+    elif corruption == "s":
+        signature = signature[:32] + _w(draw(st.sampled_from([0, SECP256K1_N - 1, s ^ 1]))) + signature[64:]
+    elif corruption == "length":
+        signature = draw(st.sampled_from([signature[:64], signature + b"\x00", b"", signature * 2]))
+    elif corruption == "field":
+        asset = draw(assets)
+        sequence = draw(st.sampled_from([sequence, sequence ^ 1, 2**64]))
+        timestamp = draw(st.sampled_from([timestamp, NOW, 2**64]))
+    padded = signature.ljust(-(-len(signature) // 32) * 32, b"\x00")
+    head = [_w(asset), _w(sequence), commitment, _w(timestamp), _w(160)]  # uint64s may be out of range
+    return ATTEST + b"".join(head) + _w(len(signature)) + padded
+
+
+def _malformed(draw: st.DrawFn, data: bytes) -> bytes:
+    """Mostly the calldata as it is; else a byte cut or added, a word added, a byte flipped."""
+    how = draw(st.sampled_from(["none"] * 10 + ["cut", "byte", "word", "flip"]))
+    if how == "cut":
+        return data[:-1]
+    if how == "byte":
+        return data + b"\x00"
+    if how == "word":
+        return data + bytes(32)
+    if how == "flip" and len(data) > 4:
+        i = draw(st.integers(4, len(data) - 1))
+        return data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
+    return data
+
+
+@st.composite
+def registry_calls(draw: st.DrawFn, leaves: dict[int, int]) -> tuple[bytes, bytes]:
+    """(the sender's key, calldata) of any attestation-registry function, sometimes malformed; the admin's
+    functions mostly sent by the admin of `leaves`."""
+    function = draw(st.sampled_from(["register", "revoke", "attest", "attest", "attest", "view"]))
+    admin_key = KEYS[SENDERS.index(leaves[system_field_key(0)].to_bytes(20, "big"))]
+    key = draw(st.sampled_from([admin_key, admin_key, *KEYS]))
+    if function == "register":
+        kind = draw(st.sampled_from([0, reg.KIND_AUDITOR, reg.KIND_DEVICE, 3, 256 + reg.KIND_DEVICE]))
+        data = REGISTER + draw(address_words) + _w(kind) + _w(draw(assets))
+    elif function == "revoke":
+        data = REVOKE + draw(address_words)
+    elif function == "attest":
+        data = draw(attestations(leaves))
+    else:
+        sequence = _w(draw(st.sampled_from([0, 1, 3, 2**64])))
+        data = draw(
+            st.sampled_from(
+                [
+                    VIEW_ATTESTOR + draw(address_words),
+                    VIEW_LAST_SEQUENCE + draw(address_words) + _w(draw(assets)),
+                    VIEW_ATTESTATION + draw(address_words) + _w(draw(assets)) + sequence,
+                ]
+            )
+        )
+    return key, _malformed(draw, data)
+
+
+@st.composite
+def registry_cases(draw: st.DrawFn) -> tuple[dict[int, int], bytes, bytes]:
+    leaves = draw(registry_states())
+    return (leaves, *draw(registry_calls(leaves)))
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(registry_cases(), st.sampled_from([300_000, 300_000, 60_000]))
+def test_random_registry_calls_agree(l1: Any, case: tuple[dict[int, int], bytes, bytes], gas: int) -> None:
+    """Any registry call over any registry state: the one-step proof's root is the STF's."""
+    leaves, key, data = case
+    event(f"{data[:4].hex()}: {stf_outcome(leaves, address_of(key), data)}")  # every rule is reached
+    check_parity(l1, leaves, _item(_transaction(key, data, gas=gas)), record=False)
