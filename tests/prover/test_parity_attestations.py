@@ -148,7 +148,7 @@ def _with_signature(attestation: SignedAttestation, signature: bytes) -> bytes:
 def _high_s(signature: bytes) -> bytes:
     """The same signature's high-s twin (valid ECDSA, refused by EIP-2's rule)."""
     s = int.from_bytes(signature[32:64], "big")
-    return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([signature[64] ^ 1])
+    return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])  # v 27 <-> 28
 
 
 def _x_without_point() -> int:
