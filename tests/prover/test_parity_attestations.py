@@ -266,17 +266,27 @@ VIEW_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("key", "data", "expected"), REGISTER_CASES + REVOKE_CASES)
+def _ids(cases: list[tuple[bytes, bytes, str | None]]) -> list[str]:
+    """Readable test ids: the case's index and the STF's expected outcome."""
+    return [
+        f"{i}-{(expected or 'no data').removeprefix('AttestationRegistry: ')}"
+        for i, (_, _, expected) in enumerate(cases)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "expected"), REGISTER_CASES + REVOKE_CASES, ids=_ids(REGISTER_CASES + REVOKE_CASES)
+)
 def test_admin_functions_agree(l1: Any, key: bytes, data: bytes, expected: str | None) -> None:
     assert_parity(l1, registry_state(), key, data, expected)
 
 
-@pytest.mark.parametrize(("key", "data", "expected"), ATTEST_CASES)
+@pytest.mark.parametrize(("key", "data", "expected"), ATTEST_CASES, ids=_ids(ATTEST_CASES))
 def test_attest_agrees(l1: Any, key: bytes, data: bytes, expected: str | None) -> None:
     assert_parity(l1, registry_state(), key, data, expected)
 
 
-@pytest.mark.parametrize(("key", "data", "expected"), VIEW_CASES)
+@pytest.mark.parametrize(("key", "data", "expected"), VIEW_CASES, ids=_ids(VIEW_CASES))
 def test_views_agree_and_write_nothing(l1: Any, key: bytes, data: bytes, expected: str | None) -> None:
     assert_parity(l1, registry_state(), key, data, expected)
 
