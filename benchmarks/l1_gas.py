@@ -57,12 +57,14 @@ from jovay.l1.solc import CompiledContract, compile_contracts  # noqa: E402
 from jovay.l1.txmanager import L1TxManager  # noqa: E402
 from jovay.params import (  # noqa: E402
     ASSET_REGISTRY,
+    ATTESTATION_REGISTRY,
     BLOCK_GAS_LIMIT,
     DEFAULT_L2_CHAIN_ID,
     IDENTITY_REGISTRY,
     L2_BRIDGE,
     TOKEN_ADDRESS_PREFIX,
 )
+from jovay.sdk.attestations import attest_calldata, sign_commitment  # noqa: E402
 from jovay.sdk.withdrawals import Withdrawal, WithdrawalProof, submit_withdrawal  # noqa: E402
 from jovay.state.keys import (  # noqa: E402
     account_key,
@@ -75,6 +77,7 @@ from jovay.state.keys import (  # noqa: E402
 )
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree  # noqa: E402
 from jovay.state.smt_proofs import l1_proof  # noqa: E402
+from jovay.stf import attestations  # noqa: E402
 from jovay.stf.assets import (  # noqa: E402
     F_ISSUER,
     F_REQUIREMENTS,
@@ -333,8 +336,14 @@ def one_step_gas(bench: GasBench) -> dict[str, Any]:
         "lifecycle_token_transfer": _tx_item(_transfer(0, to=TOKEN, data=token_data, gas=60_000)),
         "asset_forcedTransfer": _tx_item(_transfer(0, to=ASSET_REGISTRY, data=forced, gas=100_000)),
     }
+    attest_root = SparseMerkleTree(store, root).update_many(_attestor_leaves())
+    attest_cases = {
+        "attestation_attest": _tx_item(
+            _transfer(0, to=ATTESTATION_REGISTRY, data=_attest_data(), gas=200_000)
+        )
+    }
     out: dict[str, Any] = {}
-    for pre, named in ((root, cases), (asset_root, asset_cases)):
+    for pre, named in ((root, cases), (asset_root, asset_cases), (attest_root, attest_cases)):
         for name, item in named.items():
             witness = step_witness(store, pre, [item], 0, RULES.apply)
             call = osp.functions.execute(pre.to_bytes(32, "big"), item_leaf(item), 1, 0, witness.encode())
@@ -359,6 +368,26 @@ def _asset_leaves() -> dict[int, int]:
         holder_count_key(TOKEN): 1,
         claims_key(FRIEND): 2**40 << 24,
     }
+
+
+DEVICE_KEY = b"\x51" * 32
+DEVICE_ASSET = 7
+
+
+def _attestor_leaves() -> dict[int, int]:
+    """A device registered for DEVICE_ASSET with three attestations recorded (USER relays the fourth)."""
+    device = address_of(DEVICE_KEY)
+    return {
+        attestations.attestor_key(device, attestations.ATTESTOR_STATUS): attestations.KIND_DEVICE | 1 << 8,
+        attestations.attestor_key(device, attestations.ATTESTOR_ASSET_LO): DEVICE_ASSET,
+        attestations.last_sequence_key(device, DEVICE_ASSET): 3,
+    }
+
+
+def _attest_data() -> bytes:
+    """The device's attestation 4, signed (EIP-712) a minute before the block."""
+    signed = sign_commitment(DEVICE_KEY, DEVICE_ASSET, 4, b"\x42" * 32, 1_700_000_000 - 60, CHAIN_ID)
+    return attest_calldata(signed)
 
 
 def moves_figures(bench: GasBench) -> dict[str, Any]:

@@ -40,9 +40,9 @@ interface IDepositQueue {
 ///         which burns the ETH sent with it into a withdrawal leaf, and its views); ETH sent with a call
 ///         (it moves to the contract's account before a payable function runs; any other function reverts
 ///         "Jovay: function is not payable"); any call to a system contract that fails at dispatch
-///         (unknown selector, malformed calldata), deposits, and every rejection. Not covered, reverting
-///         "OneStepProof: operation not supported": the attestation registry
-///         (docs/architecture.md).
+///         (unknown selector, malformed calldata), deposits, and every rejection; and, through
+///         OneStepProofAssets, the attestation registry (OneStepProofAttestations). Nothing is left that
+///         reverts "OneStepProof: operation not supported" (docs/architecture.md).
 contract OneStepProof is OneStepState {
     struct Item {
         uint256 kind;

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import "./OneStepState.sol";
+import "./OneStepProofAttestations.sol";
 
 /// @title The asset registry's cash flows, for OneStepProof
 /// @notice OneStepProof calls `run` (a view call, its state arrays in and out) for every asset-registry
@@ -11,7 +12,8 @@ import "./OneStepState.sol";
 ///         jovay/stf/assets.py: registerAsset, structureAsset, approveIssuance, openIssuance, subscribe
 ///         (payable) and startTrading; and by those of jovay/stf/registry.py: createToken and (assets.py)
 ///         tokenizeAsset, both through `new_token`. Any other selector reverts
-///         "OneStepProof: operation not supported".
+///         "OneStepProof: operation not supported". Calls to the attestation registry go on to
+///         OneStepProofAttestations.
 contract OneStepProofAssets is OneStepState {
     uint256 internal constant F_TERMS = 7;
     uint256 internal constant F_TOKEN_OF_ASSET = 9;
@@ -61,9 +63,17 @@ contract OneStepProofAssets is OneStepState {
     /// @notice OP_GAS of createToken and tokenizeAsset.
     uint256 public immutable gasCreateToken;
     uint256 public immutable gasTokenizeAsset;
+    /// @notice Runs the attestation registry's functions (jovay/stf/attestations.py).
+    OneStepProofAttestations public immutable attestationSteps;
 
-    constructor(address[3] memory hashers, address assetRegistry_, uint256[13] memory gas) OneStepState(hashers) {
+    constructor(
+        address[3] memory hashers,
+        address assetRegistry_,
+        uint256[13] memory gas,
+        OneStepProofAttestations attestationSteps_
+    ) OneStepState(hashers) {
         assetRegistry = assetRegistry_;
+        attestationSteps = attestationSteps_;
         (gasDepositRevenue, gasRedeem, gasClaimRevenue) = (gas[0], gas[1], gas[2]);
         (gasClaimRedemption, gasCloseAsset) = (gas[3], gas[4]);
         (gasApproveIssuance, gasStartTrading, gasOpenIssuance) = (gas[5], gas[6], gas[7]);
@@ -81,7 +91,7 @@ contract OneStepProofAssets is OneStepState {
     {
         bytes4 selector = bytes4(data);
         if (to != assetRegistry) {
-            revert("OneStepProof: operation not supported"); // the attestation registry
+            return attestationSteps.run(st, sender, data); // the attestation registry
         } else if (selector == SEL_DEPOSIT_REVENUE) {
             (gas, ok) = _depositRevenue(st, sender, data, value);
         } else if (selector == SEL_REDEEM) {

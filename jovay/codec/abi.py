@@ -65,6 +65,16 @@ def decode_args(types: Sequence[str], data: bytes) -> tuple:
         raise AbiError(f"cannot decode arguments as ({', '.join(types)}): {exc}") from exc
 
 
+def decode_canonical(types: Sequence[str], data: bytes) -> tuple:
+    """`decode_args`, accepting only the canonical encoding (what `encode_values` and Solidity's encoder
+    make): head offsets as laid out, no gaps, no trailing bytes, zero padding. eth_abi alone also takes
+    other offsets and trailing bytes; one exact layout is what the L1 one-step proof checks."""
+    values = decode_args(types, data)
+    if encode_values(types, values) != data[4:]:
+        raise AbiError(f"arguments are not canonically encoded as ({', '.join(types)})")
+    return values
+
+
 def uint_word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 

@@ -151,6 +151,18 @@ def deploy(
     bridge_contract = w3.eth.contract(address=bridge, abi=artifacts["Bridge"].abi)
     txm.send({"to": bridge, "data": bridge_contract.encode_abi("setRollup", [rollup])})
     contracts, selectors, payable_selectors, token_selectors = system_selectors()
+    if hashers.p5 is None:
+        raise CriticalError("the one-step proof needs the 5-input Poseidon hasher (attestation keys)")
+    attestation_steps, _ = _deploy_one(
+        w3,
+        txm,
+        artifacts["OneStepProofAttestations"],
+        list(hashers.as_args()),
+        hashers.p5,
+        fault.chain_id,
+        Web3.to_checksum_address(params.ATTESTATION_REGISTRY),
+        one_step_attestation_gas(),
+    )
     asset_steps, _ = _deploy_one(
         w3,
         txm,
@@ -158,6 +170,7 @@ def deploy(
         list(hashers.as_args()),
         Web3.to_checksum_address(params.ASSET_REGISTRY),
         one_step_delegated_asset_gas(),
+        attestation_steps,
     )
     osp, _ = _deploy_one(
         w3,
@@ -239,6 +252,20 @@ ONE_STEP_DELEGATED_ASSET_FUNCTIONS: Final = (
 def one_step_delegated_asset_gas() -> list[int]:
     """OneStepProofAssets' constructor `gas`: OP_GAS of the asset-registry functions it runs."""
     return [params.OP_GAS[op] for op in ONE_STEP_DELEGATED_ASSET_FUNCTIONS]
+
+
+# The attestation registry's functions OneStepProofAttestations runs, in its constructor's gas order (its
+# views cost DISPATCH_GAS).
+ONE_STEP_ATTESTATION_FUNCTIONS: Final = (
+    "attestations.registerAttestor",
+    "attestations.revokeAttestor",
+    "attestations.attest",
+)
+
+
+def one_step_attestation_gas() -> list[int]:
+    """OneStepProofAttestations' constructor `gas`: OP_GAS of the attestation registry's functions."""
+    return [params.OP_GAS[op] for op in ONE_STEP_ATTESTATION_FUNCTIONS]
 
 
 # The asset-registry functions OneStepProof runs, by OP_GAS name; its views cost DISPATCH_GAS.

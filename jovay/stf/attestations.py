@@ -263,9 +263,12 @@ def revoke_attestor(state: StateOverlay, sender: bytes, data: bytes, env: BlockE
 
 
 def attest(state: StateOverlay, sender: bytes, data: bytes, env: BlockEnv | None) -> CallResult:
-    """Record a signed attestation; the caller is only a relayer, the signature names the attestor."""
+    """Record a signed attestation; the caller is only a relayer, the signature names the attestor.
+
+    The arguments must be canonically encoded (`abi.decode_canonical`): one exact calldata layout, which
+    the L1 one-step proof checks in Solidity without a general ABI decoder."""
     gas = OP_GAS["attestations.attest"]
-    asset_id, sequence, commitment, timestamp, signature = abi.decode_args(ATTEST_TYPES, data)
+    asset_id, sequence, commitment, timestamp, signature = abi.decode_canonical(ATTEST_TYPES, data)
     if env is None:
         raise Revert(NO_BLOCK, gas)
     digest = attestation_digest(env.chain_id, asset_id, sequence, commitment, timestamp)

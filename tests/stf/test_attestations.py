@@ -402,6 +402,18 @@ def test_malformed_attest_calldata_reverts_without_data() -> None:
         assert_rejected(runner, bad, None, DISPATCH_GAS)
 
 
+def test_attest_takes_only_the_canonical_encoding() -> None:
+    """What eth_abi alone would decode to the same arguments but Solidity's encoder never makes (bytes
+    after the arguments, the signature at another offset) fails at dispatch: the L1 one-step proof
+    checks exactly the canonical layout."""
+    runner = registered()
+    data = attest_calldata(GOOD)
+    moved = data[:132] + (192).to_bytes(32, "big") + bytes(32) + data[164:]  # offset 0xc0, a gap word
+    for bad in (data + b"\x00", data + bytes(32), moved):
+        assert_rejected(runner, bad, None, DISPATCH_GAS)
+    runner.ok(RELAYER_KEY, data)
+
+
 def test_attest_without_a_block_context_reverts() -> None:
     runner = registered()
     with pytest.raises(Revert) as revert:
