@@ -71,6 +71,7 @@ class Challenger:
         head = self.watcher.l1_head
         moved = head != self._checked_head
         if moved:
+            self.replay.forget_finalized(self.watcher.finalized_outputs)
             self.read_proposals()
             self.challenge_wrong_output()
         if moved or self._games_in_progress:
@@ -97,6 +98,9 @@ class Challenger:
         for index in sorted(self._unchecked):
             if index >= len(self.watcher.batches):
                 break  # its batch is not known here yet: check it (and those after it) next time
+            if index < self.replay.base_index:
+                del self._unchecked[index]  # finalized meanwhile: no game can open on it
+                continue
             output_id, root = self._unchecked[index]
             if root == self.replay.output_root(index):
                 del self._unchecked[index]

@@ -61,6 +61,7 @@ class Proposer:
         head = self.watcher.l1_head
         moved = head != self._seen_head
         if moved:
+            self.replay.forget_finalized(self.watcher.finalized_outputs)
             while self.propose() is not None:
                 pass
         if moved or time.monotonic() >= self._finalize_due:
