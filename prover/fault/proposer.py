@@ -64,8 +64,8 @@ class Proposer:
             self.replay.forget_finalized(self.watcher.finalized_outputs)
             while self.propose() is not None:
                 pass
-        if moved or time.monotonic() >= self._finalize_due:
-            self.finalize()
+        if time.monotonic() >= self._finalize_due or (moved and self._finalize_due == float("inf")):
+            self.finalize()  # when the next window ends, or when L1 may have brought a first output
         if moved or self._games_in_progress:
             self.defend()
         self._seen_head = head
