@@ -57,6 +57,9 @@ class Challenger:
         self._proposals_from = deployment.deploy_block  # next L1 block to read OutputProposed logs from
         self._checked_head = -1  # the L1 head whose proposals were last read and checked
         self._games_in_progress = False
+        # The earliest wrong output found: later outputs build on it and fall with it, so they are not
+        # looked at until a new proposal replaces it (it lost) or it finalizes.
+        self._earliest_wrong: int | None = None
         self._first_open_game = 0
         self._stalled: tuple[int, float] | None = None  # (next output index, since when)
         self._stop = threading.Event()
@@ -88,14 +91,20 @@ class Challenger:
         events = self.rollup.events.OutputProposed.get_logs(from_block=self._proposals_from, to_block=head)
         for event in events:
             args = event["args"]
-            root = int.from_bytes(args["stateRoot"], "big")
-            self._unchecked[int(args["batchIndex"])] = (int(args["id"]), root)
+            root, index = int.from_bytes(args["stateRoot"], "big"), int(args["batchIndex"])
+            self._unchecked[index] = (int(args["id"]), root)
+            if self._earliest_wrong is not None and index <= self._earliest_wrong:
+                self._earliest_wrong = None  # reverted and proposed again
         self._proposals_from = head + 1
 
     def first_wrong_output(self) -> int | None:
         """The earliest proposal whose root differs from the data's and that still stands; None if all
         agree. A proposal found correct is never looked at again (a revert brings new proposals)."""
+        if self._earliest_wrong is not None and self._earliest_wrong < self.replay.base_index:
+            self._earliest_wrong = None  # it finalized after all
         for index in sorted(self._unchecked):
+            if self._earliest_wrong is not None and index > self._earliest_wrong:
+                break  # built on a wrong output that is being dealt with
             if index >= len(self.watcher.batches):
                 break  # its batch is not known here yet: check it (and those after it) next time
             if index < self.replay.base_index:
@@ -118,6 +127,7 @@ class Challenger:
             return None
         output = read_output(self.rollup, index)
         del self._unchecked[index]  # challenged now, or never: either way decided once
+        self._earliest_wrong = index
         if int(self.rollup.functions.finalizedOutputCount().call()) > index:
             log.error("output %d is wrong but finalized before it was checked", index)
             return None
@@ -131,6 +141,7 @@ class Challenger:
         except TxReverted as exc:
             log.warning("could not challenge output %d: %s", index, exc.reason)
             self._unchecked[index] = (output.output_id, output.state_root)  # look again next block
+            self._earliest_wrong = None
             return None
         log.warning(
             "challenged output %d: posted 0x%064x, data gives 0x%064x",
