@@ -16,9 +16,11 @@ abstract contract BondPayments {
         }
     }
 
-    /// @notice Withdraws bonds that could not be paid directly.
+    /// @notice Withdraws the caller's bonds that could not be paid directly (all gas is forwarded);
+    ///         reverts when the caller has none, so a credit is paid once and only to its owner.
     function withdrawCredit() external {
         uint256 amount = credits[msg.sender];
+        require(amount > 0, "BondPayments: no credit");
         credits[msg.sender] = 0;
         (bool ok,) = msg.sender.call{value: amount}("");
         require(ok, "BondPayments: withdrawal failed");

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per L2 request would drown the logs
     if args.role == "devnet":
         from jovay.devnet import DevnetConfig, run_devnet
 

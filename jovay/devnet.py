@@ -259,6 +259,8 @@ def _l2_contracts() -> dict[str, str]:
     return {
         "identityRegistry": Web3.to_checksum_address(params.IDENTITY_REGISTRY),
         "assetRegistry": Web3.to_checksum_address(params.ASSET_REGISTRY),
+        "attestationRegistry": Web3.to_checksum_address(params.ATTESTATION_REGISTRY),
+        "l2Bridge": Web3.to_checksum_address(params.L2_BRIDGE),
         "feeVault": Web3.to_checksum_address(params.FEE_VAULT),
     }
 
@@ -288,7 +290,14 @@ def print_banner(info: dict[str, object]) -> None:
     print("Jovay devnet is running")
     print(f"  L2 RPC:    {info['rpcUrl']}   chain id {info['chainId']}")
     print(f"  L1 (anvil): {info['l1RpcUrl']}   chain id {info['l1ChainId']}")
-    print(f"  L1 contracts: {json.dumps(info['contracts'])}")
+    contracts: dict[str, dict[str, object]] = info["contracts"]  # type: ignore[assignment]
+    print(f"  L1 contracts (deployed in L1 block {contracts['l1'].get('deployBlock')}):")
+    for name, address in contracts["l1"].items():
+        if name != "deployBlock":
+            print(f"    {name + ':':<22}{address}")
+    print("  L2 system contracts:")
+    for name, address in contracts["l2"].items():
+        print(f"    {name + ':':<22}{address}")
     print(f"  devnet.json: {Path(str(info['dataDir'])) / 'devnet.json'}")
     print(f"  Proposer (batcher key): {info['proposer']}   challenger: {info['challenger']}")
     if info.get("faulty"):

@@ -21,6 +21,7 @@ from web3 import Web3
 
 from jovay.errors import JovayError
 from jovay.l1.batcher import Batcher, BatcherConfig, BatchTamper, L2Client
+from jovay.l1.connection import connect_l1
 from jovay.l1.contracts import L1Deployment
 from jovay.l1.derivation import Deriver
 from jovay.l1.solc import compile_contracts
@@ -59,7 +60,7 @@ def load_deployment(path: Path) -> L1Deployment:
 def run_node(config: NodeConfig) -> None:
     """Serve JSON-RPC over a chain that is either sequenced here or derived from L1."""
     chain = Chain(config.data_dir, Genesis.load(config.genesis_path))
-    w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
+    w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
     watcher = L1Watcher(w3, deployment)
     hub = EventHub()
@@ -110,7 +111,7 @@ def check_faulty_allowed(w3: Web3, devnet: bool) -> None:
 
 def run_batcher(config: BatcherRoleConfig) -> None:
     """Commit batches; with a genesis file, also propose each batch's output and defend it."""
-    w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
+    w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
     txm = L1TxManager(w3, config.private_key)
     l2 = L2Client(config.l2_rpc)
@@ -157,7 +158,7 @@ class ChallengerRoleConfig:
 
 def run_challenger(config: ChallengerRoleConfig) -> None:
     """Watch outputs, dispute wrong ones and play the games to the end (prover/fault/challenger.py)."""
-    w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
+    w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
     txm = L1TxManager(w3, config.private_key)
     challenger = Challenger(

@@ -87,13 +87,16 @@ class Batcher:
         self.txm = txm
         self.l2 = l2
         self.config = config or BatcherConfig()
+        self.backlog = False  # whether the last batch stopped short of the L2 head it saw
         self._stop = threading.Event()
 
     def submit_next(self) -> int | None:
         """Commit the next batch of sealed blocks, if any; returns the batch index committed."""
         first = int(self.rollup.functions.lastCommittedL2Block().call()) + 1
-        last = min(self.l2.head(), first + self.config.max_blocks_per_batch - 1)
+        head = self.l2.head()
+        last = min(head, first + self.config.max_blocks_per_batch - 1)
         if last < first:
+            self.backlog = False
             return None
         batch_index = int(self.rollup.functions.nextBatchIndex().call())
         queue_position = int(self.rollup.functions.lastL1MessageQueuePosition().call())
@@ -115,6 +118,7 @@ class Batcher:
             queue_position,
         )
         self.txm.send({"to": self.rollup.address, "data": call._encode_transaction_data()})
+        self.backlog = header.number < head  # cut short by size or block count: more is waiting
         log.info(
             "batch %d: L2 blocks %d..%d, %d items, %d bytes",
             batch_index,
@@ -141,11 +145,21 @@ class Batcher:
             deposits.append(block_deposits(raw_txs))
         return blocks, deposits, header
 
+    def submit_due(self) -> int:
+        """Commit what is sealed now: one batch, more only while batches are cut short (a backlog).
+        Blocks sealed while a commit was mined wait for the next interval, so a chain that seals
+        faster than L1 mines does not turn the batcher into a loop of one-block batches."""
+        committed = 0
+        while not self._stop.is_set() and self.submit_next() is not None:
+            committed += 1
+            if not self.backlog:
+                break
+        return committed
+
     def run(self) -> None:
         while not self._stop.is_set():
             try:
-                while self.submit_next() is not None and not self._stop.is_set():
-                    pass
+                self.submit_due()
             except TemporaryError as exc:
                 log.warning("batcher: %s", exc)
             except Exception:

@@ -82,9 +82,12 @@ class L1Watcher:
 
     # --- polling ---------------------------------------------------------------------------------
     def poll(self) -> bool:
-        """Read new logs up to the L1 head; True when anything new arrived."""
+        """Read new logs up to the L1 head; True when anything new arrived. An unchanged head costs one
+        request: nothing on L1 (logs, finalized outputs) changes without a new block."""
         try:
             head = self.w3.eth.block_number
+            if head == self.l1_head and self._next_block > head:
+                return False
             finalized = self.w3.eth.get_block("finalized")["number"]
             finalized_outputs = int(self.rollup.functions.finalizedOutputCount().call())
         except Exception as exc:  # any transport error is worth a retry

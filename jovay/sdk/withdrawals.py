@@ -33,6 +33,7 @@ __all__ = [
     "Withdrawal",
     "WithdrawalError",
     "WithdrawalProof",
+    "batch_of_block",
     "finalize_withdrawal_tx",
     "is_claimed",
     "prove_withdrawal",
@@ -146,6 +147,23 @@ def web3_rpc(w3: Web3) -> L2Rpc:
         return response.get("result")
 
     return call
+
+
+def batch_of_block(rpc: L2Rpc, block_number: int) -> int | None:
+    """The index of the committed batch that carries L2 block `block_number`; None while no batch does
+    yet. Batches cover consecutive block ranges, so a binary search over `jovay_getBatch` finds it."""
+    count = int(rpc("jovay_syncStatus", [])["batchCount"], 16)
+    lo, hi = 0, count  # the first batch whose lastBlock >= block_number lies in [lo, hi)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        batch = rpc("jovay_getBatch", [hex(mid)])
+        if batch is None:
+            raise WithdrawalError(f"the node counts {count} batches but has no batch {mid}")
+        if int(batch["lastBlock"], 16) < block_number:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < count else None
 
 
 def prove_withdrawal(rpc: L2Rpc, withdrawal: Withdrawal, batch_index: int) -> WithdrawalProof:

@@ -12,7 +12,7 @@ readable (state queries at past blocks).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,6 +52,23 @@ class MemoryNodeStore:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    def pruned(self, roots: Iterable[int]) -> MemoryNodeStore:
+        """A new store with only the nodes of the trees at `roots` (shared subtrees copied once): what a
+        holder of many versions keeps when it no longer needs the others."""
+        kept = MemoryNodeStore()
+        stack = [root for root in roots if root]
+        while stack:
+            h = stack.pop()
+            if h in kept.nodes:
+                continue
+            node = self.nodes.get(h)
+            if node is None:
+                raise CriticalError(f"state tree node {h:#066x} is missing from the node store")
+            kept.nodes[h] = node
+            if node[0] == INNER:
+                stack.extend(child for child in node[1:] if child)
+        return kept
 
 
 def encode_node(node: tuple) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from web3 import Web3
 
@@ -48,14 +49,26 @@ class Proposer:
         self.interval_s = interval_s
         self._next_output = int(self.rollup.functions.nextOutputIndex().call())
         self._first_open_game = 0
+        self._seen_head = -1  # the L1 head the last round acted on
+        self._finalize_due = 0.0  # monotonic time when the next output's window ends (inf: unknown)
+        self._games_in_progress = False
         self._stop = threading.Event()
 
     def tick(self) -> None:
+        """One round. Batches, outputs and games change only in new L1 blocks, so on an unchanged L1
+        head only the clocks are looked at: the next output's window and games in progress."""
         self.watcher.poll()
-        while self.propose() is not None:
-            pass
-        self.finalize()
-        self.defend()
+        head = self.watcher.l1_head
+        moved = head != self._seen_head
+        if moved:
+            self.replay.forget_finalized(self.watcher.finalized_outputs)
+            while self.propose() is not None:
+                pass
+        if time.monotonic() >= self._finalize_due or (moved and self._finalize_due == float("inf")):
+            self.finalize()  # when the next window ends, or when L1 may have brought a first output
+        if moved or self._games_in_progress:
+            self.defend()
+        self._seen_head = head
 
     def _after_revert(self, index: int) -> None:
         """Outputs from `index` on were reverted: a faulty proposer turns honest (the chain goes on)."""
@@ -89,27 +102,36 @@ class Proposer:
     def finalize(self) -> None:
         """Finalize outputs in order once their window has passed with no open game (anyone may)."""
         index = int(self.rollup.functions.finalizedOutputCount().call())
-        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        # The next L1 block's time: an idle L1's latest block may be older than the wall clock.
+        now = max(int(self.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+        self._finalize_due = float("inf")  # nothing to finalize until L1 moves...
         while index < int(self.rollup.functions.nextOutputIndex().call()):
             output = read_output(self.rollup, index)
-            if now < output.proposed_at + self.window or output.open_games:
+            if output.open_games:
+                return
+            if now < output.proposed_at + self.window:  # ...or until this window has passed
+                self._finalize_due = time.monotonic() + (output.proposed_at + self.window - now)
                 return
             data = self.rollup.encode_abi("finalizeOutput", [index])
             try:
                 self.txm.send({"to": self.rollup.address, "data": data})
             except TxReverted as exc:
                 log.info("output %d not finalized: %s", index, exc.reason)
+                self._finalize_due = time.monotonic() + 1.0  # L1's clock may lag ours: try again soon
                 return
             log.info("finalized output %d", index)
             index += 1
 
     def defend(self) -> None:
         """Move in every open game against our outputs (and time out silent challengers)."""
+        in_progress = False
         for game in self.player.games(self._first_open_game):
             if game.status == Status.IN_PROGRESS:
+                in_progress = True
                 self.player.act(game.game_id)
             elif game.game_id == self._first_open_game:
                 self._first_open_game += 1
+        self._games_in_progress = in_progress
 
     def run(self) -> None:
         run_loop("proposer", self.tick, self._stop, self.interval_s)

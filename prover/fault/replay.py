@@ -1,11 +1,16 @@
 """Re-derivation of every batch's per-item roots from L1 data alone (batch calldata, deposit queue).
 
 Both sides of a game use it: the challenger with the honest rule, to find and fight a wrong output; the
-proposer to compute the outputs it posts and the midpoint roots it claims. The state lives in memory:
-a node store that keeps every version of the tree, so any step's witness can be built later.
+proposer to compute the outputs it posts and the midpoint roots it claims. The state lives in memory,
+in a node store that keeps every version of the tree since the last finalized output, so any step of a
+batch that can still be disputed has its witness. Memory stays bounded: `forget_finalized` drops the
+roots and items of finalized batches (no game can open on them), and once the store has doubled since
+it was last pruned, it keeps only the trees the unfinalized batches still need.
 """
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
 
 from web3 import Web3
 
@@ -18,27 +23,34 @@ from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
 from jovay.stf.genesis import Genesis
 from prover.fault.execution import Executor, ItemRules, StepWitness, item_roots, step_witness
 
+MIN_PRUNE_NODES = 50_000
+"""Below this many nodes the store is not pruned (copying the live trees would cost more than it saves)."""
 
-class Replayer:
-    """Per-item roots of committed batches, computed on demand and cached."""
+
+class BatchReplay(ABC):
+    """Per-item roots of batches, computed on demand over the state after the last finalized batch;
+    where the items come from is the subclass's business."""
 
     def __init__(
         self,
-        w3: Web3,
-        deployment: L1Deployment,
-        watcher: L1Watcher,
         genesis: Genesis,
         execute: Executor | None = None,
+        min_prune_nodes: int = MIN_PRUNE_NODES,
     ) -> None:
-        self.w3 = w3
-        self.rollup = deployment.rollup(w3)
-        self.watcher = watcher
         self.rules = ItemRules(genesis.chain_id, genesis.gas_limit)
         self.execute = execute or self.rules.apply
         self.store = MemoryNodeStore()
         self.genesis_root = SparseMerkleTree(self.store).update_many(genesis.state_writes())
+        self.base_index = 0  # batches below it are finalized: their roots and items are gone
+        self.base_root = self.genesis_root  # the state after batch base_index - 1
+        self.min_prune_nodes = min_prune_nodes
+        self._prune_above = min_prune_nodes
         self._items: dict[int, list[BatchItem]] = {}
         self._roots: dict[int, list[int]] = {}
+
+    @abstractmethod
+    def load_items(self, index: int) -> list[BatchItem]:
+        """Batch `index`'s items, from wherever the data lives (L1 for the services)."""
 
     def reset(self, execute: Executor | None = None) -> None:
         """Forget the computed roots (the items stay: they are L1 data), e.g. after a rule change."""
@@ -47,19 +59,17 @@ class Replayer:
         self._roots.clear()
 
     def items(self, index: int) -> list[BatchItem]:
+        self._check_not_finalized(index)
         if index not in self._items:
-            if index >= len(self.watcher.batches):
-                raise TemporaryError(f"batch {index} is not known from L1 yet")
-            batch = self.watcher.batches[index]
-            blocks = decode_batch(fetch_batch_data(self.w3, self.rollup, batch))
-            self._items[index] = batch_items(blocks, batch_deposits(self.watcher, batch, blocks))
+            self._items[index] = self.load_items(index)
         return self._items[index]
 
     def roots(self, index: int) -> list[int]:
         """[root before the batch, after item 0, ..., after its last item] for batch `index`."""
-        first = next((i for i in range(index, -1, -1) if i in self._roots), -1)
-        pre = self._roots[first][-1] if first >= 0 else self.genesis_root
-        for i in range(first + 1, index + 1):
+        self._check_not_finalized(index)
+        first = next((i for i in range(index, self.base_index - 1, -1) if i in self._roots), None)
+        pre = self._roots[first][-1] if first is not None else self.base_root
+        for i in range((self.base_index if first is None else first + 1), index + 1):
             self._roots[i] = item_roots(self.store, pre, self.items(i), self.execute)
             pre = self._roots[i][-1]
         return self._roots[index]
@@ -70,3 +80,47 @@ class Replayer:
     def witness(self, index: int, step: int) -> StepWitness:
         """The honest witness of item `step` of batch `index` over this replay's root before it."""
         return step_witness(self.store, self.roots(index)[step], self.items(index), step, self.rules.apply)
+
+    def forget_finalized(self, finalized_count: int) -> None:
+        """Batches below `finalized_count` have finalized outputs: keep only the state after the last
+        of them, and prune the node store once it has doubled since it was last pruned."""
+        if finalized_count <= self.base_index:
+            return
+        self.base_root = self.output_root(finalized_count - 1)
+        for cache in (self._roots, self._items):
+            for index in [i for i in cache if i < finalized_count]:
+                del cache[index]
+        self.base_index = finalized_count
+        if len(self.store) > self._prune_above:
+            live = [self.base_root, *(root for roots in self._roots.values() for root in roots)]
+            self.store = self.store.pruned(live)
+            self._prune_above = max(2 * len(self.store), self.min_prune_nodes)
+
+    def _check_not_finalized(self, index: int) -> None:
+        if index < self.base_index:
+            raise ValueError(f"batch {index} is finalized (below {self.base_index}): its roots are forgotten")
+
+
+class Replayer(BatchReplay):
+    """BatchReplay of the batches committed on L1, as the watcher has seen them."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: L1Deployment,
+        watcher: L1Watcher,
+        genesis: Genesis,
+        execute: Executor | None = None,
+        min_prune_nodes: int = MIN_PRUNE_NODES,
+    ) -> None:
+        super().__init__(genesis, execute, min_prune_nodes)
+        self.w3 = w3
+        self.rollup = deployment.rollup(w3)
+        self.watcher = watcher
+
+    def load_items(self, index: int) -> list[BatchItem]:
+        if index >= len(self.watcher.batches):
+            raise TemporaryError(f"batch {index} is not known from L1 yet")
+        batch = self.watcher.batches[index]
+        blocks = decode_batch(fetch_batch_data(self.w3, self.rollup, batch))
+        return batch_items(blocks, batch_deposits(self.watcher, batch, blocks))
