@@ -232,16 +232,16 @@ def _encode_log(log: Log) -> bytes:
     return encode_list((encode_bytes(log.address), topics, encode_bytes(log.data)))
 
 
+_NO_LOGS_TAIL = encode_bytes(EMPTY_BLOOM) + encode_list(())  # the bloom and logs of a log-less receipt
+
+
 def encode_receipt(r: Receipt) -> bytes:
     """`type || rlp([status, cumulativeGasUsed, bloom, logs])`, no type byte for legacy."""
-    body = encode_list(
-        (
-            encode_uint(r.status),
-            encode_uint(r.cumulative_gas_used),
-            encode_bytes(r.bloom),
-            encode_list(map(_encode_log, r.logs)),
-        )
-    )
+    if r.logs or r.bloom != EMPTY_BLOOM:
+        tail = encode_bytes(r.bloom) + encode_list(map(_encode_log, r.logs))
+    else:  # every plain transfer: the same 259 bytes, encoded once
+        tail = _NO_LOGS_TAIL
+    body = encode_list((encode_uint(r.status), encode_uint(r.cumulative_gas_used), tail))
     return body if r.tx_type == 0 else bytes((r.tx_type,)) + body
 
 

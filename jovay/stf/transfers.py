@@ -60,11 +60,13 @@ def _credit(state: StateOverlay, key: int, amount: int) -> bool:
     return True
 
 
-def apply_transfer(state: StateOverlay, env: BlockEnv, signed: SignedTx, gas_left: int) -> TxOutcome | None:
+def apply_transfer(
+    state: StateOverlay, env: BlockEnv, signed_tx: SignedTx, gas_left: int
+) -> TxOutcome | None:
     """`process_transaction` for a valid, successful plain transfer; None (state untouched) otherwise."""
     from jovay.stf.transaction import TxOutcome  # (that module imports this one)
 
-    tx = signed.tx
+    tx = signed_tx.tx
     to, data = tx.to, tx.data
     if to is None or tx.access_list:
         return None
@@ -91,7 +93,7 @@ def apply_transfer(state: StateOverlay, env: BlockEnv, signed: SignedTx, gas_lef
         return None
     if tip_cap > max_fee or max_fee < base_fee:
         return None
-    sender = signed.sender
+    sender = signed_tx.sender
     sender_key = account_key(sender)
     account = state.get(sender_key)
     if not 0 <= account < ACCOUNT_VALUE_LIMIT:
