@@ -5,12 +5,12 @@ error for an empty value."""
 from __future__ import annotations
 
 import pytest
+from Crypto.Hash import keccak as pycryptodome_keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jovay._native import blockroots_impl
 from jovay.codec.blocks import pure_indexed_root, receipts_root, transactions_root
-from Crypto.Hash import keccak as pycryptodome_keccak
 
 native = blockroots_impl()
 
