@@ -58,15 +58,14 @@ def check_static_rules(state: StateOverlay, env: BlockEnv, signed: SignedTx) -> 
         raise InvalidTransaction(f"intrinsic gas too low: gas {tx.gas_limit}, minimum needed {needed}")
     if tx.gas_limit > env.gas_limit:
         raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas_limit}, limit {env.gas_limit}")
-    address = "0x" + signed.sender.hex()
     if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
         raise InvalidTransaction(
-            f"max priority fee per gas higher than max fee per gas: address {address}, "
+            f"max priority fee per gas higher than max fee per gas: address 0x{signed.sender.hex()}, "
             f"maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, maxFeePerGas: {tx.max_fee_per_gas}"
         )
     if tx.max_fee_per_gas < env.base_fee:
         raise NotYetValid(
-            f"max fee per gas less than block base fee: address {address}, "
+            f"max fee per gas less than block base fee: address 0x{signed.sender.hex()}, "
             f"maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {env.base_fee}"
         )
     return needed
