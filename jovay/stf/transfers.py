@@ -4,7 +4,7 @@
 `apply_transfer` gives the outcome `process_transaction` would give, after the very same state writes
 in the same order, or None with the state left as it was for anything else (an invalid transaction, a
 revert, a system call, an access list, an overflow...), which then takes the general path. So it
-can only ever change how fast a result comes, never the result; tests/stf/test_transfers_fast_path.py
+can only ever change how fast a result comes, never the result; tests/native/test_transfers_fast_path.py
 compares the two over random transactions.
 
 This module is the pure-Python twin of jovay/_native/_transfers.pyx (same signature and results);
