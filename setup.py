@@ -76,8 +76,22 @@ def native_extensions() -> list[Extension]:
         extra_compile_args=COMPILE_ARGS,
         optional=True,
     )
+    blockroots = Extension(
+        "jovay._native._blockroots",
+        sources=[f"{NATIVE_DIR}/_blockroots.pyx", f"{NATIVE_DIR}/keccak.c"],
+        depends=[f"{NATIVE_DIR}/keccak.h"],
+        include_dirs=[NATIVE_DIR],
+        extra_compile_args=COMPILE_ARGS,
+        optional=True,
+    )
+    transfers = Extension(
+        "jovay._native._transfers",
+        sources=[f"{NATIVE_DIR}/_transfers.pyx"],
+        extra_compile_args=COMPILE_ARGS,
+        optional=True,
+    )
     try:
-        return cythonize([poseidon, txcodec], build_dir="build/cython", quiet=True)
+        return cythonize([poseidon, txcodec, blockroots, transfers], build_dir="build/cython", quiet=True)
     except Exception as exc:  # noqa: BLE001 - a Cython failure also means "use the pure path"
         warn(f"cythonizing failed ({exc})")
         return []

@@ -7,7 +7,8 @@ Each run pre-signs one transfer per account (outside the timing), then the main 
 in batches of 250 through `Sequencer.submit_many` (decode and sender recovery on a 2-thread pool,
 then checks and pool in order, as the RPC server admits a JSON-RPC batch) while the sequencer thread
 seals blocks. TPS = transactions / (first submission -> the block that seals the last one). Prints
-each run and the medians; writes benchmarks/results/sequencer_tps.{json,png}.
+each run (also the CPU time per transaction, all threads: steadier than
+wall time on a shared machine) and the medians; writes benchmarks/results/sequencer_tps.{json,png}.
 
     .venv/bin/python benchmarks/sequencer_tps.py [--accounts 100000] [--repeats 2]
 
@@ -57,6 +58,7 @@ class Run:
     blocks: int
     admit_s: float  # first submission -> last submission returned
     seal_s: float  # last submission returned -> the last transaction sealed
+    cpu_s: float  # CPU time of the whole process (all threads) over the run: steadier on a shared machine
     timeline: list[tuple[float, int]]  # (seconds since the first submission, txs sealed) per block
 
     @property
@@ -167,19 +169,20 @@ def measure(seq: Sequencer, raws: list[bytes], kind: str, timeout_s: float) -> R
     seq.chain.listeners.append(counter)
     seq.start()
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for i in range(0, len(raws), SUBMIT_BATCH):  # as the RPC server admits a JSON-RPC batch
             seq.submit_many(raws[i : i + SUBMIT_BATCH])
         admitted = time.perf_counter()
         if not counter.done.wait(timeout_s):  # bounded: a stuck run reports what it got
             print(f"{kind}: only {counter.count} of {len(raws)} sealed within {timeout_s} s", flush=True)
             counter.finished_at = time.perf_counter()
+        cpu_s = time.process_time() - cpu_start
     finally:
         seq.stop()
         seq.chain.listeners.remove(counter)
     timeline = [(round(t - start, 4), n) for t, n in counter.timeline]
     return Run(
-        kind, counter.count, counter.blocks, admitted - start, counter.finished_at - admitted, timeline
+        kind, counter.count, counter.blocks, admitted - start, counter.finished_at - admitted, cpu_s, timeline
     )
 
 
@@ -236,7 +239,7 @@ def main() -> None:
                 print(
                     f"{kind:5s} {run.txs} txs in {run.blocks} blocks: submitted in {run.admit_s:.1f} s "
                     f"({run.txs / run.admit_s:.0f} tx/s), all sealed {run.seal_s:.1f} s later: "
-                    f"{run.tps:.0f} tx/s end to end",
+                    f"{run.tps:.0f} tx/s end to end; {run.cpu_s / run.txs * 1e6:.0f} us CPU per tx",
                     flush=True,
                 )
         seq.chain.close()
@@ -246,9 +249,13 @@ def main() -> None:
         summary[kind] = {
             "median_tps": statistics.median(r.tps for r in mine),
             "median_submit_tps": statistics.median(r.txs / r.admit_s for r in mine),
+            "median_cpu_us_per_tx": statistics.median(r.cpu_s / r.txs * 1e6 for r in mine),
             "txs_per_run": mine[0].txs,
         }
-        print(f"median {kind}: {summary[kind]['median_tps']:.0f} tx/s end to end (state root included)")
+        print(
+            f"median {kind}: {summary[kind]['median_tps']:.0f} tx/s end to end (state root included), "
+            f"{summary[kind]['median_cpu_us_per_tx']:.0f} us CPU per tx (all threads)"
+        )
     RESULTS.mkdir(exist_ok=True)
     plot(runs, summary, RESULTS / "sequencer_tps.png")
     result = {

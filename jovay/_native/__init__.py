@@ -23,9 +23,12 @@ def _load_native(name: str) -> ModuleType | None:
 
 _native_poseidon = _load_native("_poseidon")
 _native_txcodec = _load_native("_txcodec")
+_native_blockroots = _load_native("_blockroots")
+_native_transfers = _load_native("_transfers")
 
 NATIVE_AVAILABLE: bool = _native_poseidon is not None
 TXCODEC_AVAILABLE: bool = _native_txcodec is not None
+BLOCKROOTS_AVAILABLE: bool = _native_blockroots is not None
 
 
 class PoseidonImpl(Protocol):
@@ -66,3 +69,19 @@ def txcodec_impl() -> ModuleType | None:
     if _native_txcodec is None or pure_forced():
         return None
     return _native_txcodec
+
+
+def blockroots_impl() -> ModuleType | None:
+    """The native block-root module (`indexed_root`, `keccak256`), or None when it is missing or
+    JOVAY_PURE=1 (jovay.codec.blocks' pure `pure_indexed_root` serves then)."""
+    if _native_blockroots is None or pure_forced():
+        return None
+    return _native_blockroots
+
+
+def transfers_impl() -> ModuleType | None:
+    """The native transfer fast path (`apply_transfer`), or None when it is missing or JOVAY_PURE=1
+    (jovay.stf.transfers' pure `apply_transfer` serves then)."""
+    if _native_transfers is None or pure_forced():
+        return None
+    return _native_transfers

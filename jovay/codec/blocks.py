@@ -9,8 +9,10 @@ thousands of transactions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import cast
 
 from jovay.codec._rlp import (
     RLPError,
@@ -55,6 +57,7 @@ EMPTY_TRIE_ROOT = keccak256(b"\x80")  # keccak(rlp(b"")) = 0x56e81f17...
 BLOOM_BYTES = 256
 EMPTY_BLOOM = bytes(BLOOM_BYTES)
 _HEADER_FIELDS = 16
+BLOOM_CACHE_SIZE = 1 << 16  # bloom bits of recent addresses and topics (~200 bytes an entry)
 
 
 # --- headers ----------------------------------------------------------------------------------------
@@ -183,8 +186,10 @@ class Receipt:
     bloom: bytes = EMPTY_BLOOM
 
 
+@lru_cache(maxsize=BLOOM_CACHE_SIZE)
 def _bloom_bits(value: bytes) -> int:
-    """The three bloom bits of one address or topic, as an int with those bits set."""
+    """The three bloom bits of one address or topic, as an int with those bits set (cached: the same
+    token addresses, event topics and holder words come back in every block)."""
     h = keccak256(value)
     return (
         (1 << (((h[0] << 8) | h[1]) & 2047))
@@ -227,16 +232,16 @@ def _encode_log(log: Log) -> bytes:
     return encode_list((encode_bytes(log.address), topics, encode_bytes(log.data)))
 
 
+_NO_LOGS_TAIL = encode_bytes(EMPTY_BLOOM) + encode_list(())  # the bloom and logs of a log-less receipt
+
+
 def encode_receipt(r: Receipt) -> bytes:
     """`type || rlp([status, cumulativeGasUsed, bloom, logs])`, no type byte for legacy."""
-    body = encode_list(
-        (
-            encode_uint(r.status),
-            encode_uint(r.cumulative_gas_used),
-            encode_bytes(r.bloom),
-            encode_list(map(_encode_log, r.logs)),
-        )
-    )
+    if r.logs or r.bloom != EMPTY_BLOOM:
+        tail = encode_bytes(r.bloom) + encode_list(map(_encode_log, r.logs))
+    else:  # every plain transfer: the same 259 bytes, encoded once
+        tail = _NO_LOGS_TAIL
+    body = encode_list((encode_uint(r.status), encode_uint(r.cumulative_gas_used), tail))
     return body if r.tx_type == 0 else bytes((r.tx_type,)) + body
 
 
@@ -328,8 +333,22 @@ def mpt_root(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
     return keccak256(_node(items, 0, len(items), 0))
 
 
-def _indexed_root(values: Sequence[bytes]) -> bytes:
+def pure_indexed_root(values: Sequence[bytes]) -> bytes:
+    """MPT root of rlp(i) -> values[i]: the pure twin of jovay/_native/_blockroots.pyx's `indexed_root`."""
     return mpt_root((encode_uint(i), value) for i, value in enumerate(values))
+
+
+def _select_indexed_root() -> Callable[[Sequence[bytes]], bytes]:
+    """The native twin (C, GIL released) when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import blockroots_impl
+
+    native = blockroots_impl()
+    if native is None:
+        return pure_indexed_root
+    return cast(Callable[[Sequence[bytes]], bytes], native.indexed_root)
+
+
+_indexed_root: Callable[[Sequence[bytes]], bytes] = _select_indexed_root()
 
 
 def transactions_root(encoded_txs: Sequence[bytes]) -> bytes:

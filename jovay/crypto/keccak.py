@@ -1,5 +1,6 @@
 """Keccak-256 (Ethereum's pre-standard SHA-3), as fast as pure Python can call it.
 
+jovay/_native's C implementation serves when it is built (and JOVAY_PURE=1 is not set). Otherwise:
 pycryptodome's `keccak.new(...)` costs ~13 µs per call, almost all of it Python-side object set-up.
 Calling the same C library directly with one reusable state per thread costs ~3 µs, which matters
 on the sequencer's hot path (every transaction is hashed twice and its sender's key once).
@@ -13,6 +14,7 @@ import importlib.machinery
 import os
 import threading
 from collections.abc import Callable
+from typing import cast
 
 from Crypto.Hash import keccak as _pycryptodome_keccak
 
@@ -107,5 +109,16 @@ def _select() -> Callable[[bytes], bytes]:
     return fast
 
 
-keccak256: Callable[[bytes], bytes] = _select()
+def _select_native() -> Callable[[bytes], bytes] | None:
+    """jovay/_native's C keccak (no ctypes call, no GIL hand-off per hash) unless JOVAY_PURE=1 or it is
+    not built; checked against pycryptodome like the direct path."""
+    from jovay._native import blockroots_impl
+
+    native = blockroots_impl()
+    if native is None or native.keccak256(b"jovay") != _slow_keccak256(b"jovay"):
+        return None
+    return cast(Callable[[bytes], bytes], native.keccak256)
+
+
+keccak256: Callable[[bytes], bytes] = _select_native() or _select()
 keccak256.__doc__ = "Keccak-256 digest (32 bytes) of `data`."

@@ -25,7 +25,7 @@ from jovay.state.keys import account_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
 from jovay.stf.block import BlockExecution, child_env
-from jovay.stf.transaction import check_funds, check_static_rules, next_l1_message_index
+from jovay.stf.transaction import BlockEnv, check_funds, check_static_rules, next_l1_message_index
 from jovay.storage.chain import Chain
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Sequencer:
         self.pending_listeners: list[Callable[[bytes], None]] = []
         self._decoder_pool: ThreadPoolExecutor | None = None
         self._predecoded: dict[bytes, SignedTx | InvalidTransaction] = {}
+        self._admission_env_at: tuple[Header, BlockEnv] | None = None
 
     # --- admission -------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
@@ -77,15 +78,24 @@ class Sequencer:
         else:
             signed = decoded
         state = StateOverlay(self.chain.store.leaf)
-        head = self.chain.head
-        env = child_env(head, head.timestamp, self.chain.genesis.chain_id)
-        check_static_rules(state, env, signed)
+        check_static_rules(state, self._admission_env(), signed)
         nonce, balance = get_account(state, signed.sender)
         check_funds(signed, balance)
         self.mempool.add(signed, nonce)
         for listener in self.pending_listeners:
             listener(signed.hash)
         return signed.hash
+
+    def _admission_env(self) -> BlockEnv:
+        """The next block's environment as admission sees it (the head's timestamp), kept per head:
+        it follows from the head alone, and admission asks for it once per transaction."""
+        head = self.chain.head
+        cached = self._admission_env_at
+        if cached is not None and cached[0] is head:
+            return cached[1]
+        env = child_env(head, head.timestamp, self.chain.genesis.chain_id)
+        self._admission_env_at = (head, env)  # one assignment: safe with concurrent RPC threads
+        return env
 
     def submit_many(self, raws: Sequence[bytes]) -> list[bytes | InvalidTransaction]:
         """`submit` each in order; each one's hash or its error. Decoding and sender recovery run

@@ -75,12 +75,13 @@ def fixed_system_contracts() -> list[FixedSystemContract]:
     ]
 
 
+FIXED_SYSTEM_ADDRESSES: frozenset[bytes] = frozenset([*_FIXED, *_PAYABLE])
 _NO_PAYABLE: Mapping[bytes, PayableFunction] = {}
 _NO_FUNCTIONS: Mapping[bytes, SystemFunction] = {}
 
 
 def is_system_contract(state: StateOverlay, address: bytes) -> bool:
-    return address in _FIXED or address in _PAYABLE or registry.is_token(state, address)
+    return address in FIXED_SYSTEM_ADDRESSES or registry.is_token(state, address)
 
 
 def call_system_contract(

@@ -58,15 +58,14 @@ def check_static_rules(state: StateOverlay, env: BlockEnv, signed: SignedTx) -> 
         raise InvalidTransaction(f"intrinsic gas too low: gas {tx.gas_limit}, minimum needed {needed}")
     if tx.gas_limit > env.gas_limit:
         raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas_limit}, limit {env.gas_limit}")
-    address = "0x" + signed.sender.hex()
     if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
         raise InvalidTransaction(
-            f"max priority fee per gas higher than max fee per gas: address {address}, "
+            f"max priority fee per gas higher than max fee per gas: address 0x{signed.sender.hex()}, "
             f"maxPriorityFeePerGas: {tx.max_priority_fee_per_gas}, maxFeePerGas: {tx.max_fee_per_gas}"
         )
     if tx.max_fee_per_gas < env.base_fee:
         raise NotYetValid(
-            f"max fee per gas less than block base fee: address {address}, "
+            f"max fee per gas less than block base fee: address 0x{signed.sender.hex()}, "
             f"maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {env.base_fee}"
         )
     return needed
@@ -94,7 +93,21 @@ def check_nonce(signed: SignedTx, state_nonce: int) -> None:
 
 
 def process_transaction(state: StateOverlay, env: BlockEnv, signed: SignedTx, gas_left: int) -> TxOutcome:
-    """Apply one signed transaction; raises `InvalidTransaction` if it may not be in this block."""
+    """Apply one signed transaction; raises `InvalidTransaction` if it may not be in this block.
+
+    Plain ETH and token transfers that succeed take jovay/stf/transfers.py's fast path (same writes,
+    same outcome); everything else, and every error, comes from `process_transaction_general`.
+    """
+    outcome = _apply_transfer(state, env, signed, gas_left)
+    if outcome is not None:
+        return outcome
+    return process_transaction_general(state, env, signed, gas_left)
+
+
+def process_transaction_general(
+    state: StateOverlay, env: BlockEnv, signed: SignedTx, gas_left: int
+) -> TxOutcome:
+    """The reference rules for any transaction (the fast path's results are checked against these)."""
     intrinsic = check_static_rules(state, env, signed)
     tx, sender = signed.tx, signed.sender
     if tx.gas_limit > gas_left:
@@ -155,3 +168,9 @@ def process_deposit(state: StateOverlay, deposit: DepositTx) -> TxOutcome:
         state.revert(snapshot)
         return TxOutcome(0, 0, 0)
     return TxOutcome(1, 0, 0)
+
+
+# Last: jovay/stf/transfers.py imports this module's names.
+from jovay.stf.transfers import select_apply_transfer  # noqa: E402
+
+_apply_transfer = select_apply_transfer()

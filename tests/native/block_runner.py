@@ -21,7 +21,13 @@ from typing import Any
 
 from jovay._native import use_native
 from jovay.codec.blocks import block_hash
-from jovay.codec.transactions import DynamicFeeTx, LegacyTx, decode_transaction, sign_transaction
+from jovay.codec.transactions import (
+    AccessListTx,
+    DynamicFeeTx,
+    LegacyTx,
+    decode_transaction,
+    sign_transaction,
+)
 from jovay.crypto.secp256k1 import address_of
 from jovay.errors import JovayError
 from jovay.params import ASSET_REGISTRY, IDENTITY_REGISTRY, MIN_BASE_FEE, TOKEN_ADDRESS_PREFIX
@@ -42,16 +48,26 @@ TOKEN = TOKEN_ADDRESS_PREFIX + (1).to_bytes(14, "big")
 # Funds: rich, rich, enough for a few transfers, about one transfer's gas, nothing, rich.
 BALANCES = [10**21, 10**21, 3 * 10**15, 21_000 * 2 * MIN_BASE_FEE + 5, 0, 10**20]
 HOLDERS = (0, 1, 2, 5)  # allowlisted and minted 1,000 token units; 3 and 4 are not allowlisted
-KINDS = ("eth", "eth_legacy", "token")
+# The plain transfers take the fast path (jovay/stf/transfers.py); an approve, ETH sent to a system
+# contract and an access-list transfer must fall back to the general one.
+KINDS = ("eth", "eth_legacy", "token", "approve", "eth_to_system", "eth_access_list")
 TAMPERS = ("none", "flip_s", "flip_r", "flip_body", "chain_id")
 
 
 def _sign(kind: str, key: bytes, nonce: int, to: bytes, amount: int, chain_id: int = CHAIN_ID) -> bytes:
     if kind == "token":
         data = calldata("transfer(address,uint256)", to, amount)
-        tx: DynamicFeeTx | LegacyTx = DynamicFeeTx(
+        tx: DynamicFeeTx | LegacyTx | AccessListTx = DynamicFeeTx(
             CHAIN_ID, nonce, 7, 4 * MIN_BASE_FEE, 80_000, TOKEN, 0, data
         )
+    elif kind == "approve":
+        data = calldata("approve(address,uint256)", to, amount)
+        tx = DynamicFeeTx(CHAIN_ID, nonce, 7, 4 * MIN_BASE_FEE, 80_000, TOKEN, 0, data)
+    elif kind == "eth_to_system":  # reverts: the identity registry takes no ETH
+        tx = DynamicFeeTx(chain_id, nonce, 3, 2 * MIN_BASE_FEE, 40_000, IDENTITY_REGISTRY, amount, b"")
+    elif kind == "eth_access_list":
+        access_list = ((to, (bytes(32),)),)
+        tx = AccessListTx(chain_id, nonce, 2 * MIN_BASE_FEE, 30_000, to, amount, b"", access_list)
     elif kind == "eth_legacy":
         tx = LegacyTx(nonce, 3 * MIN_BASE_FEE, 21_000, to, amount, b"", chain_id)
     else:

@@ -98,6 +98,9 @@ def test_a_known_mix_agrees_and_covers_every_outcome(pure_worker: PureWorker) ->
         ["eth", 5, 1, 1, 0, "flip_body"],  # signature of another body: another (unfunded) sender
         ["eth_legacy", 2, 0, 7, 0, "chain_id"],  # another chain
         ["eth_legacy", 2, 0, 7, 0, "none"],  # valid legacy transfer
+        ["approve", 1, 2, 10, 0, "none"],  # a token call that is not a transfer: the general path
+        ["eth_to_system", 5, 0, 5, 0, "none"],  # reverts (not payable): status 0
+        ["eth_access_list", 5, 1, 3, 1, "none"],  # an access list: the general path
     ]
     report = compare({"txs": txs, "split": 4}, pure_worker)
     admitted = report["admitted"]
