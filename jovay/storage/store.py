@@ -192,6 +192,31 @@ class ChainStore:
         with self.env.begin() as txn:
             return txn.get(key32(node_hash), db=self._nodes)
 
+    def table_stats(self) -> dict[str, dict[str, int]]:
+        """Entries and pages per table (memory and disk accounting: benchmarks/state_memory.py)."""
+        tables = {
+            "meta": self._meta, "blocks": self._blocks, "receipts": self._receipts, "hashes": self._hashes,
+            "txs": self._txs, "leaves": self._leaves, "nodes": self._nodes,
+        }
+        out = {}
+        with self.env.begin() as txn:
+            for name, db in tables.items():
+                stat = txn.stat(db)
+                pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+                out[name] = {"entries": stat["entries"], "pages": pages, "bytes": pages * stat["psize"]}
+        return out
+
+    def count_nodes(self) -> tuple[int, int]:
+        """(inner nodes, leaf nodes) stored: how much of the node table is history vs the live tree."""
+        inner = leaf = 0
+        with self.env.begin() as txn:
+            for raw in txn.cursor(db=self._nodes).iternext(keys=False, values=True):
+                if raw[0]:
+                    leaf += 1
+                else:
+                    inner += 1
+        return inner, leaf
+
     @contextmanager
     def reader(self) -> Iterator[lmdb.Transaction]:
         """One read transaction for many lookups (cheaper than one each)."""
