@@ -31,7 +31,7 @@ from jovay.rpc.events import EventHub
 from jovay.rpc.server import create_app
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig
 from jovay.stf.genesis import Genesis
-from jovay.storage.chain import Chain
+from jovay.storage.chain import DEFAULT_RETENTION_BLOCKS, Chain, StateRetention
 from prover.fault.challenger import Challenger
 from prover.fault.execution import ItemRules
 from prover.fault.faulty import DEVNET_L1_CHAIN_ID, FaultyMode
@@ -50,6 +50,7 @@ class NodeConfig:
     rpc_port: int = 8545
     replica: bool = False
     block_time_ms: int = 250
+    state_retention: int | None = DEFAULT_RETENTION_BLOCKS  # None: archive (every state kept)
 
 
 def load_deployment(path: Path) -> L1Deployment:
@@ -58,10 +59,12 @@ def load_deployment(path: Path) -> L1Deployment:
 
 def run_node(config: NodeConfig) -> None:
     """Serve JSON-RPC over a chain that is either sequenced here or derived from L1."""
-    chain = Chain(config.data_dir, Genesis.load(config.genesis_path))
     w3 = Web3(Web3.HTTPProvider(config.l1_rpc, request_kwargs={"timeout": 30}))
     deployment = load_deployment(config.l1_contracts_path)
     watcher = L1Watcher(w3, deployment)
+    # Withdrawals are proven against finalized batches: their states outlive the recent window.
+    retention = StateRetention(config.state_retention, keep_from=watcher.finalized_block)
+    chain = Chain(config.data_dir, Genesis.load(config.genesis_path), retention)
     hub = EventHub()
     sequencer: Sequencer | None = None
     deriver: Deriver | None = None

@@ -1,8 +1,14 @@
 """LMDB chain store: blocks, receipts, the transaction index, state leaves and tree nodes.
 
 Everything a block changes is written in one LMDB write transaction (`write_block`), so a crash, even
-`kill -9`, leaves the store at the previous block or the new one, never in between. Tree nodes are
-content-addressed and never deleted, so the state at any past block stays readable.
+`kill -9`, leaves the store at the previous block or the new one, never in between.
+
+Tree nodes are content-addressed. Each stored node carries the number of the last block that wrote it
+(its stamp), and each block records the nodes its new root no longer references (its stale list). The
+state of blocks >= `oldest_state()` is readable; moving that bound forward to N deletes the nodes of
+the stale lists of blocks up to N whose stamp is older than the list's block: a node written again
+later is still referenced and stays. Pruning runs inside the block's write transaction, so a crash
+mid-prune leaves the previous block with its whole window, or the new one with the smaller window.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import itertools
 import struct
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +29,8 @@ _TX_LOCATION = struct.Struct(">QI")
 HEAD_KEY = b"head"
 SAFE_KEY = b"safe"
 FINALIZED_KEY = b"finalized"
+STATE_FROM_KEY = b"state-from"  # oldest block whose state tree is still stored
+HASH_SIZE = 32
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
 LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
 
@@ -33,6 +41,20 @@ def u64(n: int) -> bytes:
 
 def key32(n: int) -> bytes:
     return n.to_bytes(32, "big")
+
+
+def node_record(encoded_node: bytes, stamp: int) -> bytes:
+    """A tree node as stored: its encoding, then the number of the block that last wrote it."""
+    return encoded_node + _U64.pack(stamp)
+
+
+def node_of_record(record: bytes) -> bytes:
+    """The encoded node of a stored record (without its stamp)."""
+    return record[: -_U64.size]
+
+
+def stamp_of_record(record: bytes | memoryview) -> int:
+    return _U64.unpack_from(record, len(record) - _U64.size)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +68,8 @@ class BlockWrite:
     tx_hashes: list[bytes]
     state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted)
     tree_nodes: Mapping[int, bytes]  # node hash -> encode_node(node)
+    stale_nodes: Sequence[int] = ()  # nodes the parent's root referenced and this block's does not
+    state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
 
 
 class LeafCache:
@@ -110,6 +134,7 @@ class ChainStore:
         self._txs = self.env.open_db(b"txs")
         self._leaves = self.env.open_db(b"leaves")
         self._nodes = self.env.open_db(b"nodes")
+        self._stale = self.env.open_db(b"stale")  # block number -> hashes its root dropped (32 bytes each)
 
     def close(self) -> None:
         self.env.close()
@@ -132,13 +157,45 @@ class ChainStore:
             )
             for key in [key for key, value in writes.items() if not value]:
                 txn.delete(key32(key), db=self._leaves)
+            stamp = block.number
             txn.cursor(db=self._nodes).putmulti(
-                [(key32(node_hash), node) for node_hash, node in block.tree_nodes.items()]
+                [(key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes.items()]
             )
+            if block.state_from is not None:
+                self._record_stale(txn, block.number, block.stale_nodes)
+                self._prune(txn, block.state_from)
             txn.put(HEAD_KEY, number_key, db=self._meta)
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
         self.leaves.committed(block.state_writes)
+
+    def _record_stale(self, txn: lmdb.Transaction, number: int, stale: Sequence[int]) -> None:
+        if stale:
+            txn.put(u64(number), b"".join(key32(node_hash) for node_hash in stale), db=self._stale)
+
+    def _prune(self, txn: lmdb.Transaction, state_from: int) -> None:
+        """Forget the states of blocks below `state_from`: delete the nodes only they referenced."""
+        raw = txn.get(STATE_FROM_KEY, db=self._meta)
+        old_from = 0 if raw is None else _U64.unpack(raw)[0]
+        if state_from <= old_from:
+            return
+        nodes = self._nodes
+        # Block n's stale list holds nodes of state n-1 that state n lost: prunable once n-1 is gone.
+        for number in range(old_from + 1, state_from + 1):
+            stale = txn.pop(u64(number), db=self._stale)
+            if stale is None:
+                continue
+            for start in range(0, len(stale), HASH_SIZE):
+                node_key = stale[start : start + HASH_SIZE]
+                record = txn.get(node_key, db=nodes)
+                if record is not None and stamp_of_record(record) < number:
+                    txn.delete(node_key, db=nodes)
+        txn.put(STATE_FROM_KEY, u64(state_from), db=self._meta)
+
+    def oldest_state(self) -> int:
+        """The oldest block whose state is still stored (0 when nothing was pruned)."""
+        raw = self.get_meta(STATE_FROM_KEY)
+        return 0 if raw is None else _U64.unpack(raw)[0]
 
     def set_meta(self, key: bytes, value: bytes) -> None:
         with self.env.begin(write=True) as txn:
@@ -189,14 +246,16 @@ class ChainStore:
                 yield int.from_bytes(key, "big"), int.from_bytes(value, "big")
 
     def node(self, node_hash: int) -> bytes | None:
+        """A tree node's encoding (smt.encode_node), None when it is not stored (or was pruned)."""
         with self.env.begin() as txn:
-            return txn.get(key32(node_hash), db=self._nodes)
+            record = txn.get(key32(node_hash), db=self._nodes)
+        return None if record is None else node_of_record(record)
 
     def table_stats(self) -> dict[str, dict[str, int]]:
         """Entries and pages per table (memory and disk accounting: benchmarks/state_memory.py)."""
         tables = {
             "meta": self._meta, "blocks": self._blocks, "receipts": self._receipts, "hashes": self._hashes,
-            "txs": self._txs, "leaves": self._leaves, "nodes": self._nodes,
+            "txs": self._txs, "leaves": self._leaves, "nodes": self._nodes, "stale": self._stale,
         }
         out = {}
         with self.env.begin() as txn:
@@ -205,6 +264,12 @@ class ChainStore:
                 pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
                 out[name] = {"entries": stat["entries"], "pages": pages, "bytes": pages * stat["psize"]}
         return out
+
+    def node_hashes(self) -> Iterator[int]:
+        """Every stored tree node's hash (consistency checks: stored == reachable from kept roots)."""
+        with self.env.begin() as txn:
+            for key in txn.cursor(db=self._nodes).iternext(keys=True, values=False):
+                yield int.from_bytes(key, "big")
 
     def count_nodes(self) -> tuple[int, int]:
         """(inner nodes, leaf nodes) stored: how much of the node table is history vs the live tree."""
