@@ -92,13 +92,13 @@ class LmdbNodeStore:
             pending.pop(node_hash, None)
         self.stale.extend(hashes)
 
-    def take_pending(self) -> tuple[dict[int, bytes], list[int]]:
-        """The block's new nodes (encoded) and its stale list; both start empty again."""
+    def take_pending(self) -> tuple[dict[int, tuple], list[int]]:
+        """The block's new nodes and its stale list; both start empty again."""
         pending, self.pending = self.pending, {}
         stale, self.stale = self.stale, []
         for node_hash, node in pending.items():
             self._remember(node_hash, node)
-        return {h: encode_node(n) for h, n in pending.items()}, stale
+        return pending, stale
 
     def _remember(self, node_hash: int, node: tuple) -> None:
         cache = self._cache
@@ -243,7 +243,7 @@ class Chain:
             receipts_rlp=encode_receipts(executed, receipts),
             tx_hashes=[item.tx_hash for item in executed],
             state_writes=writes,
-            tree_nodes=nodes,
+            tree_nodes=((node_hash, encode_node(node)) for node_hash, node in nodes.items()),
             stale_nodes=stale,
             state_from=self.retention.oldest_kept(header.number),
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import struct
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +67,7 @@ class BlockWrite:
     receipts_rlp: bytes
     tx_hashes: list[bytes]
     state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted)
-    tree_nodes: Mapping[int, bytes]  # node hash -> encode_node(node)
+    tree_nodes: Iterable[tuple[int, bytes]]  # (node hash, encode_node(node)): may be a generator
     stale_nodes: Sequence[int] = ()  # nodes the parent's root referenced and this block's does not
     state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
 
@@ -152,14 +152,15 @@ class ChainStore:
                 [(tx_hash, locate(block.number, index)) for index, tx_hash in enumerate(block.tx_hashes)]
             )
             writes = block.state_writes
+            # Generators, not lists: a big block's nodes are not copied a second time in memory.
             txn.cursor(db=self._leaves).putmulti(
-                [(key32(key), key32(value)) for key, value in writes.items() if value]
+                (key32(key), key32(value)) for key, value in writes.items() if value
             )
             for key in [key for key, value in writes.items() if not value]:
                 txn.delete(key32(key), db=self._leaves)
             stamp = block.number
             txn.cursor(db=self._nodes).putmulti(
-                [(key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes.items()]
+                (key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes
             )
             if block.state_from is not None:
                 self._record_stale(txn, block.number, block.stale_nodes)
