@@ -127,7 +127,15 @@ def breakdown(chain: Chain) -> dict[str, object]:
     node_cache = chain.nodes._cache  # noqa: SLF001 (measuring the cache is the point)
     leaf_cache = chain.store.leaves._values  # noqa: SLF001
     counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    history = chain.store.stale_sizes()
     out: dict[str, object] = {
+        "retention": {
+            "blocks": chain.retention.blocks,
+            "max_history_nodes": chain.retention.max_history_nodes,
+            "head": chain.head.number,
+            "oldest_state": chain.store.oldest_state(),
+            "history_nodes": sum(history.values()),
+        },
         "lmdb_tables": tables,
         "tree_nodes": {"inner": inner, "leaf": leaf, "state_leaves": tables["leaves"]["entries"]},
         "node_cache": {"entries": len(node_cache), "approx_bytes": _sampled_bytes(node_cache)},
@@ -135,7 +143,7 @@ def breakdown(chain: Chain) -> dict[str, object]:
         "gc_objects_top": counts.most_common(8),
         "python_allocated_blocks": sys.getallocatedblocks(),
     }
-    print("where the bytes go:")
+    print(f"where the bytes go: {out['retention']}")
     for name, stat in tables.items():
         print(f"  LMDB {name:<9} {stat['entries']:>10,} entries {stat['bytes'] / 2**20:8.1f} MiB")
     print(f"  tree nodes: {inner:,} inner, {leaf:,} leaf; live state leaves {tables['leaves']['entries']:,}")

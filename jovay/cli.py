@@ -18,12 +18,12 @@ def _add_l1_args(parser: argparse.ArgumentParser) -> None:
 def _block_count(text: str) -> int:
     count = int(text)
     if count < 0:
-        raise argparse.ArgumentTypeError(f"a number of blocks is at least 0, got {count}")
+        raise argparse.ArgumentTypeError(f"a count is at least 0, got {count}")
     return count
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from jovay.storage.chain import DEFAULT_RETENTION_BLOCKS
+    from jovay.storage.chain import DEFAULT_MAX_HISTORY_NODES, DEFAULT_RETENTION_BLOCKS
     from prover.fault.faulty import FAULTY_MODES
 
     parser = argparse.ArgumentParser(prog="jovay", description="Jovay L2 rollup node")
@@ -55,7 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_block_count,
         default=DEFAULT_RETENTION_BLOCKS,
         metavar="BLOCKS",
-        help="keep the state of the last BLOCKS blocks (and from the finalized block on); 0: every block",
+        help="keep the states of the BLOCKS blocks up to the finalized one and all after; 0: all",
+    )
+    node.add_argument(
+        "--state-history-nodes",
+        type=_block_count,
+        default=DEFAULT_MAX_HISTORY_NODES,
+        metavar="NODES",
+        help="but keep fewer recent states when they need more than NODES old tree nodes (~160 B each)",
     )
     _add_l1_args(node)
 
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 replica=args.replica,
                 block_time_ms=args.block_time_ms,
                 state_retention=args.state_retention or None,
+                state_history_nodes=args.state_history_nodes,
             )
         )
         return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -30,30 +30,50 @@ from jovay.stf.genesis import Genesis
 from jovay.stf.transaction import BlockEnv
 from jovay.storage.store import BlockWrite, ChainStore
 
-NODE_CACHE_SIZE = 1 << 19  # decoded nodes kept in memory: ~0.3 KiB each, so ~150 MiB at most
+NODE_CACHE_SIZE = 1 << 18  # decoded nodes kept in memory: ~0.3 KiB each, so ~75 MiB at most
 DEFAULT_RETENTION_BLOCKS = 128  # recent states kept, as geth
+DEFAULT_MAX_HISTORY_NODES = 1 << 20  # ~160 MiB of old tree nodes in LMDB at most (unless finalized)
 
 
 @dataclass(frozen=True)
 class StateRetention:
-    """Which block states keep their tree nodes: the last `blocks` blocks (None: every block, an
-    archive node). With `keep_from` (the node passes the last block of the last finalized batch,
-    which withdrawals are proven against) the window ends there instead of at the head when that is
-    older: the `blocks` blocks up to the finalized block and every block after it stay."""
+    """Which block states keep their tree nodes.
+
+    - `blocks`: the last `blocks` blocks (None: every block, an archive node);
+    - `max_history_nodes`: but fewer when their history (the nodes older states need and the head's
+      does not) would exceed this many nodes (~160 bytes each in LMDB, all of it in the process's
+      RSS once read): a few huge blocks (a bulk of deposits) must not hold GiBs of old nodes;
+    - `keep_from` (the node passes the last block of the last finalized batch, which withdrawals are
+      proven against): the window ends there instead of at the head when that is older, and no budget
+      prunes past it.
+    """
 
     blocks: int | None = DEFAULT_RETENTION_BLOCKS
+    max_history_nodes: int | None = DEFAULT_MAX_HISTORY_NODES
     keep_from: Callable[[], int] | None = None
 
     def __post_init__(self) -> None:
         if self.blocks is not None and self.blocks < 1:
             raise ValueError(f"state retention must keep at least 1 block, got {self.blocks}")
+        if self.max_history_nodes is not None and self.max_history_nodes < 0:
+            raise ValueError(f"history budget must be at least 0 nodes, got {self.max_history_nodes}")
 
-    def oldest_kept(self, head: int) -> int | None:
-        """The oldest block whose state must stay readable with `head` the head; None: all."""
+    def oldest_kept(self, head: int, history: Mapping[int, int]) -> int | None:
+        """The oldest block whose state stays readable with `head` the head (None: all), given
+        `history`: block n -> how many nodes state n-1 needs that state n does not (its stale list)."""
         if self.blocks is None:
             return None
-        end = head if self.keep_from is None else min(head, self.keep_from())
-        return max(0, end - self.blocks + 1)
+        end = head if self.keep_from is None else min(head, max(0, self.keep_from()))
+        oldest = max(0, end - self.blocks + 1)
+        if self.max_history_nodes is None:
+            return oldest
+        held, within_budget = 0, head  # keeping state n-1 as well costs block n's stale list
+        for number in range(head, oldest, -1):
+            held += history.get(number, 0)
+            if held > self.max_history_nodes:
+                break
+            within_budget = number - 1
+        return min(max(oldest, within_budget), end)
 
 
 class LmdbNodeStore:
@@ -236,6 +256,8 @@ class Chain:
     ) -> None:
         hash_ = block_hash(header)
         nodes, stale = self.nodes.take_pending()
+        history = self.store.stale_sizes()
+        history[header.number] = len(stale)
         write = BlockWrite(
             number=header.number,
             block_hash=hash_,
@@ -245,7 +267,7 @@ class Chain:
             state_writes=writes,
             tree_nodes=((node_hash, encode_node(node)) for node_hash, node in nodes.items()),
             stale_nodes=stale,
-            state_from=self.retention.oldest_kept(header.number),
+            state_from=self.retention.oldest_kept(header.number, history),
         )
         self.store.write_block(write)
         self.head, self.head_hash = header, hash_

@@ -193,6 +193,14 @@ class ChainStore:
                     txn.delete(node_key, db=nodes)
         txn.put(STATE_FROM_KEY, u64(state_from), db=self._meta)
 
+    def stale_sizes(self) -> dict[int, int]:
+        """Block -> length of its stale list, for the blocks whose lists are kept (the window)."""
+        with self.env.begin(buffers=True) as txn:  # lengths only: no copy of the lists
+            return {
+                _U64.unpack(bytes(key))[0]: len(value) // HASH_SIZE
+                for key, value in txn.cursor(db=self._stale)
+            }
+
     def oldest_state(self) -> int:
         """The oldest block whose state is still stored (0 when nothing was pruned)."""
         raw = self.get_meta(STATE_FROM_KEY)
@@ -255,8 +263,14 @@ class ChainStore:
     def table_stats(self) -> dict[str, dict[str, int]]:
         """Entries and pages per table (memory and disk accounting: benchmarks/state_memory.py)."""
         tables = {
-            "meta": self._meta, "blocks": self._blocks, "receipts": self._receipts, "hashes": self._hashes,
-            "txs": self._txs, "leaves": self._leaves, "nodes": self._nodes, "stale": self._stale,
+            "meta": self._meta,
+            "blocks": self._blocks,
+            "receipts": self._receipts,
+            "hashes": self._hashes,
+            "txs": self._txs,
+            "leaves": self._leaves,
+            "nodes": self._nodes,
+            "stale": self._stale,
         }
         out = {}
         with self.env.begin() as txn:

@@ -214,3 +214,30 @@ def test_kill_9_mid_prune_leaves_a_consistent_store(tmp_path: Path) -> None:
         tree.update_many(dict(chain.store.iter_leaves()))
         assert root_to_bytes(tree.root) == chain.head.state_root
         chain.close()
+
+
+def test_history_budget_shrinks_the_window_but_never_past_the_finalized_block(tmp_path: Path) -> None:
+    budget = 150
+    chain = Chain(tmp_path / "budget", make_genesis(), StateRetention(blocks=100, max_history_nodes=budget))
+    rng = random.Random(6)
+    for _ in range(30):
+        seal_writes(chain, random_writes(rng))
+        history = chain.store.stale_sizes()
+        assert all(number > chain.store.oldest_state() for number in history)
+        assert sum(history.values()) <= budget or chain.store.oldest_state() == chain.head.number
+        if chain.store.oldest_state() > 0:  # it keeps as many states as fit, not fewer
+            assert sum(history.values()) + 40 > budget
+    assert chain.head.number - chain.store.oldest_state() < 20
+    assert_store_is_the_window(chain)
+    chain.close()
+
+    pinned = Chain(
+        tmp_path / "pinned",
+        make_genesis(),
+        StateRetention(blocks=100, max_history_nodes=0, keep_from=lambda: 3),
+    )
+    for _ in range(12):
+        seal_writes(pinned, random_writes(rng))
+    assert pinned.store.oldest_state() == 3
+    assert_store_is_the_window(pinned)
+    pinned.close()
