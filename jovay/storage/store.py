@@ -23,6 +23,8 @@ from pathlib import Path
 
 import lmdb
 
+from jovay.errors import CriticalError
+
 _U64 = struct.Struct(">Q")
 _TX_LOCATION = struct.Struct(">QI")
 
@@ -30,6 +32,8 @@ HEAD_KEY = b"head"
 SAFE_KEY = b"safe"
 FINALIZED_KEY = b"finalized"
 STATE_FROM_KEY = b"state-from"  # oldest block whose state tree is still stored
+FORMAT_KEY = b"format"
+STORE_FORMAT = b"2"  # 2: tree node records carry a block stamp; stale lists; pruning
 HASH_SIZE = 32
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
 LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
@@ -135,6 +139,23 @@ class ChainStore:
         self._leaves = self.env.open_db(b"leaves")
         self._nodes = self.env.open_db(b"nodes")
         self._stale = self.env.open_db(b"stale")  # block number -> hashes its root dropped (32 bytes each)
+        if not readonly:
+            self._check_format()
+
+    def _check_format(self) -> None:
+        """Stamp a new store with its layout; refuse one written in another layout (before node
+        stamps, a node record was 65 bytes: read as stamped records they would decode wrongly)."""
+        with self.env.begin(write=True) as txn:
+            found = txn.get(FORMAT_KEY, db=self._meta)
+            if found is None and txn.get(HEAD_KEY, db=self._meta) is None:
+                txn.put(FORMAT_KEY, STORE_FORMAT, db=self._meta)
+                return
+        if found != STORE_FORMAT:
+            self.env.close()
+            raise CriticalError(
+                f"the chain store is in layout {found!r}, this node writes {STORE_FORMAT!r}: "
+                "sync a new data directory"
+            )
 
     def close(self) -> None:
         self.env.close()

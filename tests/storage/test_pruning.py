@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jovay.errors import StateUnavailable
+from jovay.errors import CriticalError, StateUnavailable
 from jovay.state.smt import INNER, MemoryNodeStore, SparseMerkleTree, decode_node, root_to_bytes
 from jovay.storage.chain import Chain, StateRetention
 from tests.storage.test_chain import make_genesis
@@ -241,3 +241,12 @@ def test_history_budget_shrinks_the_window_but_never_past_the_finalized_block(tm
     assert pinned.store.oldest_state() == 3
     assert_store_is_the_window(pinned)
     pinned.close()
+
+
+def test_a_store_in_the_old_layout_is_refused(tmp_path: Path) -> None:
+    chain = Chain(tmp_path, make_genesis())
+    with chain.store.env.begin(write=True) as txn:  # as a store written before node stamps
+        txn.delete(b"format", db=chain.store.env.open_db(b"meta", txn=txn))
+    chain.close()
+    with pytest.raises(CriticalError, match="layout None.*sync a new data directory"):
+        Chain(tmp_path, make_genesis())
