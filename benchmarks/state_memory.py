@@ -199,7 +199,7 @@ def main() -> None:
         samples.append((args.accounts, after, peak_rss_bytes(), final["anon"]))
         where = breakdown(chain)
         chain.store.env.sync()
-        disk = sum(f.stat().st_size for f in (Path(tmp) / "chain").iterdir())
+        disk = sum(f.stat().st_blocks * 512 for f in (Path(tmp) / "chain").iterdir())  # sparse (writemap)
         chain.close()
     peak = peak_rss_bytes()
     result = {

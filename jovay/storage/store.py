@@ -13,13 +13,15 @@ mid-prune leaves the previous block with its whole window, or the new one with t
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import struct
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import lmdb
 
@@ -76,6 +78,55 @@ class BlockWrite:
     state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
 
 
+class MappedFile:
+    """The pages of a file that this process has mapped (LMDB's data file), released on request.
+
+    Tree nodes are keyed by hash, so every block reads pages all over the node table; each page read
+    stays mapped, so the process's RSS would grow to the whole file although the pages are only the
+    kernel's page cache. Releasing the mapping after each block (madvise MADV_DONTNEED on the shared,
+    file-backed map: nothing is lost, a later read maps the page again from the page cache) keeps the
+    RSS to what one block touches. A no-op where /proc or madvise is missing.
+    """
+
+    MADV_DONTNEED = 4
+
+    def __init__(self, path: Path) -> None:
+        self._ranges = self._find_ranges(str(path.resolve()))
+        self._madvise = self._libc_madvise() if self._ranges else None
+
+    @staticmethod
+    def _find_ranges(path: str) -> list[tuple[int, int]]:
+        try:
+            with open("/proc/self/maps") as maps:
+                lines = maps.read().splitlines()
+        except OSError:
+            return []
+        ranges = []
+        for line in lines:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5] == path and fields[1].startswith("r") and fields[1][3] == "s":
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                ranges.append((start, end))
+        return ranges
+
+    @staticmethod
+    def _libc_madvise() -> Callable[[int, int, int], int] | None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            madvise = libc.madvise
+        except (OSError, AttributeError):
+            return None
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        madvise.restype = ctypes.c_int
+        return cast(Callable[[int, int, int], int], madvise)
+
+    def release(self) -> None:
+        if self._madvise is None:
+            return
+        for start, end in self._ranges:
+            self._madvise(start, end - start, self.MADV_DONTNEED)
+
+
 class LeafCache:
     """The latest values of recently used state leaves, consistent with what LMDB holds at the head.
 
@@ -125,7 +176,11 @@ class ChainStore:
             max_dbs=8,
             readonly=readonly,
             lock=True,
-            writemap=False,
+            # Dirty pages written in place in the map: a block that rewrites most of the node table
+            # would otherwise also hold a private (malloc'd) copy of each page it touches, and LMDB
+            # keeps those buffers for reuse, so the process's private memory stays at its largest
+            # block. (The data file is then as large as map_size, sparse: `du` shows its real size.)
+            writemap=True,
             max_readers=256,
             # Tree nodes and leaves are read at random: read-ahead would only map (and count in
             # the process's RSS) pages around each one that are never used.
@@ -141,6 +196,7 @@ class ChainStore:
         self._stale = self.env.open_db(b"stale")  # block number -> hashes its root dropped (32 bytes each)
         if not readonly:
             self._check_format()
+        self._mapped = MappedFile(path / "data.mdb")
 
     def _check_format(self) -> None:
         """Stamp a new store with its layout; refuse one written in another layout (before node
@@ -190,6 +246,7 @@ class ChainStore:
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
         self.leaves.committed(block.state_writes)
+        self._mapped.release()
 
     def _record_stale(self, txn: lmdb.Transaction, number: int, stale: Sequence[int]) -> None:
         if stale:
