@@ -37,6 +37,7 @@ STATE_FROM_KEY = b"state-from"  # oldest block whose state tree is still stored
 FORMAT_KEY = b"format"
 STORE_FORMAT = b"2"  # 2: tree node records carry a block stamp; stale lists; pruning
 HASH_SIZE = 32
+WRITE_CHUNK = 1 << 14  # nodes per putmulti call, so that mapped pages are released within a big block
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
 LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
 
@@ -85,14 +86,24 @@ class MappedFile:
     stays mapped, so the process's RSS would grow to the whole file although the pages are only the
     kernel's page cache. Releasing the mapping after each block (madvise MADV_DONTNEED on the shared,
     file-backed map: nothing is lost, a later read maps the page again from the page cache) keeps the
-    RSS to what one block touches. A no-op where /proc or madvise is missing.
+    RSS to what one block touches, and `touched` releases within a block too, every
+    `RELEASE_EVERY` pages read or written (a bulk block reads and rewrites most of the node table).
+    A no-op where /proc or madvise is missing.
     """
 
     MADV_DONTNEED = 4
+    RELEASE_EVERY = 1 << 15  # pages (of 4 KiB): at most ~128 MiB mapped between releases, per kind
 
     def __init__(self, path: Path) -> None:
         self._ranges = self._find_ranges(str(path.resolve()))
         self._madvise = self._libc_madvise() if self._ranges else None
+        self._touched = 0
+
+    def touched(self, pages: int = 1) -> None:
+        """Count pages mapped since the last release (approximate across threads: it only paces)."""
+        self._touched += pages
+        if self._touched >= self.RELEASE_EVERY:
+            self.release()
 
     @staticmethod
     def _find_ranges(path: str) -> list[tuple[int, int]]:
@@ -121,6 +132,7 @@ class MappedFile:
         return cast(Callable[[int, int, int], int], madvise)
 
     def release(self) -> None:
+        self._touched = 0
         if self._madvise is None:
             return
         for start, end in self._ranges:
@@ -236,9 +248,11 @@ class ChainStore:
             for key in [key for key, value in writes.items() if not value]:
                 txn.delete(key32(key), db=self._leaves)
             stamp = block.number
-            txn.cursor(db=self._nodes).putmulti(
-                (key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes
-            )
+            records = ((key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes)
+            cursor = txn.cursor(db=self._nodes)
+            while chunk := list(itertools.islice(records, WRITE_CHUNK)):
+                cursor.putmulti(chunk)
+                self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
             if block.state_from is not None:
                 self._record_stale(txn, block.number, block.stale_nodes)
                 self._prune(txn, block.state_from)
@@ -322,6 +336,7 @@ class ChainStore:
         generation = self.leaves.generation
         with self.env.begin() as txn:
             raw = txn.get(key32(key), db=self._leaves)
+        self._mapped.touched()
         value = 0 if raw is None else int.from_bytes(raw, "big")
         self.leaves.fill(key, value, generation)
         return value
@@ -336,6 +351,7 @@ class ChainStore:
         """A tree node's encoding (smt.encode_node), None when it is not stored (or was pruned)."""
         with self.env.begin() as txn:
             record = txn.get(key32(node_hash), db=self._nodes)
+        self._mapped.touched()
         return None if record is None else node_of_record(record)
 
     def table_stats(self) -> dict[str, dict[str, int]]:

@@ -250,3 +250,29 @@ def test_a_store_in_the_old_layout_is_refused(tmp_path: Path) -> None:
     chain.close()
     with pytest.raises(CriticalError, match="layout None.*sync a new data directory"):
         Chain(tmp_path, make_genesis())
+
+
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_released_map_pages_leave_rss_and_read_back_intact(tmp_path: Path) -> None:
+    from jovay.storage.store import ChainStore, MappedFile
+
+    store = ChainStore(tmp_path)
+    nodes = store.env.open_db(b"nodes")
+    with store.env.begin(write=True) as txn:
+        for i in range(100_000):
+            txn.put(i.to_bytes(32, "big"), i.to_bytes(73, "big"), db=nodes)
+    with store.env.begin() as txn:
+        assert sum(1 for _ in txn.cursor(db=nodes)) == 100_000  # maps every page (~20 MiB)
+    before = _rss_file_kib()
+    store._mapped.release()  # noqa: SLF001
+    assert before - _rss_file_kib() > 10_000
+    assert store.node(77) == (77).to_bytes(73, "big")[:-8]  # a record's node part, read back
+    store._mapped._touched = MappedFile.RELEASE_EVERY - 1  # noqa: SLF001
+    store.node(5)  # this read reaches the threshold: released again
+    assert store._mapped._touched == 0  # noqa: SLF001
+    store.close()
