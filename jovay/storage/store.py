@@ -240,6 +240,7 @@ class ChainStore:
             txn.cursor(db=self._txs).putmulti(
                 [(tx_hash, locate(block.number, index)) for index, tx_hash in enumerate(block.tx_hashes)]
             )
+            self._mapped.touched(2 * len(block.tx_hashes))
             writes = block.state_writes
             # Generators, not lists: a big block's nodes are not copied a second time in memory.
             txn.cursor(db=self._leaves).putmulti(
@@ -247,6 +248,7 @@ class ChainStore:
             )
             for key in [key for key, value in writes.items() if not value]:
                 txn.delete(key32(key), db=self._leaves)
+            self._mapped.touched(2 * len(writes))
             stamp = block.number
             records = ((key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes)
             cursor = txn.cursor(db=self._nodes)
@@ -283,6 +285,7 @@ class ChainStore:
                 record = txn.get(node_key, db=nodes)
                 if record is not None and stamp_of_record(record) < number:
                     txn.delete(node_key, db=nodes)
+                self._mapped.touched(2)  # the node's page, and its copy when deleting from it
         txn.put(STATE_FROM_KEY, u64(state_from), db=self._meta)
 
     def stale_sizes(self) -> dict[int, int]:
