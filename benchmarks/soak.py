@@ -8,7 +8,7 @@ the number of that sender's transactions the node accepted: a difference is a lo
 Memory growth is the RSS slope over the second half of the run (the first half includes warm-up:
 caches filling up to their bounds). Writes benchmarks/results/soak.{json,png}.
 
-    .venv/bin/python benchmarks/soak.py [--rate 5000] [--duration 600] [--senders 2000]
+    .venv/bin/python benchmarks/soak.py [--rate 5000] [--duration 600 | --minutes 10] [--senders 2000]
 """
 
 from __future__ import annotations
@@ -172,11 +172,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=5_000.0)
-    parser.add_argument("--duration", type=float, default=600.0)
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
+    parser.add_argument("--minutes", type=float, help="minutes of load (instead of --duration)")
     parser.add_argument("--senders", type=int, default=2_000)
     parser.add_argument("--tick-ms", type=float, default=20.0)
     parser.add_argument("--block-time-ms", type=int, default=250)
     args = parser.parse_args()
+    if args.minutes is not None:
+        args.duration = 60 * args.minutes
     keys = load_keys(args.senders, seed="jovay-soak")
     with tempfile.TemporaryDirectory(prefix="jovay-soak-") as tmp:
         config = DevnetConfig(

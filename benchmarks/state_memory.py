@@ -13,6 +13,9 @@ benchmarks/results/state_memory.{json,png}.
 from __future__ import annotations
 
 import argparse
+import collections
+import gc
+import itertools
 import json
 import random
 import resource
@@ -102,6 +105,56 @@ def run_transfers(chain: Chain, count: int, accounts: int) -> float:
     return count / elapsed
 
 
+def _sampled_bytes(cache: dict, sample: int = 2000) -> int:
+    """Approximate bytes of a dict of int -> int-or-tuple (the dict's table, keys and values)."""
+    items = list(itertools.islice(cache.items(), sample))
+    if not items:
+        return sys.getsizeof(cache)
+
+    def size(value: object) -> int:
+        if isinstance(value, tuple):
+            return sys.getsizeof(value) + sum(sys.getsizeof(x) for x in value)
+        return sys.getsizeof(value)
+
+    per_item = sum(sys.getsizeof(k) + size(v) for k, v in items) / len(items)
+    return int(sys.getsizeof(cache) + per_item * len(cache))
+
+
+def breakdown(chain: Chain) -> dict[str, object]:
+    """Where the bytes go: LMDB pages per table, tree nodes (inner vs leaf), caches, Python objects."""
+    tables = chain.store.table_stats()
+    inner, leaf = chain.store.count_nodes()
+    node_cache = chain.nodes._cache  # noqa: SLF001 (measuring the cache is the point)
+    leaf_cache = chain.store.leaves._values  # noqa: SLF001
+    counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    history = chain.store.stale_sizes()
+    out: dict[str, object] = {
+        "retention": {
+            "blocks": chain.retention.blocks,
+            "max_history_nodes": chain.retention.max_history_nodes,
+            "head": chain.head.number,
+            "oldest_state": chain.store.oldest_state(),
+            "history_nodes": sum(history.values()),
+        },
+        "lmdb_tables": tables,
+        "tree_nodes": {"inner": inner, "leaf": leaf, "state_leaves": tables["leaves"]["entries"]},
+        "node_cache": {"entries": len(node_cache), "approx_bytes": _sampled_bytes(node_cache)},
+        "leaf_cache": {"entries": len(leaf_cache), "approx_bytes": _sampled_bytes(leaf_cache)},
+        "gc_objects_top": counts.most_common(8),
+        "python_allocated_blocks": sys.getallocatedblocks(),
+    }
+    print(f"where the bytes go: {out['retention']}")
+    for name, stat in tables.items():
+        print(f"  LMDB {name:<9} {stat['entries']:>10,} entries {stat['bytes'] / 2**20:8.1f} MiB")
+    print(f"  tree nodes: {inner:,} inner, {leaf:,} leaf; live state leaves {tables['leaves']['entries']:,}")
+    for name in ("node_cache", "leaf_cache"):
+        cache = out[name]
+        assert isinstance(cache, dict)
+        print(f"  {name}: {cache['entries']:,} entries ~{cache['approx_bytes'] / 2**20:.0f} MiB")
+    print(f"  gc-tracked objects (top): {counts.most_common(5)}")
+    return out
+
+
 def plot(samples: list[tuple[int, int, int, int]], path: Path) -> None:
     import matplotlib
 
@@ -144,8 +197,9 @@ def main() -> None:
         final = memory()
         after = final["rss"]
         samples.append((args.accounts, after, peak_rss_bytes(), final["anon"]))
+        where = breakdown(chain)
         chain.store.env.sync()
-        disk = sum(f.stat().st_size for f in (Path(tmp) / "chain").iterdir())
+        disk = sum(f.stat().st_blocks * 512 for f in (Path(tmp) / "chain").iterdir())  # sparse (writemap)
         chain.close()
     peak = peak_rss_bytes()
     result = {
@@ -163,6 +217,7 @@ def main() -> None:
         "lmdb_bytes_per_account": disk / args.accounts,
         "fill_seconds": fill_s,
         "transfers_tps": tps,
+        "breakdown": where,
         "samples": samples,
     }
     print(

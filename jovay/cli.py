@@ -15,7 +15,15 @@ def _add_l1_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l1-contracts", required=True, type=Path, help="l1.json written by the deployer")
 
 
+def _block_count(text: str) -> int:
+    count = int(text)
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"a count is at least 0, got {count}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from jovay.storage.chain import DEFAULT_MAX_HISTORY_NODES, DEFAULT_RETENTION_BLOCKS
     from prover.fault.faulty import FAULTY_MODES
 
     parser = argparse.ArgumentParser(prog="jovay", description="Jovay L2 rollup node")
@@ -42,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--rpc-port", type=int, default=8545)
     node.add_argument("--block-time-ms", type=int, default=250)
     node.add_argument("--replica", action="store_true", help="derive the chain from L1 data only")
+    node.add_argument(
+        "--state-retention",
+        type=_block_count,
+        default=DEFAULT_RETENTION_BLOCKS,
+        metavar="BLOCKS",
+        help="keep the states of the BLOCKS blocks up to the finalized one and all after; 0: all",
+    )
+    node.add_argument(
+        "--state-history-nodes",
+        type=_block_count,
+        default=DEFAULT_MAX_HISTORY_NODES,
+        metavar="NODES",
+        help="but keep fewer recent states when they need more than NODES old tree nodes (~160 B each)",
+    )
     _add_l1_args(node)
 
     batcher = roles.add_parser("batcher", help="post L2 blocks as batches to the L1 Rollup contract")
@@ -101,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                 rpc_port=args.rpc_port,
                 replica=args.replica,
                 block_time_ms=args.block_time_ms,
+                state_retention=args.state_retention or None,
+                state_history_nodes=args.state_history_nodes,
             )
         )
         return 0

@@ -46,6 +46,17 @@ class InvalidBatch(ProtocolError):
     """Batch data on L1 that cannot be decoded or does not match its commitment."""
 
 
+class StateUnavailable(ProtocolError):
+    """A read of state this node no longer stores (older than its retention window): geth answers
+    such reads with -32000 "missing trie node"; so does the RPC server."""
+
+    rpc_code = -32000
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class TemporaryError(JovayError):
     """A failure worth retrying: an L1 endpoint timed out, a transaction was dropped."""
 

@@ -32,7 +32,7 @@ from jovay.rpc.events import EventHub
 from jovay.rpc.server import create_app
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig
 from jovay.stf.genesis import Genesis
-from jovay.storage.chain import Chain
+from jovay.storage.chain import DEFAULT_MAX_HISTORY_NODES, DEFAULT_RETENTION_BLOCKS, Chain, StateRetention
 from prover.fault.challenger import Challenger
 from prover.fault.execution import ItemRules
 from prover.fault.faulty import DEVNET_L1_CHAIN_ID, FaultyMode
@@ -51,6 +51,8 @@ class NodeConfig:
     rpc_port: int = 8545
     replica: bool = False
     block_time_ms: int = 250
+    state_retention: int | None = DEFAULT_RETENTION_BLOCKS  # None: archive (every state kept)
+    state_history_nodes: int = DEFAULT_MAX_HISTORY_NODES
 
 
 def load_deployment(path: Path) -> L1Deployment:
@@ -59,10 +61,14 @@ def load_deployment(path: Path) -> L1Deployment:
 
 def run_node(config: NodeConfig) -> None:
     """Serve JSON-RPC over a chain that is either sequenced here or derived from L1."""
-    chain = Chain(config.data_dir, Genesis.load(config.genesis_path))
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
     watcher = L1Watcher(w3, deployment)
+    # Withdrawals are proven against finalized batches: their states outlive the recent window.
+    retention = StateRetention(
+        config.state_retention, config.state_history_nodes, keep_from=watcher.finalized_block
+    )
+    chain = Chain(config.data_dir, Genesis.load(config.genesis_path), retention)
     hub = EventHub()
     sequencer: Sequencer | None = None
     deriver: Deriver | None = None

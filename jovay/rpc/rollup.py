@@ -25,10 +25,10 @@ from jovay.rpc.errors import SERVER_ERROR, RpcError, invalid_argument
 from jovay.rpc.methods import EthApi, HeadTracker, LoadedBlock
 from jovay.state.keys import account_key, unpack_account, withdrawal_key
 from jovay.state.overlay import StateOverlay
-from jovay.state.smt import SmtProof, SparseMerkleTree
+from jovay.state.smt import SmtProof
 from jovay.state.smt_proofs import l1_proof
 from jovay.stf.system import SYSTEM_CODE, is_system_contract
-from jovay.storage.chain import Chain, LmdbNodeStore
+from jovay.storage.chain import Chain
 
 OUTPUT_VERSION_V0 = bytes(32)
 # No L2 -> L1 messages exist yet; withdrawals (issue 6) will commit them under this root.
@@ -177,7 +177,7 @@ class RollupApi:
         _check_no_storage_keys(p.param(params, 1, []))
         block = self._block(self.eth.block_number_of(p.param(params, 2, "latest"), 2))
         state_root = block.header.state_root
-        tree = SparseMerkleTree(LmdbNodeStore(self.chain.store), int.from_bytes(state_root, "big"))
+        tree = self.chain.state_tree(block.header.number)
         key = account_key(address)
         proof = tree.prove(key)
         value = proof.found_value if proof.found else 0
@@ -208,7 +208,8 @@ class RollupApi:
             raise invalid_argument(0, str(e)) from None
         block = self._block(self.eth.block_number_of(p.param(params, 1, "latest"), 1))
         state_root = block.header.state_root
-        proof = l1_proof(LmdbNodeStore(self.chain.store), int.from_bytes(state_root, "big"), key)
+        tree = self.chain.state_tree(block.header.number)
+        proof = l1_proof(tree.store, tree.root, key)
         value = proof.leaf_value if proof.leaf_key == key else 0
         return {
             "withdrawalIndex": p.hex_int(index),

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from jovay.errors import InvalidTransaction
+from jovay.errors import InvalidTransaction, StateUnavailable
 from jovay.rpc.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError
 from jovay.rpc.events import EventHub
 from jovay.rpc.ws import SUBSCRIPTION_METHODS, WsLimits, notifications_unsupported, serve_websocket
@@ -100,7 +100,7 @@ def handle_request(methods: dict[str, Method], request: Any) -> dict[str, Any]:
         return _response(request_id, result=method(params))
     except RpcError as exc:
         return _response(request_id, error=exc)
-    except InvalidTransaction as exc:
+    except (InvalidTransaction, StateUnavailable) as exc:
         return _response(request_id, error=RpcError(exc.rpc_code, exc.message))
     except Exception:
         log.exception("internal error in %s", method_name)

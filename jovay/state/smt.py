@@ -6,13 +6,15 @@ Poseidon(key, value, 1), an inner node as Poseidon(left, right), an empty subtre
 holding one leaf is that leaf. That shape depends only on the key/value map, which is why a block's
 writes can be applied in one pass (`update_many`) and still give circomlib's root.
 
-Nodes are content-addressed by their hash in a `NodeStore` and never deleted, so every old root stays
-readable (state queries at past blocks).
+Nodes are content-addressed by their hash in a `NodeStore`. An update tells the store which nodes the
+new root no longer references (`NodeStore.drop`): a store that keeps every version ignores it, the
+node's LMDB store uses it to prune the nodes of states older than its retention window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,15 +33,21 @@ _NODE_SIZE = 1 + 32 + 32
 
 
 class NodeStore(Protocol):
-    """Where tree nodes live, keyed by their hash. `get` answers None for an unknown hash."""
+    """Where tree nodes live, keyed by their hash. `get` answers None for an unknown hash.
+
+    `drop` names nodes that the tree's previous root referenced and its new root does not (never a
+    node the new root references): older roots may still need them, so a store may keep them.
+    """
 
     def get(self, h: int, /) -> tuple | None: ...
 
     def put(self, h: int, node: tuple, /) -> None: ...
 
+    def drop(self, hashes: list[int], /) -> None: ...
+
 
 class MemoryNodeStore:
-    """A NodeStore in a dict (tests, tools, rebuilding a root from leaves)."""
+    """A NodeStore in a dict that keeps every version (tests, tools, the fault prover's replay)."""
 
     def __init__(self) -> None:
         self.nodes: dict[int, tuple] = {}
@@ -49,6 +57,9 @@ class MemoryNodeStore:
 
     def put(self, h: int, node: tuple) -> None:
         self.nodes[h] = node
+
+    def drop(self, hashes: list[int]) -> None:
+        """Kept: every old root stays provable (fraud-proof witnesses at any step)."""
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -169,17 +180,22 @@ class _PendingNodes:
 class SparseMerkleTree:
     """circomlib's sparse Merkle tree over a NodeStore, at one root; writes move the root forward."""
 
-    __slots__ = ("_store", "_root", "_pending")
+    __slots__ = ("_store", "_root", "_pending", "_replaced")
 
     def __init__(self, store: NodeStore, root: int = 0) -> None:
         _check_field("root", root)
         self._store = store
         self._root = root
         self._pending = _PendingNodes()
+        self._replaced: list[int] = []  # nodes of the old root the pass rewrote (see update_many)
 
     @property
     def root(self) -> int:
         return self._root
+
+    @property
+    def store(self) -> NodeStore:
+        return self._store
 
     def _node(self, h: int) -> tuple:
         node = self._store.get(h)
@@ -233,13 +249,24 @@ class SparseMerkleTree:
             _check_field("value", value)
             writes.append((key, value))
         if writes:
-            self._pending = _PendingNodes()
+            self._pending, self._replaced = _PendingNodes(), []
             new_root = self._apply(self._root, 0, writes)[0]
+            created: list[int] = []
             if new_root < 0:
-                new_root = self._pending.hash_all(self._store)[-new_root - 1]
+                created = self._pending.hash_all(self._store)
+                new_root = created[-new_root - 1]
+            self._drop_replaced(set(created))
             self._pending = _PendingNodes()
             self._root = new_root
         return self._root
+
+    def _drop_replaced(self, created: AbstractSet[int]) -> None:
+        """Tell the store which old nodes the new root lost. A rewritten node can come back with the
+        same hash (a leaf that moves to another depth), so those the pass created again stay."""
+        gone = [h for h in self._replaced if h not in created]
+        self._replaced = []
+        if gone:
+            self._store.drop(gone)
 
     # --- one pass over the touched subtrees ---------------------------------------------------------
 
@@ -252,7 +279,10 @@ class SparseMerkleTree:
             return self._build(level, [w for w in writes if w[1]])
         tag, a, b = self._node(h)
         if tag == LEAF:
-            return self._merge_leaf(h, a, b, level, writes)
+            merged = self._merge_leaf(h, a, b, level, writes)
+            if merged[0] != h:
+                self._replaced.append(h)
+            return merged
         bit = 1 << level
         left = [w for w in writes if not w[0] & bit]
         right = [w for w in writes if w[0] & bit]
@@ -260,6 +290,7 @@ class SparseMerkleTree:
         new_b, b_leaf = self._apply(b, level + 1, right) if right else (b, None)
         if new_a == a and new_b == b:
             return h, False
+        self._replaced.append(h)
         if not new_a or not new_b:  # a subtree of one leaf is that leaf: it moves up
             only, only_leaf = (new_b, b_leaf) if not new_a else (new_a, a_leaf)
             if not only:

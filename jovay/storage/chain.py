@@ -2,14 +2,17 @@
 
 `Chain` is the one writer. It hands out a `BlockExecution` over the head's state, seals it with the
 Poseidon root and stores block, receipts, leaves and tree nodes in one LMDB transaction. Readers get
-state at any stored block through `state_reader`, which walks the tree from that block's root.
+state at a stored block through `state_reader` / `state_tree`, which walk the tree from that block's
+root. Tree nodes of states older than the retention window (`StateRetention`) are pruned, as geth keeps
+its last 128 states; reading such a state raises StateUnavailable (JSON-RPC -32000, "missing trie
+node"), never wrong data. Blocks, receipts and transactions are all kept.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +21,7 @@ from jovay.codec._rlp import decode as decode_rlp
 from jovay.codec._rlp import encode_bytes, encode_list, encode_uint
 from jovay.codec.blocks import Header, Log, Receipt, block_hash, decode_block, encode_block
 from jovay.codec.transactions import DepositTx, SignedTx
-from jovay.errors import CriticalError, InvalidBlock
+from jovay.errors import CriticalError, InvalidBlock, StateUnavailable
 from jovay.params import GENESIS_BASE_FEE
 from jovay.state.overlay import StateOverlay
 from jovay.state.smt import SparseMerkleTree, decode_node, encode_node
@@ -27,7 +30,50 @@ from jovay.stf.genesis import Genesis
 from jovay.stf.transaction import BlockEnv
 from jovay.storage.store import BlockWrite, ChainStore
 
-NODE_CACHE_SIZE = 1 << 19  # decoded nodes kept in memory: ~0.4 KiB each, so ~200 MiB at most
+NODE_CACHE_SIZE = 1 << 18  # decoded nodes kept in memory: ~0.3 KiB each, so ~75 MiB at most
+DEFAULT_RETENTION_BLOCKS = 128  # recent states kept, as geth
+DEFAULT_MAX_HISTORY_NODES = 1 << 20  # ~160 MiB of old tree nodes in LMDB at most (unless finalized)
+
+
+@dataclass(frozen=True)
+class StateRetention:
+    """Which block states keep their tree nodes.
+
+    - `blocks`: the last `blocks` blocks (None: every block, an archive node);
+    - `max_history_nodes`: but fewer when their history (the nodes older states need and the head's
+      does not) would exceed this many nodes (~160 bytes each in LMDB, all of it in the process's
+      RSS once read): a few huge blocks (a bulk of deposits) must not hold GiBs of old nodes;
+    - `keep_from` (the node passes the last block of the last finalized batch, which withdrawals are
+      proven against): the window ends there instead of at the head when that is older, and no budget
+      prunes past it.
+    """
+
+    blocks: int | None = DEFAULT_RETENTION_BLOCKS
+    max_history_nodes: int | None = DEFAULT_MAX_HISTORY_NODES
+    keep_from: Callable[[], int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.blocks is not None and self.blocks < 1:
+            raise ValueError(f"state retention must keep at least 1 block, got {self.blocks}")
+        if self.max_history_nodes is not None and self.max_history_nodes < 0:
+            raise ValueError(f"history budget must be at least 0 nodes, got {self.max_history_nodes}")
+
+    def oldest_kept(self, head: int, history: Mapping[int, int]) -> int | None:
+        """The oldest block whose state stays readable with `head` the head (None: all), given
+        `history`: block n -> how many nodes state n-1 needs that state n does not (its stale list)."""
+        if self.blocks is None:
+            return None
+        end = head if self.keep_from is None else min(head, max(0, self.keep_from()))
+        oldest = max(0, end - self.blocks + 1)
+        if self.max_history_nodes is None:
+            return oldest
+        held, within_budget = 0, head  # keeping state n-1 as well costs block n's stale list
+        for number in range(head, oldest, -1):
+            held += history.get(number, 0)
+            if held > self.max_history_nodes:
+                break
+            within_budget = number - 1
+        return min(max(oldest, within_budget), end)
 
 
 class LmdbNodeStore:
@@ -35,11 +81,13 @@ class LmdbNodeStore:
 
     Nodes are content-addressed, so a decoded node never goes stale: a bounded cache of recently
     written and read nodes saves the LMDB read and decode on the paths every block walks again.
+    The nodes the tree drops wait with the new ones: their block's stale list, for pruning.
     """
 
     def __init__(self, store: ChainStore, cache_size: int = NODE_CACHE_SIZE) -> None:
         self._store = store
         self.pending: dict[int, tuple] = {}
+        self.stale: list[int] = []
         self._cache: dict[int, tuple] = {}
         self._cache_size = cache_size
 
@@ -57,11 +105,20 @@ class LmdbNodeStore:
     def put(self, node_hash: int, node: tuple) -> None:
         self.pending[node_hash] = node
 
-    def take_pending(self) -> dict[int, bytes]:
+    def drop(self, hashes: list[int]) -> None:
+        """Nodes the new root lost: one written earlier in this block is not written at all."""
+        pending = self.pending
+        for node_hash in hashes:
+            pending.pop(node_hash, None)
+        self.stale.extend(hashes)
+
+    def take_pending(self) -> tuple[dict[int, tuple], list[int]]:
+        """The block's new nodes and its stale list; both start empty again."""
         pending, self.pending = self.pending, {}
+        stale, self.stale = self.stale, []
         for node_hash, node in pending.items():
             self._remember(node_hash, node)
-        return {h: encode_node(n) for h, n in pending.items()}
+        return pending, stale
 
     def _remember(self, node_hash: int, node: tuple) -> None:
         cache = self._cache
@@ -69,6 +126,29 @@ class LmdbNodeStore:
             for old in list(itertools.islice(cache, self._cache_size // 4)):
                 cache.pop(old, None)  # (another thread may have dropped it already)
         cache[node_hash] = node
+
+
+class HistoricalNodes(LmdbNodeStore):
+    """Read-only nodes of one past block's state: a node pruned while it is being read (the window
+    moved on) is an unavailable state, not a corrupt store."""
+
+    def __init__(self, store: ChainStore, number: int) -> None:
+        super().__init__(store, cache_size=1 << 12)
+        self.number = number
+
+    def get(self, node_hash: int) -> tuple | None:
+        node = super().get(node_hash)
+        if node is None:
+            raise StateUnavailable(missing_state_message(node_hash, self.number, self._store.oldest_state()))
+        return node
+
+
+def missing_state_message(node_hash: int, number: int, oldest: int) -> str:
+    """geth's wording ("missing trie node") plus why: the block is older than the kept window."""
+    return (
+        f"missing trie node {node_hash:#066x}: historical state not available for block {number} "
+        f"(this node keeps the state of blocks {oldest} and later)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +206,9 @@ BlockListener = Callable[[Header, list[ExecutedTx]], None]
 class Chain:
     """Owns the store and the head; `seal` is the only way a block gets in."""
 
-    def __init__(self, data_dir: Path, genesis: Genesis) -> None:
+    def __init__(self, data_dir: Path, genesis: Genesis, retention: StateRetention | None = None) -> None:
         self.genesis = genesis
+        self.retention = retention or StateRetention()
         self.store = ChainStore(data_dir / "chain")
         self.nodes = LmdbNodeStore(self.store)
         self._write_lock = threading.Lock()
@@ -174,6 +255,9 @@ class Chain:
         self, header: Header, executed: list[ExecutedTx], receipts: list[Receipt], writes: dict[int, int]
     ) -> None:
         hash_ = block_hash(header)
+        nodes, stale = self.nodes.take_pending()
+        history = self.store.stale_sizes()
+        history[header.number] = len(stale)
         write = BlockWrite(
             number=header.number,
             block_hash=hash_,
@@ -181,7 +265,9 @@ class Chain:
             receipts_rlp=encode_receipts(executed, receipts),
             tx_hashes=[item.tx_hash for item in executed],
             state_writes=writes,
-            tree_nodes=self.nodes.take_pending(),
+            tree_nodes=((node_hash, encode_node(node)) for node_hash, node in nodes.items()),
+            stale_nodes=stale,
+            state_from=self.retention.oldest_kept(header.number, history),
         )
         self.store.write_block(write)
         self.head, self.head_hash = header, hash_
@@ -199,11 +285,19 @@ class Chain:
         """Leaf reads at block `number` (the head when None or when it is the head)."""
         if number is None or number == self.head.number:
             return self.store.leaf
+        return self.state_tree(number).get
+
+    def state_tree(self, number: int) -> SparseMerkleTree:
+        """The state tree at block `number`, for reads and proofs; raises KeyError for an unknown
+        block and StateUnavailable for one whose state was pruned."""
         found = self.block(number)
         if found is None:
             raise KeyError(number)
-        tree = SparseMerkleTree(LmdbNodeStore(self.store), int.from_bytes(found[0].state_root, "big"))
-        return tree.get
+        root = int.from_bytes(found[0].state_root, "big")
+        oldest = self.store.oldest_state()
+        if number < oldest:
+            raise StateUnavailable(missing_state_message(root, number, oldest))
+        return SparseMerkleTree(HistoricalNodes(self.store, number), root)
 
     def close(self) -> None:
         self.store.close()

@@ -1,21 +1,31 @@
 """LMDB chain store: blocks, receipts, the transaction index, state leaves and tree nodes.
 
 Everything a block changes is written in one LMDB write transaction (`write_block`), so a crash, even
-`kill -9`, leaves the store at the previous block or the new one, never in between. Tree nodes are
-content-addressed and never deleted, so the state at any past block stays readable.
+`kill -9`, leaves the store at the previous block or the new one, never in between.
+
+Tree nodes are content-addressed. Each stored node carries the number of the last block that wrote it
+(its stamp), and each block records the nodes its new root no longer references (its stale list). The
+state of blocks >= `oldest_state()` is readable; moving that bound forward to N deletes the nodes of
+the stale lists of blocks up to N whose stamp is older than the list's block: a node written again
+later is still referenced and stays. Pruning runs inside the block's write transaction, so a crash
+mid-prune leaves the previous block with its whole window, or the new one with the smaller window.
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import struct
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import lmdb
+
+from jovay.errors import CriticalError
 
 _U64 = struct.Struct(">Q")
 _TX_LOCATION = struct.Struct(">QI")
@@ -23,6 +33,11 @@ _TX_LOCATION = struct.Struct(">QI")
 HEAD_KEY = b"head"
 SAFE_KEY = b"safe"
 FINALIZED_KEY = b"finalized"
+STATE_FROM_KEY = b"state-from"  # oldest block whose state tree is still stored
+FORMAT_KEY = b"format"
+STORE_FORMAT = b"2"  # 2: tree node records carry a block stamp; stale lists; pruning
+HASH_SIZE = 32
+WRITE_CHUNK = 1 << 14  # nodes per putmulti call, so that mapped pages are released within a big block
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
 LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
 
@@ -35,6 +50,20 @@ def key32(n: int) -> bytes:
     return n.to_bytes(32, "big")
 
 
+def node_record(encoded_node: bytes, stamp: int) -> bytes:
+    """A tree node as stored: its encoding, then the number of the block that last wrote it."""
+    return encoded_node + _U64.pack(stamp)
+
+
+def node_of_record(record: bytes) -> bytes:
+    """The encoded node of a stored record (without its stamp)."""
+    return record[: -_U64.size]
+
+
+def stamp_of_record(record: bytes | memoryview) -> int:
+    return _U64.unpack_from(record, len(record) - _U64.size)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class BlockWrite:
     """Everything one block adds to the store."""
@@ -45,7 +74,69 @@ class BlockWrite:
     receipts_rlp: bytes
     tx_hashes: list[bytes]
     state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted)
-    tree_nodes: Mapping[int, bytes]  # node hash -> encode_node(node)
+    tree_nodes: Iterable[tuple[int, bytes]]  # (node hash, encode_node(node)): may be a generator
+    stale_nodes: Sequence[int] = ()  # nodes the parent's root referenced and this block's does not
+    state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
+
+
+class MappedFile:
+    """The pages of a file that this process has mapped (LMDB's data file), released on request.
+
+    Tree nodes are keyed by hash, so every block reads pages all over the node table; each page read
+    stays mapped, so the process's RSS would grow to the whole file although the pages are only the
+    kernel's page cache. Releasing the mapping after each block (madvise MADV_DONTNEED on the shared,
+    file-backed map: nothing is lost, a later read maps the page again from the page cache) keeps the
+    RSS to what one block touches, and `touched` releases within a block too, every
+    `RELEASE_EVERY` pages read or written (a bulk block reads and rewrites most of the node table).
+    A no-op where /proc or madvise is missing.
+    """
+
+    MADV_DONTNEED = 4
+    RELEASE_EVERY = 1 << 15  # pages (of 4 KiB): at most ~128 MiB mapped between releases, per kind
+
+    def __init__(self, path: Path) -> None:
+        self._ranges = self._find_ranges(str(path.resolve()))
+        self._madvise = self._libc_madvise() if self._ranges else None
+        self._touched = 0
+
+    def touched(self, pages: int = 1) -> None:
+        """Count pages mapped since the last release (approximate across threads: it only paces)."""
+        self._touched += pages
+        if self._touched >= self.RELEASE_EVERY:
+            self.release()
+
+    @staticmethod
+    def _find_ranges(path: str) -> list[tuple[int, int]]:
+        try:
+            with open("/proc/self/maps") as maps:
+                lines = maps.read().splitlines()
+        except OSError:
+            return []
+        ranges = []
+        for line in lines:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5] == path and fields[1].startswith("r") and fields[1][3] == "s":
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                ranges.append((start, end))
+        return ranges
+
+    @staticmethod
+    def _libc_madvise() -> Callable[[int, int, int], int] | None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            madvise = libc.madvise
+        except (OSError, AttributeError):
+            return None
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        madvise.restype = ctypes.c_int
+        return cast(Callable[[int, int, int], int], madvise)
+
+    def release(self) -> None:
+        self._touched = 0
+        if self._madvise is None:
+            return
+        for start, end in self._ranges:
+            self._madvise(start, end - start, self.MADV_DONTNEED)
 
 
 class LeafCache:
@@ -97,7 +188,11 @@ class ChainStore:
             max_dbs=8,
             readonly=readonly,
             lock=True,
-            writemap=False,
+            # Dirty pages written in place in the map: a block that rewrites most of the node table
+            # would otherwise also hold a private (malloc'd) copy of each page it touches, and LMDB
+            # keeps those buffers for reuse, so the process's private memory stays at its largest
+            # block. (The data file is then as large as map_size, sparse: `du` shows its real size.)
+            writemap=True,
             max_readers=256,
             # Tree nodes and leaves are read at random: read-ahead would only map (and count in
             # the process's RSS) pages around each one that are never used.
@@ -110,6 +205,25 @@ class ChainStore:
         self._txs = self.env.open_db(b"txs")
         self._leaves = self.env.open_db(b"leaves")
         self._nodes = self.env.open_db(b"nodes")
+        self._stale = self.env.open_db(b"stale")  # block number -> hashes its root dropped (32 bytes each)
+        if not readonly:
+            self._check_format()
+        self._mapped = MappedFile(path / "data.mdb")
+
+    def _check_format(self) -> None:
+        """Stamp a new store with its layout; refuse one written in another layout (before node
+        stamps, a node record was 65 bytes: read as stamped records they would decode wrongly)."""
+        with self.env.begin(write=True) as txn:
+            found = txn.get(FORMAT_KEY, db=self._meta)
+            if found is None and txn.get(HEAD_KEY, db=self._meta) is None:
+                txn.put(FORMAT_KEY, STORE_FORMAT, db=self._meta)
+                return
+        if found != STORE_FORMAT:
+            self.env.close()
+            raise CriticalError(
+                f"the chain store is in layout {found!r}, this node writes {STORE_FORMAT!r}: "
+                "sync a new data directory"
+            )
 
     def close(self) -> None:
         self.env.close()
@@ -126,19 +240,66 @@ class ChainStore:
             txn.cursor(db=self._txs).putmulti(
                 [(tx_hash, locate(block.number, index)) for index, tx_hash in enumerate(block.tx_hashes)]
             )
+            self._mapped.touched(2 * len(block.tx_hashes))
             writes = block.state_writes
+            # Generators, not lists: a big block's nodes are not copied a second time in memory.
             txn.cursor(db=self._leaves).putmulti(
-                [(key32(key), key32(value)) for key, value in writes.items() if value]
+                (key32(key), key32(value)) for key, value in writes.items() if value
             )
             for key in [key for key, value in writes.items() if not value]:
                 txn.delete(key32(key), db=self._leaves)
-            txn.cursor(db=self._nodes).putmulti(
-                [(key32(node_hash), node) for node_hash, node in block.tree_nodes.items()]
-            )
+            self._mapped.touched(2 * len(writes))
+            stamp = block.number
+            records = ((key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes)
+            cursor = txn.cursor(db=self._nodes)
+            while chunk := list(itertools.islice(records, WRITE_CHUNK)):
+                cursor.putmulti(chunk)
+                self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
+            if block.state_from is not None:
+                self._record_stale(txn, block.number, block.stale_nodes)
+                self._prune(txn, block.state_from)
             txn.put(HEAD_KEY, number_key, db=self._meta)
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
         self.leaves.committed(block.state_writes)
+        self._mapped.release()
+
+    def _record_stale(self, txn: lmdb.Transaction, number: int, stale: Sequence[int]) -> None:
+        if stale:
+            txn.put(u64(number), b"".join(key32(node_hash) for node_hash in stale), db=self._stale)
+
+    def _prune(self, txn: lmdb.Transaction, state_from: int) -> None:
+        """Forget the states of blocks below `state_from`: delete the nodes only they referenced."""
+        raw = txn.get(STATE_FROM_KEY, db=self._meta)
+        old_from = 0 if raw is None else _U64.unpack(raw)[0]
+        if state_from <= old_from:
+            return
+        nodes = self._nodes
+        # Block n's stale list holds nodes of state n-1 that state n lost: prunable once n-1 is gone.
+        for number in range(old_from + 1, state_from + 1):
+            stale = txn.pop(u64(number), db=self._stale)
+            if stale is None:
+                continue
+            for start in range(0, len(stale), HASH_SIZE):
+                node_key = stale[start : start + HASH_SIZE]
+                record = txn.get(node_key, db=nodes)
+                if record is not None and stamp_of_record(record) < number:
+                    txn.delete(node_key, db=nodes)
+                self._mapped.touched(2)  # the node's page, and its copy when deleting from it
+        txn.put(STATE_FROM_KEY, u64(state_from), db=self._meta)
+
+    def stale_sizes(self) -> dict[int, int]:
+        """Block -> length of its stale list, for the blocks whose lists are kept (the window)."""
+        with self.env.begin(buffers=True) as txn:  # lengths only: no copy of the lists
+            return {
+                _U64.unpack(bytes(key))[0]: len(value) // HASH_SIZE
+                for key, value in txn.cursor(db=self._stale)
+            }
+
+    def oldest_state(self) -> int:
+        """The oldest block whose state is still stored (0 when nothing was pruned)."""
+        raw = self.get_meta(STATE_FROM_KEY)
+        return 0 if raw is None else _U64.unpack(raw)[0]
 
     def set_meta(self, key: bytes, value: bytes) -> None:
         with self.env.begin(write=True) as txn:
@@ -178,6 +339,7 @@ class ChainStore:
         generation = self.leaves.generation
         with self.env.begin() as txn:
             raw = txn.get(key32(key), db=self._leaves)
+        self._mapped.touched()
         value = 0 if raw is None else int.from_bytes(raw, "big")
         self.leaves.fill(key, value, generation)
         return value
@@ -189,8 +351,48 @@ class ChainStore:
                 yield int.from_bytes(key, "big"), int.from_bytes(value, "big")
 
     def node(self, node_hash: int) -> bytes | None:
+        """A tree node's encoding (smt.encode_node), None when it is not stored (or was pruned)."""
         with self.env.begin() as txn:
-            return txn.get(key32(node_hash), db=self._nodes)
+            record = txn.get(key32(node_hash), db=self._nodes)
+        self._mapped.touched()
+        return None if record is None else node_of_record(record)
+
+    def table_stats(self) -> dict[str, dict[str, int]]:
+        """Entries and pages per table (memory and disk accounting: benchmarks/state_memory.py)."""
+        tables = {
+            "meta": self._meta,
+            "blocks": self._blocks,
+            "receipts": self._receipts,
+            "hashes": self._hashes,
+            "txs": self._txs,
+            "leaves": self._leaves,
+            "nodes": self._nodes,
+            "stale": self._stale,
+        }
+        out = {}
+        with self.env.begin() as txn:
+            for name, db in tables.items():
+                stat = txn.stat(db)
+                pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+                out[name] = {"entries": stat["entries"], "pages": pages, "bytes": pages * stat["psize"]}
+        return out
+
+    def node_hashes(self) -> Iterator[int]:
+        """Every stored tree node's hash (consistency checks: stored == reachable from kept roots)."""
+        with self.env.begin() as txn:
+            for key in txn.cursor(db=self._nodes).iternext(keys=True, values=False):
+                yield int.from_bytes(key, "big")
+
+    def count_nodes(self) -> tuple[int, int]:
+        """(inner nodes, leaf nodes) stored: how much of the node table is history vs the live tree."""
+        inner = leaf = 0
+        with self.env.begin() as txn:
+            for raw in txn.cursor(db=self._nodes).iternext(keys=False, values=True):
+                if raw[0]:
+                    leaf += 1
+                else:
+                    inner += 1
+        return inner, leaf
 
     @contextmanager
     def reader(self) -> Iterator[lmdb.Transaction]:
