@@ -8,6 +8,7 @@ picks). Cython's generated C goes to build/cython, not next to the sources.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -55,43 +56,33 @@ class OptionalBuildExt(build_ext):
             self.extensions = built
 
 
+def _native_extension(name: str, c_sources: Sequence[str] = (), threads: bool = False) -> Extension:
+    """jovay._native.NAME from NAME.pyx and its C sources (with their headers), optional to build."""
+    return Extension(
+        f"jovay._native.{name}",
+        sources=[f"{NATIVE_DIR}/{name}.pyx", *(f"{NATIVE_DIR}/{c}" for c in c_sources)],
+        depends=[f"{NATIVE_DIR}/{c[:-2]}.h" for c in c_sources],
+        include_dirs=[NATIVE_DIR],
+        extra_compile_args=COMPILE_ARGS,
+        extra_link_args=LINK_ARGS if threads else [],
+        optional=True,
+    )
+
+
 def native_extensions() -> list[Extension]:
     try:
         from Cython.Build import cythonize
     except ImportError:
         warn("Cython is not installed, so the native extension is not built")
         return []
-    poseidon = Extension(
-        "jovay._native._poseidon",
-        sources=[f"{NATIVE_DIR}/_poseidon.pyx", f"{NATIVE_DIR}/poseidon.c"],
-        depends=[f"{NATIVE_DIR}/poseidon.h"],
-        include_dirs=[NATIVE_DIR],
-        extra_compile_args=COMPILE_ARGS,
-        extra_link_args=LINK_ARGS,
-        optional=True,
-    )
-    txcodec = Extension(
-        "jovay._native._txcodec",
-        sources=[f"{NATIVE_DIR}/_txcodec.pyx"],
-        extra_compile_args=COMPILE_ARGS,
-        optional=True,
-    )
-    blockroots = Extension(
-        "jovay._native._blockroots",
-        sources=[f"{NATIVE_DIR}/_blockroots.pyx", f"{NATIVE_DIR}/keccak.c"],
-        depends=[f"{NATIVE_DIR}/keccak.h"],
-        include_dirs=[NATIVE_DIR],
-        extra_compile_args=COMPILE_ARGS,
-        optional=True,
-    )
-    transfers = Extension(
-        "jovay._native._transfers",
-        sources=[f"{NATIVE_DIR}/_transfers.pyx"],
-        extra_compile_args=COMPILE_ARGS,
-        optional=True,
-    )
+    extensions = [
+        _native_extension("_poseidon", c_sources=["poseidon.c"], threads=True),
+        _native_extension("_txcodec"),
+        _native_extension("_blockroots", c_sources=["keccak.c"]),
+        _native_extension("_transfers"),
+    ]
     try:
-        return cythonize([poseidon, txcodec, blockroots, transfers], build_dir="build/cython", quiet=True)
+        return cythonize(extensions, build_dir="build/cython", quiet=True)
     except Exception as exc:  # noqa: BLE001 - a Cython failure also means "use the pure path"
         warn(f"cythonizing failed ({exc})")
         return []

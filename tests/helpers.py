@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from eth_abi import encode
@@ -58,3 +60,15 @@ def calldata(signature: str, *args: Any) -> bytes:
 
 def address_hex(address: bytes) -> str:
     return "0x" + address.hex()
+
+
+def wait_until(what: str, condition: Callable[[], Any], timeout_s: float, poll_s: float = 0.2) -> Any:
+    """Poll `condition` until it gives something other than None or False (returned), or fail saying
+    what did not happen in time: the e2e tests wait on services that run on their own clocks."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result is not None and result is not False:
+            return result
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -9,7 +9,7 @@ proposer's bond went to the challenger, and a correct output for that batch is p
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from prover.fault.game import GamePlayer, Status, read_game
 from prover.fault.outputs import read_output
 from prover.fault.replay import Replayer
 from tests.e2e.l2 import ERC20_ABI, IDENTITY_ABI, REGISTRY_ABI, send
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,14 +41,8 @@ def _contracts(info: dict[str, Any]) -> tuple[Web3, L1Deployment]:
     return l1, L1Deployment.from_json(info["contracts"]["l1"], compile_contracts())  # type: ignore[index]
 
 
-def _wait(what: str, condition: Any, timeout_s: float = GAME_TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result is not None and result is not False:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait(what: str, condition: Callable[[], Any], timeout_s: float = GAME_TIMEOUT_S) -> Any:
+    return wait_until(what, condition, timeout_s, poll_s=0.5)
 
 
 def _won_game(game: Contract) -> int | None:

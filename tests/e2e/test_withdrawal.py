@@ -10,7 +10,6 @@ output finalized is refused by L1 with the rollup's reason.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from jovay.sdk.withdrawals import (
     withdrawals_in_receipt,
 )
 from tests.e2e.l2 import send
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,13 +40,7 @@ AMOUNT = 3 * 10**18 + 12345
 
 
 def _wait(what: str, condition: Callable[[], Any], timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result is not None and result is not False:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(what, condition, timeout_s, poll_s=0.2)
 
 
 def test_withdrawal_is_paid_on_l1_once_after_the_window(devnet_factory: Callable[..., Devnet]) -> None:
