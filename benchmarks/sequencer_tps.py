@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from jovay._native import use_native  # noqa: E402
 from jovay.codec.blocks import Header  # noqa: E402
 from jovay.codec.transactions import DynamicFeeTx, sign_transaction  # noqa: E402
 from jovay.crypto.secp256k1 import address_of  # noqa: E402
+from jovay.errors import InvalidTransaction  # noqa: E402
 from jovay.params import ASSET_REGISTRY, IDENTITY_REGISTRY, MIN_BASE_FEE, TOKEN_ADDRESS_PREFIX  # noqa: E402
 from jovay.sequencer.mempool import MempoolLimits  # noqa: E402
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig  # noqa: E402
@@ -45,7 +47,7 @@ from jovay.stf.genesis import Genesis  # noqa: E402
 from jovay.storage.chain import Chain  # noqa: E402
 
 CHAIN_ID = 202611
-MAX_FEE = 10 * MIN_BASE_FEE
+MAX_FEE = 1000 * MIN_BASE_FEE  # full blocks raise the base fee 12.5% each: 10x was passed in ~20 blocks
 TOKEN = TOKEN_ADDRESS_PREFIX + (1).to_bytes(14, "big")
 SUBMIT_BATCH = 250
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -170,11 +172,19 @@ def measure(seq: Sequencer, raws: list[bytes], kind: str, timeout_s: float) -> R
     seq.start()
     try:
         start, cpu_start = time.perf_counter(), time.process_time()
+        refused: Counter[str] = Counter()
         for i in range(0, len(raws), SUBMIT_BATCH):  # as the RPC server admits a JSON-RPC batch
-            seq.submit_many(raws[i : i + SUBMIT_BATCH])
+            results = seq.submit_many(raws[i : i + SUBMIT_BATCH])
+            refused.update(str(r) for r in results if isinstance(r, InvalidTransaction))
         admitted = time.perf_counter()
+        if refused:
+            print(f"{kind}: {sum(refused.values())} refused at admission: {dict(refused.most_common(3))}")
         if not counter.done.wait(timeout_s):  # bounded: a stuck run reports what it got
-            print(f"{kind}: only {counter.count} of {len(raws)} sealed within {timeout_s} s", flush=True)
+            print(
+                f"{kind}: only {counter.count} of {len(raws)} sealed within {timeout_s} s"
+                f" ({len(seq.mempool)} pooled, base fee {seq.chain.head.base_fee_per_gas})",
+                flush=True,
+            )
             counter.finished_at = time.perf_counter()
         cpu_s = time.process_time() - cpu_start
     finally:
