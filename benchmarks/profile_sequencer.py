@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--kind", choices=("eth", "token"), default="eth")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--sort", choices=("tottime", "cumulative"), default="tottime")
     args = parser.parse_args()
     keys = [(i + 1).to_bytes(32, "big") for i in range(args.accounts)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,7 +41,7 @@ def main() -> None:
         bench.drain(seq)
         profile.disable()
         seq.chain.close()
-    pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+    pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":
