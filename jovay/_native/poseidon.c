@@ -12,6 +12,8 @@
 #include "poseidon.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 __extension__ typedef unsigned __int128 u128; /* gcc/clang: 64 x 64 -> 128-bit products */
 
@@ -252,6 +254,310 @@ static inline __attribute__((always_inline)) void hash_width(const jv_poseidon_p
     fe_mul(out, &r, &ONE);
 }
 
+/* --- the batch kernel's constants in radix 2^52 ------------------------------------------------ */
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define JV_IFMA_KERNEL 1
+#else
+#define JV_IFMA_KERNEL 0
+#endif
+
+/* A constant for the vector kernel: 5 limbs of 52 bits, Montgomery form with R = 2^260. */
+typedef struct {
+    uint64_t l[5];
+} fe52;
+
+/* A width's schedule (jv_poseidon_params' table, same layout) converted for the vector kernel, plus
+ * row 0 of the MDS matrix in plain form after it (the last product then leaves Montgomery form). */
+typedef struct {
+    int t;
+    int rounds_p;
+    fe52 *table;
+} simd_table;
+
+static void fe_to_fe52(fe52 *out, const jv_fe *a) {
+    out->l[0] = a->limb[0] & 0xfffffffffffffULL;
+    out->l[1] = (a->limb[0] >> 52 | a->limb[1] << 12) & 0xfffffffffffffULL;
+    out->l[2] = (a->limb[1] >> 40 | a->limb[2] << 24) & 0xfffffffffffffULL;
+    out->l[3] = (a->limb[2] >> 28 | a->limb[3] << 36) & 0xfffffffffffffULL;
+    out->l[4] = a->limb[3] >> 16;
+}
+
+static void fe52_to_fe(jv_fe *out, const fe52 *a) {
+    out->limb[0] = a->l[0] | a->l[1] << 52;
+    out->limb[1] = a->l[1] >> 12 | a->l[2] << 40;
+    out->limb[2] = a->l[2] >> 24 | a->l[3] << 28;
+    out->limb[3] = a->l[3] >> 36 | a->l[4] << 16;
+}
+
+/* Converts params' table (x * 2^256 mod p) to x * 2^260 mod p (times 16: four doublings), radix 2^52;
+ * returns 0 when out of memory. */
+static int simd_table_build(simd_table *out, const jv_poseidon_params *params) {
+    const int t = params->t;
+    const size_t n = jv_poseidon_table_len(t, params->rounds_p);
+    fe52 *table = (fe52 *)malloc((n + (size_t)t) * sizeof(fe52));
+    if (table == NULL) return 0;
+    for (size_t i = 0; i < n; i++) {
+        jv_fe x = params->table[i];
+        for (int k = 0; k < 4; k++) fe_add(&x, &x, &x);
+        fe_to_fe52(&table[i], &x);
+    }
+    const jv_fe *mds = params->table + n - (size_t)t * t;
+    for (int i = 0; i < t; i++) {
+        jv_fe plain;
+        fe_mul(&plain, &mds[i], &ONE);
+        fe_to_fe52(&table[n + (size_t)i], &plain);
+    }
+    *out = (simd_table){t, params->rounds_p, table};
+    return 1;
+}
+
+static void simd_table_free(simd_table *tab) { free(tab->table); }
+
+/* --- the 8-lane AVX-512 IFMA kernel --------------------------------------------------------------
+ *
+ * Eight hashes at once, one per 64-bit lane. An element is 5 limbs of 52 bits (one __m512i per limb)
+ * in Montgomery form with R = 2^260, so vpmadd52luq/vpmadd52huq give each 52 x 52-bit partial
+ * product's low and high halves already added into 64-bit column accumulators (12 spare bits: a
+ * column can take thousands of them before it must be carried). Only compiled through function
+ * attributes and only called when the CPU has IFMA (kernel_usable), so the build needs no -m flag.
+ *
+ * Bounds: R / p > 84, so a Montgomery product (or dot product of up to 6 terms) of inputs below a few
+ * p each lands below 2p (it is at most sum / R + p). Values stay below 3p, except the partial rounds'
+ * s_1.. which grow by < 1.02p per round and are reduced every SIMD_REDUCE_EVERY rounds (staying below
+ * 11p: the next dot product is then below (2 + 5 * 11) / 84 p + p + p < 3p). Limbs must be < 2^52
+ * whenever an element is a multiplication operand, so every stored element is normalized. */
+#if JV_IFMA_KERNEL
+
+#include <immintrin.h>
+
+#define IFMA_FN static __attribute__((target("avx512f,avx512ifma")))
+#define IFMA_INLINE static inline __attribute__((always_inline, target("avx512f,avx512ifma")))
+#define LIMBS52 5
+#define MASK52 0xfffffffffffffULL
+#define SIMD_REDUCE_EVERY 8
+
+/* 8 lanes of one element: limb j of lane k is lane k of l[j]. */
+typedef struct {
+    __m512i l[LIMBS52];
+} v8fe;
+
+/* p, -p^-1 mod 2^52, R mod p (Montgomery 1) and R^2 mod p (entering Montgomery form), radix 2^52. */
+static const fe52 P52 = {{0x1f593f0000001ULL, 0x4879b9709143eULL, 0x181585d2833e8ULL, 0xa029b85045b68ULL,
+                          0x030644e72e131ULL}};
+static const uint64_t P52_NEG_INV = 0x1f593efffffffULL;
+static const fe52 ONE52 = {{0xb6b753fffffacULL, 0x380f271055b9dULL, 0x18f016ecef7c8ULL, 0x724f85a9201d8ULL,
+                            0x01f16424e1bb7ULL}};
+static const fe52 R2_52 = {{0x0b852d16da6f5ULL, 0xc621620cddce3ULL, 0xaf1b95343ffb6ULL, 0xc3c15e103e7c2ULL,
+                            0x00281528fa122ULL}};
+
+IFMA_INLINE __m512i bcast(uint64_t x) { return _mm512_set1_epi64((long long)x); }
+
+/* Column products of a constant row and vector elements: c[i + j] += row[k]_i * v[k]_j over k < n. */
+IFMA_INLINE void acc_const_products(__m512i c[10], const fe52 *row, const v8fe *v, const int n) {
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < LIMBS52; i++) {
+            const __m512i x = bcast(row[k].l[i]);
+            for (int j = 0; j < LIMBS52; j++) {
+                c[i + j] = _mm512_madd52lo_epu64(c[i + j], x, v[k].l[j]);
+                c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], x, v[k].l[j]);
+            }
+        }
+}
+
+/* out = c / R mod p (+ 0 or a few p) + addend: Montgomery reduction of 10 column sums, normalized.
+ * addend (normalized, may be NULL) is added before the final carries, so it costs 5 additions. */
+IFMA_INLINE void reduce_columns(v8fe *out, __m512i c[10], const v8fe *addend) {
+    const __m512i pinv = bcast(P52_NEG_INV), zero = _mm512_setzero_si512();
+    for (int i = 0; i < LIMBS52; i++) {
+        const __m512i m = _mm512_madd52lo_epu64(zero, c[i], pinv); /* c[i] + m * p = 0 mod 2^52 */
+        for (int j = 0; j < LIMBS52; j++) {
+            c[i + j] = _mm512_madd52lo_epu64(c[i + j], m, bcast(P52.l[j]));
+            c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], m, bcast(P52.l[j]));
+        }
+        c[i + 1] = _mm512_add_epi64(c[i + 1], _mm512_srli_epi64(c[i], 52));
+    }
+    const __m512i mask = bcast(MASK52);
+    __m512i carry = _mm512_setzero_si512();
+    for (int j = 0; j < LIMBS52; j++) {
+        __m512i limb = _mm512_add_epi64(c[LIMBS52 + j], carry);
+        if (addend) limb = _mm512_add_epi64(limb, addend->l[j]);
+        carry = _mm512_srli_epi64(limb, 52);
+        out->l[j] = j < LIMBS52 - 1 ? _mm512_and_si512(limb, mask) : limb;
+    }
+}
+
+/* out = (row . v) / R mod p (+ 0 or a few p) + addend over n terms; row entries are constants. */
+IFMA_INLINE void vdot_const(v8fe *out, const fe52 *row, const v8fe *v, const int n, const v8fe *addend) {
+    __m512i c[10];
+    for (int i = 0; i < 10; i++) c[i] = _mm512_setzero_si512();
+    acc_const_products(c, row, v, n);
+    reduce_columns(out, c, addend);
+}
+
+/* out = a * b / R: both operands vary per lane. */
+IFMA_INLINE void vmul(v8fe *out, const v8fe *a, const v8fe *b) {
+    __m512i c[10];
+    for (int i = 0; i < 10; i++) c[i] = _mm512_setzero_si512();
+    for (int i = 0; i < LIMBS52; i++)
+        for (int j = 0; j < LIMBS52; j++) {
+            c[i + j] = _mm512_madd52lo_epu64(c[i + j], a->l[i], b->l[j]);
+            c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], a->l[i], b->l[j]);
+        }
+    reduce_columns(out, c, NULL);
+}
+
+/* out = a^2 / R: the 10 cross products once, doubled, plus the 5 squares (30 multiplies, not 50). */
+IFMA_INLINE void vsqr(v8fe *out, const v8fe *a) {
+    __m512i c[10];
+    for (int i = 0; i < 10; i++) c[i] = _mm512_setzero_si512();
+    for (int i = 0; i < LIMBS52; i++)
+        for (int j = i + 1; j < LIMBS52; j++) {
+            c[i + j] = _mm512_madd52lo_epu64(c[i + j], a->l[i], a->l[j]);
+            c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], a->l[i], a->l[j]);
+        }
+    for (int k = 1; k < 10; k++) c[k] = _mm512_add_epi64(c[k], c[k]);
+    for (int i = 0; i < LIMBS52; i++) {
+        c[2 * i] = _mm512_madd52lo_epu64(c[2 * i], a->l[i], a->l[i]);
+        c[2 * i + 1] = _mm512_madd52hi_epu64(c[2 * i + 1], a->l[i], a->l[i]);
+    }
+    reduce_columns(out, c, NULL);
+}
+
+/* x = x^5 */
+IFMA_INLINE void vpow5(v8fe *x) {
+    v8fe x2, x4;
+    vsqr(&x2, x);
+    vsqr(&x4, &x2);
+    vmul(x, &x4, x);
+}
+
+/* x = x + k (constant), normalized. */
+IFMA_INLINE void vadd_const(v8fe *x, const fe52 *k) {
+    const __m512i mask = bcast(MASK52);
+    __m512i carry = _mm512_setzero_si512();
+    for (int j = 0; j < LIMBS52; j++) {
+        const __m512i limb = _mm512_add_epi64(_mm512_add_epi64(x->l[j], bcast(k->l[j])), carry);
+        carry = _mm512_srli_epi64(limb, 52);
+        x->l[j] = j < LIMBS52 - 1 ? _mm512_and_si512(limb, mask) : limb;
+    }
+}
+
+/* s = m . s for a dense t x t constant matrix; row i gets addends[i] when addends is not NULL. */
+IFMA_INLINE void vmix(v8fe *s, const fe52 *m, const int t, const v8fe *addend0) {
+    v8fe out[JV_POSEIDON_MAX_T];
+    for (int i = 0; i < t; i++) vdot_const(&out[i], &m[i * t], s, t, i == 0 ? addend0 : NULL);
+    for (int i = 0; i < t; i++) s[i] = out[i];
+}
+
+IFMA_INLINE void vadd_sbox_all(v8fe *s, const fe52 *consts, const int t) {
+    for (int i = 0; i < t; i++) {
+        vadd_const(&s[i], &consts[i]);
+        vpow5(&s[i]);
+    }
+}
+
+/* x mod p for normalized x < 2p: x - p unless that is negative (signed carries, arithmetic shifts). */
+IFMA_INLINE void vreduce_once(v8fe *x) {
+    const __m512i mask = bcast(MASK52);
+    __m512i d[LIMBS52], carry = _mm512_setzero_si512();
+    for (int j = 0; j < LIMBS52; j++) {
+        const __m512i limb = _mm512_add_epi64(_mm512_sub_epi64(x->l[j], bcast(P52.l[j])), carry);
+        carry = _mm512_srai_epi64(limb, 52);
+        d[j] = _mm512_and_si512(limb, mask);
+    }
+    const __mmask8 keep = _mm512_cmplt_epi64_mask(carry, _mm512_setzero_si512()); /* x < p */
+    for (int j = 0; j < LIMBS52; j++) x->l[j] = _mm512_mask_blend_epi64(keep, d[j], x->l[j]);
+}
+
+/* Hashes 8 lanes: inputs[k * arity + i] is input i of lane k; out[k] gets lane k's hash. */
+IFMA_INLINE void hash8_width(const simd_table *tab, const jv_fe *inputs, jv_fe *out, const int t) {
+    const int arity = t - 1, rounds_p = tab->rounds_p;
+    const fe52 *full1 = tab->table;
+    const fe52 *pre_mix = full1 + 4 * t;
+    const fe52 *partial = pre_mix + t * t;
+    const fe52 *full2 = partial + (size_t)rounds_p * 2 * t;
+    const fe52 *mds = full2 + 4 * t;
+    const fe52 *out_row = mds + t * t; /* mds row 0 in plain form: its product leaves Montgomery form */
+    v8fe s[JV_POSEIDON_MAX_T];
+    uint64_t lanes[LIMBS52][8] __attribute__((aligned(64)));
+
+    for (int j = 0; j < LIMBS52; j++) s[0].l[j] = _mm512_setzero_si512();
+    for (int i = 0; i < arity; i++) {
+        for (int k = 0; k < 8; k++) {
+            fe52 l;
+            fe_to_fe52(&l, &inputs[k * arity + i]);
+            for (int j = 0; j < LIMBS52; j++) lanes[j][k] = l.l[j];
+        }
+        v8fe x;
+        for (int j = 0; j < LIMBS52; j++) x.l[j] = _mm512_load_si512(lanes[j]);
+        vdot_const(&s[i + 1], &R2_52, &x, 1, NULL); /* to Montgomery form */
+    }
+
+    for (int r = 0; r < 4; r++) {
+        vadd_sbox_all(s, full1 + r * t, t);
+        if (r < 3) {
+            vmix(s, mds, t, NULL);
+        } else {
+            v8fe k0;
+            for (int j = 0; j < LIMBS52; j++) k0.l[j] = bcast(partial[0].l[j]);
+            vmix(s, pre_mix, t, &k0); /* the first partial round's constant, added for free */
+        }
+    }
+    for (int r = 0; r < rounds_p; r++) {
+        const fe52 *c = partial + (size_t)r * 2 * t;
+        vpow5(&s[0]);
+        v8fe new0;
+        if (r + 1 < rounds_p) {
+            v8fe k_next;
+            for (int j = 0; j < LIMBS52; j++) k_next.l[j] = bcast(c[2 * t].l[j]);
+            vdot_const(&new0, c + 1, s, t, &k_next);
+        } else {
+            vdot_const(&new0, c + 1, s, t, NULL);
+        }
+        const int reduce = (r + 1) % SIMD_REDUCE_EVERY == 0;
+        for (int i = 1; i < t; i++) {
+            v8fe prev = s[i];
+            vdot_const(&s[i], &c[t + i], &s[0], 1, &prev);
+            if (reduce) {
+                prev = s[i];
+                vdot_const(&s[i], &ONE52, &prev, 1, NULL);
+            }
+        }
+        s[0] = new0;
+    }
+    for (int r = 0; r < 3; r++) {
+        vadd_sbox_all(s, full2 + r * t, t);
+        vmix(s, mds, t, NULL);
+    }
+    vadd_sbox_all(s, full2 + 3 * t, t);
+    v8fe h;
+    vdot_const(&h, out_row, s, t, NULL);
+    vreduce_once(&h);
+    for (int j = 0; j < LIMBS52; j++) _mm512_store_si512(lanes[j], h.l[j]);
+    for (int k = 0; k < 8; k++) {
+        fe52 l;
+        for (int j = 0; j < LIMBS52; j++) l.l[j] = lanes[j][k];
+        fe52_to_fe(&out[k], &l);
+    }
+}
+
+/* n / 8 blocks of 8 hashes; returns how many hashes it did (a multiple of 8). */
+IFMA_FN size_t simd_many(const simd_table *tab, const jv_fe *inputs, size_t n, jv_fe *out) {
+    const size_t blocks = n / 8, arity = (size_t)(tab->t - 1);
+    switch (tab->t) { /* one specialized copy per width */
+    case 2: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 2); break;
+    case 3: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 3); break;
+    case 4: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 4); break;
+    case 5: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 5); break;
+    case 6: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 6); break;
+    default: return 0;
+    }
+    return 8 * blocks;
+}
+
+#endif /* JV_IFMA_KERNEL */
+
 /* --- public API (poseidon.h) -------------------------------------------------------------------- */
 
 size_t jv_poseidon_table_len(int t, int rounds_p) {
@@ -293,26 +599,98 @@ void jv_poseidon(const jv_poseidon_params *params, const jv_fe *inputs, jv_fe *o
     }
 }
 
-void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out) {
-    for (size_t i = 0; i < n; i++) hash_width(params, pairs + 2 * i, out + i, 3);
-}
+/* --- batches: the vector kernel when the CPU has it, else (and for short tails) the scalar loop ---- */
 
-void jv_poseidon_many(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out) {
-    const int arity = params->t - 1;
+/* A tail of at least this many hashes runs as one padded vector block (8 lanes cost about as much as
+ * this many scalar hashes); a shorter one runs on the scalar path. */
+#define SIMD_TAIL_MIN 3
+
+static void many_scalar(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out) {
     switch (params->t) { /* one specialized loop per width */
     case 2: for (size_t i = 0; i < n; i++) hash_width(params, inputs + i, out + i, 2); break;
     case 3: for (size_t i = 0; i < n; i++) hash_width(params, inputs + 2 * i, out + i, 3); break;
     case 4: for (size_t i = 0; i < n; i++) hash_width(params, inputs + 3 * i, out + i, 4); break;
     default:
-        for (size_t i = 0; i < n; i++) jv_poseidon(params, inputs + (size_t)arity * i, out + i);
+        for (size_t i = 0; i < n; i++) jv_poseidon(params, inputs + (size_t)(params->t - 1) * i, out + i);
         break;
     }
+}
+
+/* The batch with a converted table (vector blocks, then the tail) or without one (scalar). */
+static void many_with(const jv_poseidon_params *params, const simd_table *tab, const jv_fe *inputs,
+                      size_t n, jv_fe *out) {
+    size_t done = 0;
+#if JV_IFMA_KERNEL
+    if (tab != NULL) {
+        const size_t arity = (size_t)(params->t - 1);
+        done = simd_many(tab, inputs, n, out);
+        const size_t tail = n - done;
+        if (tail >= SIMD_TAIL_MIN) { /* pad the tail to 8 lanes with zero inputs */
+            jv_fe padded_in[8 * (JV_POSEIDON_MAX_T - 1)] = {{{0}}}, padded_out[8];
+            for (size_t i = 0; i < tail * arity; i++) padded_in[i] = inputs[done * arity + i];
+            simd_many(tab, padded_in, 8, padded_out);
+            for (size_t i = 0; i < tail; i++) out[done + i] = padded_out[i];
+            done = n;
+        }
+    }
+#else
+    (void)tab;
+#endif
+    many_scalar(params, inputs + (size_t)(params->t - 1) * done, n - done, out + done);
+}
+
+/* -1 until first asked: then whether batches use the vector kernel (jv_poseidon_set_simd changes it). */
+static int simd_setting = -1;
+
+int jv_poseidon_simd_available(void) {
+#if JV_IFMA_KERNEL
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
+#else
+    return 0;
+#endif
+}
+
+int jv_poseidon_simd_enabled(void) {
+    int setting = __atomic_load_n(&simd_setting, __ATOMIC_RELAXED);
+    if (setting < 0) {
+        const char *env = getenv("JOVAY_POSEIDON_SIMD");
+        setting = jv_poseidon_simd_available() && !(env != NULL && strcmp(env, "0") == 0);
+        __atomic_store_n(&simd_setting, setting, __ATOMIC_RELAXED);
+    }
+    return setting;
+}
+
+int jv_poseidon_set_simd(int enabled) {
+    const int setting = enabled && jv_poseidon_simd_available();
+    __atomic_store_n(&simd_setting, setting, __ATOMIC_RELAXED);
+    return setting;
+}
+
+/* The converted table for a batch of n, or 0 (scalar path: kernel off, batch too small, no memory). */
+static int batch_table(simd_table *tab, const jv_poseidon_params *params, size_t n) {
+    return n >= SIMD_TAIL_MIN && jv_poseidon_simd_enabled() && simd_table_build(tab, params);
+}
+
+void jv_poseidon_many(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out) {
+    simd_table tab;
+    if (batch_table(&tab, params, n)) {
+        many_with(params, &tab, inputs, n, out);
+        simd_table_free(&tab);
+    } else {
+        many_scalar(params, inputs, n, out);
+    }
+}
+
+void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out) {
+    jv_poseidon_many(params, pairs, n, out); /* params has t = 3: the inputs are the pairs */
 }
 
 /* --- batches over threads ----------------------------------------------------------------------- */
 
 typedef struct {
     const jv_poseidon_params *params;
+    const simd_table *tab;
     const jv_fe *inputs;
     size_t n;
     jv_fe *out;
@@ -320,7 +698,7 @@ typedef struct {
 
 static void *run_batch_job(void *arg) {
     const batch_job *job = (const batch_job *)arg;
-    jv_poseidon_many(job->params, job->inputs, job->n, job->out);
+    many_with(job->params, job->tab, job->inputs, job->n, job->out);
     return NULL;
 }
 
@@ -332,14 +710,17 @@ int jv_poseidon_many_threaded(const jv_poseidon_params *params, const jv_fe *inp
         return 1;
     }
     if ((size_t)threads * JV_MIN_PER_THREAD > n) threads = (int)(n / JV_MIN_PER_THREAD);
+    simd_table tab;
+    const int vector = batch_table(&tab, params, n);
     const size_t arity = (size_t)(params->t - 1);
     batch_job jobs[JV_MAX_THREADS];
     pthread_t ids[JV_MAX_THREADS];
     int started[JV_MAX_THREADS] = {0};
     size_t begin = 0;
-    for (int k = 0; k < threads; k++) { /* even shares; the calling thread takes share 0 */
-        const size_t end = n * (size_t)(k + 1) / (size_t)threads;
-        jobs[k] = (batch_job){params, inputs + arity * begin, end - begin, out + begin};
+    for (int k = 0; k < threads; k++) { /* even shares, whole vector blocks; the calling thread takes 0 */
+        size_t end = n * (size_t)(k + 1) / (size_t)threads;
+        if (k + 1 < threads) end -= end % 8;
+        jobs[k] = (batch_job){params, vector ? &tab : NULL, inputs + arity * begin, end - begin, out + begin};
         begin = end;
     }
     for (int k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, run_batch_job, &jobs[k]) == 0;
@@ -353,5 +734,6 @@ int jv_poseidon_many_threaded(const jv_poseidon_params *params, const jv_fe *inp
             run_batch_job(&jobs[k]); /* no thread to be had: do that share here */
         }
     }
+    if (vector) simd_table_free(&tab);
     return used;
 }

@@ -57,4 +57,18 @@ void jv_poseidon_many(const jv_poseidon_params *params, const jv_fe *inputs, siz
 int jv_poseidon_many_threaded(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out,
                               int threads);
 
+/* The batch functions above (jv_poseidon_many, jv_poseidon_pairs, jv_poseidon_many_threaded) hash 8 at a
+ * time with an AVX-512 IFMA kernel when the CPU has one (checked at run time: the build needs no -m
+ * flag), else one at a time; both give the same results. The kernel is on by default where available,
+ * unless the environment sets JOVAY_POSEIDON_SIMD=0 when it is first consulted. */
+
+/* 1 when this build and CPU can run the vector kernel. */
+int jv_poseidon_simd_available(void);
+
+/* 1 when batches use the vector kernel now. */
+int jv_poseidon_simd_enabled(void);
+
+/* Turns the vector kernel on (if available) or off for later batches; returns jv_poseidon_simd_enabled(). */
+int jv_poseidon_set_simd(int enabled);
+
 #endif /* JOVAY_POSEIDON_H */
