@@ -33,6 +33,35 @@ def _hash_threads():
 cdef int _threads = _hash_threads()
 
 
+def hash_threads():
+    """How many threads a large batch (hash_pairs, hash_leaves, hash_many) is split over."""
+    return _threads
+
+
+def set_hash_threads(int threads):
+    """Sets hash_threads() for later batches (benchmarks and tests; JOVAY_HASH_THREADS sets the default)."""
+    global _threads
+    if threads < 1:
+        raise ValueError(f"hash threads must be at least 1, got {threads}")
+    _threads = threads
+
+
+def simd_available():
+    """Whether this CPU can run the 8-lane AVX-512 IFMA batch kernel (poseidon.c)."""
+    return bool(jv_poseidon_simd_available())
+
+
+def simd_enabled():
+    """Whether batches use that kernel now: by default where available, unless JOVAY_POSEIDON_SIMD=0."""
+    return bool(jv_poseidon_simd_enabled())
+
+
+def set_simd(enabled):
+    """Turns the batch kernel on (where available) or off; returns simd_enabled(). Both paths give the
+    same results: tests run them side by side."""
+    return bool(jv_poseidon_set_simd(1 if enabled else 0))
+
+
 cdef extern from "poseidon.h" nogil:
     enum:
         JV_POSEIDON_MAX_T
@@ -54,6 +83,9 @@ cdef extern from "poseidon.h" nogil:
     void jv_poseidon_pairs(const jv_poseidon_params *params, const jv_fe *pairs, size_t n, jv_fe *out)
     int jv_poseidon_many_threaded(const jv_poseidon_params *params, const jv_fe *inputs, size_t n,
                                   jv_fe *out, int threads)
+    int jv_poseidon_simd_available()
+    int jv_poseidon_simd_enabled()
+    int jv_poseidon_set_simd(int enabled)
 
 
 # CPython's int <-> little-endian bytes without a temporary bytes object (what Cython itself uses;
@@ -227,6 +259,36 @@ def hash_leaves(keys, values):
     if len(values) != n:
         raise ValueError(f"hash_leaves needs as many values as keys, got {n} keys and {len(values)} values")
     return _hash_columns(keys, values, 1, n)
+
+
+def hash_many(rows):
+    """[poseidon(row) for row in rows] in one call, every row of the same length 1..5 (see hash_pairs).
+
+    Native only (no pure twin): for tests and benchmarks of the batch path at every width.
+    """
+    cdef Py_ssize_t n = len(rows)
+    if n == 0:
+        return []
+    cdef Py_ssize_t arity = len(rows[0])
+    _check_width(arity)
+    cdef const jv_poseidon_params *params = _params_for(<int>arity + 1)
+    cdef jv_fe *buf = <jv_fe *>PyMem_Malloc((arity + 1) * n * sizeof(jv_fe))  # inputs, then results
+    if buf == NULL:
+        raise MemoryError()
+    cdef jv_fe *out = buf + arity * n
+    cdef Py_ssize_t i, j
+    try:
+        for i in range(n):
+            row = rows[i]
+            if len(row) != arity:
+                raise ValueError(f"hash_many needs rows of one length, got {arity} and {len(row)}")
+            for j in range(arity):
+                _to_fe(row[j], &buf[arity * i + j])
+        with nogil:
+            jv_poseidon_many_threaded(params, buf, <size_t>n, out, _threads)
+        return [_from_fe(&out[i]) for i in range(n)]
+    finally:
+        PyMem_Free(buf)
 
 
 cdef list _hash_columns(firsts, seconds, third, Py_ssize_t n):
