@@ -314,17 +314,20 @@ static int simd_table_build(simd_table *out, const jv_poseidon_params *params) {
 
 static void simd_table_free(simd_table *tab) { free(tab->table); }
 
-/* --- the 8-lane AVX-512 IFMA kernel --------------------------------------------------------------
+/* --- the AVX-512 IFMA kernel ----------------------------------------------------------------------
  *
- * Eight hashes at once, one per 64-bit lane. An element is 5 limbs of 52 bits (one __m512i per limb)
- * in Montgomery form with R = 2^260, so vpmadd52luq/vpmadd52huq give each 52 x 52-bit partial
- * product's low and high halves already added into 64-bit column accumulators (12 spare bits: a
- * column can take thousands of them before it must be carried). Only compiled through function
- * attributes and only called when the CPU has IFMA (kernel_usable), so the build needs no -m flag.
+ * Eight hashes per vector, one per 64-bit lane. An element is 5 limbs of 52 bits (one __m512i per
+ * limb) in Montgomery form with R = 2^260, so vpmadd52luq/vpmadd52huq add each 52 x 52-bit partial
+ * product's low and high halves straight into 64-bit column accumulators (12 spare bits: a column
+ * takes thousands of them before it must be carried). Every operation below works on `nb` independent
+ * 8-lane blocks at once, instruction by instruction interleaved: one block's chain of dependent
+ * multiply-adds (the partial rounds are one long chain) leaves the two IFMA ports idle, two blocks
+ * keep them busy. Compiled through function attributes only and called only when the CPU has IFMA
+ * (jv_poseidon_simd_enabled), so the build needs no -m flag.
  *
  * Bounds: R / p > 84, so a Montgomery product (or dot product of up to 6 terms) of inputs below a few
  * p each lands below 2p (it is at most sum / R + p). Values stay below 3p, except the partial rounds'
- * s_1.. which grow by < 1.02p per round and are reduced every SIMD_REDUCE_EVERY rounds (staying below
+ * s_1.. which grow by < 1.03p per round and are reduced every SIMD_REDUCE_EVERY rounds (staying below
  * 11p: the next dot product is then below (2 + 5 * 11) / 84 p + p + p < 3p). Limbs must be < 2^52
  * whenever an element is a multiplication operand, so every stored element is normalized. */
 #if JV_IFMA_KERNEL
@@ -336,11 +339,15 @@ static void simd_table_free(simd_table *tab) { free(tab->table); }
 #define LIMBS52 5
 #define MASK52 0xfffffffffffffULL
 #define SIMD_REDUCE_EVERY 8
+#define MAX_NB 2 /* blocks interleaved */
 
 /* 8 lanes of one element: limb j of lane k is lane k of l[j]. */
 typedef struct {
     __m512i l[LIMBS52];
 } v8fe;
+
+/* One element of each of nb blocks (x[b] belongs to block b). */
+typedef v8fe vgroup[MAX_NB];
 
 /* p, -p^-1 mod 2^52, R mod p (Montgomery 1) and R^2 mod p (entering Montgomery form), radix 2^52. */
 static const fe52 P52 = {{0x1f593f0000001ULL, 0x4879b9709143eULL, 0x181585d2833e8ULL, 0xa029b85045b68ULL,
@@ -353,107 +360,143 @@ static const fe52 R2_52 = {{0x0b852d16da6f5ULL, 0xc621620cddce3ULL, 0xaf1b95343f
 
 IFMA_INLINE __m512i bcast(uint64_t x) { return _mm512_set1_epi64((long long)x); }
 
-/* Column products of a constant row and vector elements: c[i + j] += row[k]_i * v[k]_j over k < n. */
-IFMA_INLINE void acc_const_products(__m512i c[10], const fe52 *row, const v8fe *v, const int n) {
-    for (int k = 0; k < n; k++)
-        for (int i = 0; i < LIMBS52; i++) {
-            const __m512i x = bcast(row[k].l[i]);
-            for (int j = 0; j < LIMBS52; j++) {
-                c[i + j] = _mm512_madd52lo_epu64(c[i + j], x, v[k].l[j]);
-                c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], x, v[k].l[j]);
-            }
-        }
+/* Column sums of 10 limbs per block. */
+typedef __m512i columns[MAX_NB][2 * LIMBS52];
+
+IFMA_INLINE void columns_zero(columns c, const int nb) {
+    for (int b = 0; b < nb; b++)
+        for (int i = 0; i < 2 * LIMBS52; i++) c[b][i] = _mm512_setzero_si512();
 }
 
-/* out = c / R mod p (+ 0 or a few p) + addend: Montgomery reduction of 10 column sums, normalized.
- * addend (normalized, may be NULL) is added before the final carries, so it costs 5 additions. */
-IFMA_INLINE void reduce_columns(v8fe *out, __m512i c[10], const v8fe *addend) {
+/* c[b][i + j] += x_i * y[b]_j (low and high halves), x a constant. */
+IFMA_INLINE void acc_const_product(columns c, const fe52 *x, const vgroup y, const int nb) {
+    for (int i = 0; i < LIMBS52; i++) {
+        const __m512i xi = bcast(x->l[i]);
+        for (int j = 0; j < LIMBS52; j++)
+            for (int b = 0; b < nb; b++) {
+                c[b][i + j] = _mm512_madd52lo_epu64(c[b][i + j], xi, y[b].l[j]);
+                c[b][i + j + 1] = _mm512_madd52hi_epu64(c[b][i + j + 1], xi, y[b].l[j]);
+            }
+    }
+}
+
+/* out[b] = c[b] / R mod p (+ 0 or a few p) + addend[b]: Montgomery reduction of the column sums,
+ * normalized. addend (normalized, may be NULL) joins before the final carries: 5 additions. */
+IFMA_INLINE void reduce_columns(vgroup out, columns c, const v8fe *addend, const int nb) {
     const __m512i pinv = bcast(P52_NEG_INV), zero = _mm512_setzero_si512();
     for (int i = 0; i < LIMBS52; i++) {
-        const __m512i m = _mm512_madd52lo_epu64(zero, c[i], pinv); /* c[i] + m * p = 0 mod 2^52 */
+        __m512i m[MAX_NB];
+        for (int b = 0; b < nb; b++) m[b] = _mm512_madd52lo_epu64(zero, c[b][i], pinv); /* c + m p = 0 */
         for (int j = 0; j < LIMBS52; j++) {
-            c[i + j] = _mm512_madd52lo_epu64(c[i + j], m, bcast(P52.l[j]));
-            c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], m, bcast(P52.l[j]));
+            const __m512i pj = bcast(P52.l[j]);
+            for (int b = 0; b < nb; b++) {
+                c[b][i + j] = _mm512_madd52lo_epu64(c[b][i + j], m[b], pj);
+                c[b][i + j + 1] = _mm512_madd52hi_epu64(c[b][i + j + 1], m[b], pj);
+            }
         }
-        c[i + 1] = _mm512_add_epi64(c[i + 1], _mm512_srli_epi64(c[i], 52));
+        for (int b = 0; b < nb; b++) c[b][i + 1] = _mm512_add_epi64(c[b][i + 1], _mm512_srli_epi64(c[b][i], 52));
     }
     const __m512i mask = bcast(MASK52);
-    __m512i carry = _mm512_setzero_si512();
-    for (int j = 0; j < LIMBS52; j++) {
-        __m512i limb = _mm512_add_epi64(c[LIMBS52 + j], carry);
-        if (addend) limb = _mm512_add_epi64(limb, addend->l[j]);
-        carry = _mm512_srli_epi64(limb, 52);
-        out->l[j] = j < LIMBS52 - 1 ? _mm512_and_si512(limb, mask) : limb;
-    }
-}
-
-/* out = (row . v) / R mod p (+ 0 or a few p) + addend over n terms; row entries are constants. */
-IFMA_INLINE void vdot_const(v8fe *out, const fe52 *row, const v8fe *v, const int n, const v8fe *addend) {
-    __m512i c[10];
-    for (int i = 0; i < 10; i++) c[i] = _mm512_setzero_si512();
-    acc_const_products(c, row, v, n);
-    reduce_columns(out, c, addend);
-}
-
-/* out = a * b / R: both operands vary per lane. */
-IFMA_INLINE void vmul(v8fe *out, const v8fe *a, const v8fe *b) {
-    __m512i c[10];
-    for (int i = 0; i < 10; i++) c[i] = _mm512_setzero_si512();
-    for (int i = 0; i < LIMBS52; i++)
-        for (int j = 0; j < LIMBS52; j++) {
-            c[i + j] = _mm512_madd52lo_epu64(c[i + j], a->l[i], b->l[j]);
-            c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], a->l[i], b->l[j]);
+    __m512i carry[MAX_NB];
+    for (int b = 0; b < nb; b++) carry[b] = _mm512_setzero_si512();
+    for (int j = 0; j < LIMBS52; j++)
+        for (int b = 0; b < nb; b++) {
+            __m512i limb = _mm512_add_epi64(c[b][LIMBS52 + j], carry[b]);
+            if (addend) limb = _mm512_add_epi64(limb, addend[b].l[j]);
+            carry[b] = _mm512_srli_epi64(limb, 52);
+            out[b].l[j] = j < LIMBS52 - 1 ? _mm512_and_si512(limb, mask) : limb;
         }
-    reduce_columns(out, c, NULL);
 }
 
-/* out = a^2 / R: the 10 cross products once, doubled, plus the 5 squares (30 multiplies, not 50). */
-IFMA_INLINE void vsqr(v8fe *out, const v8fe *a) {
-    __m512i c[10];
-    for (int i = 0; i < 10; i++) c[i] = _mm512_setzero_si512();
+/* out = (row . s) / R mod p (+ 0 or a few p) + addend over n terms (s[k] is term k); row: constants. */
+IFMA_INLINE void vdot_const(vgroup out, const fe52 *row, vgroup *s, const int n, const v8fe *addend,
+                            const int nb) {
+    columns c;
+    columns_zero(c, nb);
+    for (int k = 0; k < n; k++) acc_const_product(c, &row[k], s[k], nb);
+    reduce_columns(out, c, addend, nb);
+}
+
+/* out = x * y / R for a constant x. */
+IFMA_INLINE void vmul_const(vgroup out, const fe52 *x, const vgroup y, const v8fe *addend, const int nb) {
+    columns c;
+    columns_zero(c, nb);
+    acc_const_product(c, x, y, nb);
+    reduce_columns(out, c, addend, nb);
+}
+
+/* out = x * y / R: both operands vary per lane. out may alias x or y. */
+IFMA_INLINE void vmul(vgroup out, const vgroup x, const vgroup y, const int nb) {
+    columns c;
+    columns_zero(c, nb);
     for (int i = 0; i < LIMBS52; i++)
-        for (int j = i + 1; j < LIMBS52; j++) {
-            c[i + j] = _mm512_madd52lo_epu64(c[i + j], a->l[i], a->l[j]);
-            c[i + j + 1] = _mm512_madd52hi_epu64(c[i + j + 1], a->l[i], a->l[j]);
+        for (int j = 0; j < LIMBS52; j++)
+            for (int b = 0; b < nb; b++) {
+                c[b][i + j] = _mm512_madd52lo_epu64(c[b][i + j], x[b].l[i], y[b].l[j]);
+                c[b][i + j + 1] = _mm512_madd52hi_epu64(c[b][i + j + 1], x[b].l[i], y[b].l[j]);
+            }
+    reduce_columns(out, c, NULL, nb);
+}
+
+/* out = x^2 / R: the 10 cross products once, doubled, plus the 5 squares (30 multiplies, not 50). */
+IFMA_INLINE void vsqr(vgroup out, const vgroup x, const int nb) {
+    columns c;
+    columns_zero(c, nb);
+    for (int i = 0; i < LIMBS52; i++)
+        for (int j = i + 1; j < LIMBS52; j++)
+            for (int b = 0; b < nb; b++) {
+                c[b][i + j] = _mm512_madd52lo_epu64(c[b][i + j], x[b].l[i], x[b].l[j]);
+                c[b][i + j + 1] = _mm512_madd52hi_epu64(c[b][i + j + 1], x[b].l[i], x[b].l[j]);
+            }
+    for (int k = 1; k < 2 * LIMBS52; k++)
+        for (int b = 0; b < nb; b++) c[b][k] = _mm512_add_epi64(c[b][k], c[b][k]);
+    for (int i = 0; i < LIMBS52; i++)
+        for (int b = 0; b < nb; b++) {
+            c[b][2 * i] = _mm512_madd52lo_epu64(c[b][2 * i], x[b].l[i], x[b].l[i]);
+            c[b][2 * i + 1] = _mm512_madd52hi_epu64(c[b][2 * i + 1], x[b].l[i], x[b].l[i]);
         }
-    for (int k = 1; k < 10; k++) c[k] = _mm512_add_epi64(c[k], c[k]);
-    for (int i = 0; i < LIMBS52; i++) {
-        c[2 * i] = _mm512_madd52lo_epu64(c[2 * i], a->l[i], a->l[i]);
-        c[2 * i + 1] = _mm512_madd52hi_epu64(c[2 * i + 1], a->l[i], a->l[i]);
-    }
-    reduce_columns(out, c, NULL);
+    reduce_columns(out, c, NULL, nb);
 }
 
 /* x = x^5 */
-IFMA_INLINE void vpow5(v8fe *x) {
-    v8fe x2, x4;
-    vsqr(&x2, x);
-    vsqr(&x4, &x2);
-    vmul(x, &x4, x);
+IFMA_INLINE void vpow5(vgroup x, const int nb) {
+    vgroup x2, x4;
+    vsqr(x2, x, nb);
+    vsqr(x4, x2, nb);
+    vmul(x, x4, x, nb);
 }
 
 /* x = x + k (constant), normalized. */
-IFMA_INLINE void vadd_const(v8fe *x, const fe52 *k) {
+IFMA_INLINE void vadd_const(vgroup x, const fe52 *k, const int nb) {
     const __m512i mask = bcast(MASK52);
-    __m512i carry = _mm512_setzero_si512();
-    for (int j = 0; j < LIMBS52; j++) {
-        const __m512i limb = _mm512_add_epi64(_mm512_add_epi64(x->l[j], bcast(k->l[j])), carry);
-        carry = _mm512_srli_epi64(limb, 52);
-        x->l[j] = j < LIMBS52 - 1 ? _mm512_and_si512(limb, mask) : limb;
+    for (int b = 0; b < nb; b++) {
+        __m512i carry = _mm512_setzero_si512();
+        for (int j = 0; j < LIMBS52; j++) {
+            const __m512i limb = _mm512_add_epi64(_mm512_add_epi64(x[b].l[j], bcast(k->l[j])), carry);
+            carry = _mm512_srli_epi64(limb, 52);
+            x[b].l[j] = j < LIMBS52 - 1 ? _mm512_and_si512(limb, mask) : limb;
+        }
     }
 }
 
-/* s = m . s for a dense t x t constant matrix; row i gets addends[i] when addends is not NULL. */
-IFMA_INLINE void vmix(v8fe *s, const fe52 *m, const int t, const v8fe *addend0) {
-    v8fe out[JV_POSEIDON_MAX_T];
-    for (int i = 0; i < t; i++) vdot_const(&out[i], &m[i * t], s, t, i == 0 ? addend0 : NULL);
-    for (int i = 0; i < t; i++) s[i] = out[i];
+/* A constant broadcast to every lane of nb blocks (an addend for reduce_columns). */
+IFMA_INLINE void vconst(v8fe out[MAX_NB], const fe52 *k, const int nb) {
+    for (int b = 0; b < nb; b++)
+        for (int j = 0; j < LIMBS52; j++) out[b].l[j] = bcast(k->l[j]);
 }
 
-IFMA_INLINE void vadd_sbox_all(v8fe *s, const fe52 *consts, const int t) {
+/* s = m . s for a dense t x t constant matrix; row 0 gets addend0 (may be NULL). */
+IFMA_INLINE void vmix(vgroup *s, const fe52 *m, const int t, const v8fe *addend0, const int nb) {
+    vgroup out[JV_POSEIDON_MAX_T];
+    for (int i = 0; i < t; i++) vdot_const(out[i], &m[i * t], s, t, i == 0 ? addend0 : NULL, nb);
+    for (int i = 0; i < t; i++)
+        for (int b = 0; b < nb; b++) s[i][b] = out[i][b];
+}
+
+IFMA_INLINE void vadd_sbox_all(vgroup *s, const fe52 *consts, const int t, const int nb) {
     for (int i = 0; i < t; i++) {
-        vadd_const(&s[i], &consts[i]);
-        vpow5(&s[i]);
+        vadd_const(s[i], &consts[i], nb);
+        vpow5(s[i], nb);
     }
 }
 
@@ -470,71 +513,20 @@ IFMA_INLINE void vreduce_once(v8fe *x) {
     for (int j = 0; j < LIMBS52; j++) x->l[j] = _mm512_mask_blend_epi64(keep, d[j], x->l[j]);
 }
 
-/* Hashes 8 lanes: inputs[k * arity + i] is input i of lane k; out[k] gets lane k's hash. */
-IFMA_INLINE void hash8_width(const simd_table *tab, const jv_fe *inputs, jv_fe *out, const int t) {
-    const int arity = t - 1, rounds_p = tab->rounds_p;
-    const fe52 *full1 = tab->table;
-    const fe52 *pre_mix = full1 + 4 * t;
-    const fe52 *partial = pre_mix + t * t;
-    const fe52 *full2 = partial + (size_t)rounds_p * 2 * t;
-    const fe52 *mds = full2 + 4 * t;
-    const fe52 *out_row = mds + t * t; /* mds row 0 in plain form: its product leaves Montgomery form */
-    v8fe s[JV_POSEIDON_MAX_T];
+/* Canonical inputs of 8 lanes -> one element: lane k takes inputs[k * arity]. */
+IFMA_INLINE void load_lanes(v8fe *x, const jv_fe *inputs, const size_t arity) {
     uint64_t lanes[LIMBS52][8] __attribute__((aligned(64)));
+    for (int k = 0; k < 8; k++) {
+        fe52 l;
+        fe_to_fe52(&l, &inputs[(size_t)k * arity]);
+        for (int j = 0; j < LIMBS52; j++) lanes[j][k] = l.l[j];
+    }
+    for (int j = 0; j < LIMBS52; j++) x->l[j] = _mm512_load_si512(lanes[j]);
+}
 
-    for (int j = 0; j < LIMBS52; j++) s[0].l[j] = _mm512_setzero_si512();
-    for (int i = 0; i < arity; i++) {
-        for (int k = 0; k < 8; k++) {
-            fe52 l;
-            fe_to_fe52(&l, &inputs[k * arity + i]);
-            for (int j = 0; j < LIMBS52; j++) lanes[j][k] = l.l[j];
-        }
-        v8fe x;
-        for (int j = 0; j < LIMBS52; j++) x.l[j] = _mm512_load_si512(lanes[j]);
-        vdot_const(&s[i + 1], &R2_52, &x, 1, NULL); /* to Montgomery form */
-    }
-
-    for (int r = 0; r < 4; r++) {
-        vadd_sbox_all(s, full1 + r * t, t);
-        if (r < 3) {
-            vmix(s, mds, t, NULL);
-        } else {
-            v8fe k0;
-            for (int j = 0; j < LIMBS52; j++) k0.l[j] = bcast(partial[0].l[j]);
-            vmix(s, pre_mix, t, &k0); /* the first partial round's constant, added for free */
-        }
-    }
-    for (int r = 0; r < rounds_p; r++) {
-        const fe52 *c = partial + (size_t)r * 2 * t;
-        vpow5(&s[0]);
-        v8fe new0;
-        if (r + 1 < rounds_p) {
-            v8fe k_next;
-            for (int j = 0; j < LIMBS52; j++) k_next.l[j] = bcast(c[2 * t].l[j]);
-            vdot_const(&new0, c + 1, s, t, &k_next);
-        } else {
-            vdot_const(&new0, c + 1, s, t, NULL);
-        }
-        const int reduce = (r + 1) % SIMD_REDUCE_EVERY == 0;
-        for (int i = 1; i < t; i++) {
-            v8fe prev = s[i];
-            vdot_const(&s[i], &c[t + i], &s[0], 1, &prev);
-            if (reduce) {
-                prev = s[i];
-                vdot_const(&s[i], &ONE52, &prev, 1, NULL);
-            }
-        }
-        s[0] = new0;
-    }
-    for (int r = 0; r < 3; r++) {
-        vadd_sbox_all(s, full2 + r * t, t);
-        vmix(s, mds, t, NULL);
-    }
-    vadd_sbox_all(s, full2 + 3 * t, t);
-    v8fe h;
-    vdot_const(&h, out_row, s, t, NULL);
-    vreduce_once(&h);
-    for (int j = 0; j < LIMBS52; j++) _mm512_store_si512(lanes[j], h.l[j]);
+IFMA_INLINE void store_lanes(jv_fe *out, const v8fe *x) {
+    uint64_t lanes[LIMBS52][8] __attribute__((aligned(64)));
+    for (int j = 0; j < LIMBS52; j++) _mm512_store_si512(lanes[j], x->l[j]);
     for (int k = 0; k < 8; k++) {
         fe52 l;
         for (int j = 0; j < LIMBS52; j++) l.l[j] = lanes[j][k];
@@ -542,18 +534,87 @@ IFMA_INLINE void hash8_width(const simd_table *tab, const jv_fe *inputs, jv_fe *
     }
 }
 
-/* n / 8 blocks of 8 hashes; returns how many hashes it did (a multiple of 8). */
+/* Hashes 8 * nb lanes: inputs[k * (t - 1) + i] is input i of lane k; out[k] gets lane k's hash. */
+IFMA_INLINE void hash_block(const simd_table *tab, const jv_fe *inputs, jv_fe *out, const int t, const int nb) {
+    const size_t arity = (size_t)(t - 1);
+    const int rounds_p = tab->rounds_p;
+    const fe52 *full1 = tab->table;
+    const fe52 *pre_mix = full1 + 4 * t;
+    const fe52 *partial = pre_mix + t * t;
+    const fe52 *full2 = partial + (size_t)rounds_p * 2 * t;
+    const fe52 *mds = full2 + 4 * t;
+    const fe52 *out_row = mds + t * t; /* mds row 0 in plain form: its product leaves Montgomery form */
+    vgroup s[JV_POSEIDON_MAX_T];
+    v8fe k[MAX_NB];
+
+    for (int b = 0; b < nb; b++) {
+        for (int j = 0; j < LIMBS52; j++) s[0][b].l[j] = _mm512_setzero_si512();
+        for (size_t i = 0; i < arity; i++) load_lanes(&s[i + 1][b], inputs + 8 * arity * (size_t)b + i, arity);
+    }
+    for (size_t i = 0; i < arity; i++) vmul_const(s[i + 1], &R2_52, s[i + 1], NULL, nb); /* Montgomery form */
+
+    for (int r = 0; r < 4; r++) {
+        vadd_sbox_all(s, full1 + r * t, t, nb);
+        if (r < 3) {
+            vmix(s, mds, t, NULL, nb);
+        } else {
+            vconst(k, &partial[0], nb);
+            vmix(s, pre_mix, t, k, nb); /* the first partial round's constant, added for free */
+        }
+    }
+    /* Partial round (k, row_0..row_{t-1}, col_1..col_{t-1}), as in the scalar permute. s_0 already
+     * holds its k: each round adds the next round's k to the new s_0. */
+    for (int r = 0; r < rounds_p; r++) {
+        const fe52 *c = partial + (size_t)r * 2 * t;
+        vpow5(s[0], nb);
+        vgroup new0;
+        const int last = r + 1 == rounds_p;
+        if (!last) vconst(k, &c[2 * t], nb);
+        vdot_const(new0, c + 1, s, t, last ? NULL : k, nb);
+        const int reduce = (r + 1) % SIMD_REDUCE_EVERY == 0;
+        for (int i = 1; i < t; i++) {
+            vgroup prev;
+            for (int b = 0; b < nb; b++) prev[b] = s[i][b];
+            vmul_const(s[i], &c[t + i], s[0], prev, nb);
+            if (reduce) vmul_const(s[i], &ONE52, s[i], NULL, nb); /* below 2p again */
+        }
+        for (int b = 0; b < nb; b++) s[0][b] = new0[b];
+    }
+    for (int r = 0; r < 3; r++) {
+        vadd_sbox_all(s, full2 + r * t, t, nb);
+        vmix(s, mds, t, NULL, nb);
+    }
+    vadd_sbox_all(s, full2 + 3 * t, t, nb);
+    vgroup h;
+    vdot_const(h, out_row, s, t, NULL, nb);
+    for (int b = 0; b < nb; b++) {
+        vreduce_once(&h[b]);
+        store_lanes(out + 8 * b, &h[b]);
+    }
+}
+
+#define SIMD_BLOCK (8 * MAX_NB)
+
+/* Hashes whole blocks of 8 * MAX_NB, then one of 8 if as many are left; returns how many it hashed. */
 IFMA_FN size_t simd_many(const simd_table *tab, const jv_fe *inputs, size_t n, jv_fe *out) {
-    const size_t blocks = n / 8, arity = (size_t)(tab->t - 1);
+    const size_t arity = (size_t)(tab->t - 1), blocks = n / SIMD_BLOCK;
+    const size_t rest = n % SIMD_BLOCK >= 8 ? 8 : 0, tail_at = SIMD_BLOCK * blocks;
+#define HASH_WIDTH(T)                                                                                   \
+    case T:                                                                                             \
+        for (size_t b = 0; b < blocks; b++)                                                             \
+            hash_block(tab, inputs + SIMD_BLOCK * arity * b, out + SIMD_BLOCK * b, T, MAX_NB);          \
+        if (rest) hash_block(tab, inputs + arity * tail_at, out + tail_at, T, 1);                       \
+        break;
     switch (tab->t) { /* one specialized copy per width */
-    case 2: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 2); break;
-    case 3: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 3); break;
-    case 4: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 4); break;
-    case 5: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 5); break;
-    case 6: for (size_t b = 0; b < blocks; b++) hash8_width(tab, inputs + 8 * arity * b, out + 8 * b, 6); break;
+        HASH_WIDTH(2)
+        HASH_WIDTH(3)
+        HASH_WIDTH(4)
+        HASH_WIDTH(5)
+        HASH_WIDTH(6)
     default: return 0;
     }
-    return 8 * blocks;
+#undef HASH_WIDTH
+    return tail_at + rest;
 }
 
 #endif /* JV_IFMA_KERNEL */
@@ -603,7 +664,7 @@ void jv_poseidon(const jv_poseidon_params *params, const jv_fe *inputs, jv_fe *o
 
 /* A tail of at least this many hashes runs as one padded vector block (8 lanes cost about as much as
  * this many scalar hashes); a shorter one runs on the scalar path. */
-#define SIMD_TAIL_MIN 3
+#define SIMD_TAIL_MIN 2
 
 static void many_scalar(const jv_poseidon_params *params, const jv_fe *inputs, size_t n, jv_fe *out) {
     switch (params->t) { /* one specialized loop per width */
