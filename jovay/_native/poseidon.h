@@ -2,8 +2,9 @@
  *
  * The round constants are not compiled in: the caller (jovay/_native/_poseidon.pyx) hands over the pure
  * module's optimized schedule once per width, so the C code and jovay/crypto/poseidon.py cannot drift
- * apart on constants. Field elements are 4 little-endian 64-bit limbs; everything here is pure
- * computation on caller-owned memory (no allocation, no globals written), so it runs without the GIL.
+ * apart on constants. Field elements are 4 little-endian 64-bit limbs. Everything here runs without the
+ * GIL: it computes on caller-owned memory, except that a batch of 2 or more allocates (and frees) the
+ * vector kernel's copy of the schedule, and jv_poseidon_set_simd writes one global switch (atomically).
  */
 #ifndef JOVAY_POSEIDON_H
 #define JOVAY_POSEIDON_H
