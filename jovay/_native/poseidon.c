@@ -603,15 +603,16 @@ IFMA_INLINE void hash_block(const simd_table *tab, const jv_fe *inputs, jv_fe *o
 
 #define SIMD_BLOCK (8 * MAX_NB)
 
-/* Hashes whole blocks of 8 * MAX_NB, then one of 8 if as many are left; returns how many it hashed. */
+/* Hashes whole blocks of 8 * MAX_NB, then of 8 while as many are left; returns how many it hashed
+ * (n rounded down to a multiple of 8). */
 IFMA_FN size_t simd_many(const simd_table *tab, const jv_fe *inputs, size_t n, jv_fe *out) {
-    const size_t arity = (size_t)(tab->t - 1), blocks = n / SIMD_BLOCK;
-    const size_t rest = n % SIMD_BLOCK >= 8 ? 8 : 0, tail_at = SIMD_BLOCK * blocks;
+    const size_t arity = (size_t)(tab->t - 1);
+    size_t done = 0;
 #define HASH_WIDTH(T)                                                                                   \
     case T:                                                                                             \
-        for (size_t b = 0; b < blocks; b++)                                                             \
-            hash_block(tab, inputs + SIMD_BLOCK * arity * b, out + SIMD_BLOCK * b, T, MAX_NB);          \
-        if (rest) hash_block(tab, inputs + arity * tail_at, out + tail_at, T, 1);                       \
+        for (; done + SIMD_BLOCK <= n; done += SIMD_BLOCK)                                              \
+            hash_block(tab, inputs + arity * done, out + done, T, MAX_NB);                              \
+        for (; done + 8 <= n; done += 8) hash_block(tab, inputs + arity * done, out + done, T, 1);      \
         break;
     switch (tab->t) { /* one specialized copy per width */
         HASH_WIDTH(2)
@@ -619,10 +620,10 @@ IFMA_FN size_t simd_many(const simd_table *tab, const jv_fe *inputs, size_t n, j
         HASH_WIDTH(4)
         HASH_WIDTH(5)
         HASH_WIDTH(6)
-    default: return 0;
+    default: break;
     }
 #undef HASH_WIDTH
-    return tail_at + rest;
+    return done;
 }
 
 #endif /* JV_IFMA_KERNEL */
