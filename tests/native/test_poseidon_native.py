@@ -179,12 +179,13 @@ def random_rows(arity: int, n: int, seed: int) -> list[tuple[int, ...]]:
 @given(st.integers(1, 5).flatmap(lambda k: st.lists(st.tuples(*[field_or_limb_edge] * k), max_size=40)))
 def test_batches_equal_pure_on_both_kernels(native: ModuleType, rows: list[tuple[int, ...]]) -> None:
     expected = [pure_hash(row) for row in rows]
-    for simd in (False, True) if native.simd_available() else (False,):
-        native.set_simd(simd)
-        try:
+    before = native.simd_enabled()
+    try:
+        for simd in (False, True) if native.simd_available() else (False,):
+            native.set_simd(simd)
             assert native.hash_many(rows) == expected, f"simd={simd}"
-        finally:
-            native.set_simd(True)
+    finally:
+        native.set_simd(before)
 
 
 @needs_native
