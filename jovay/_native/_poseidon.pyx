@@ -6,6 +6,10 @@ the hashing runs in C (poseidon.c) with the GIL released. One difference, outsid
 contract: a non-integer in the field range (1.0) raises TypeError here, while the pure code computes
 with it.
 
+Batches (hash_pairs, hash_leaves, hash_many) run on poseidon.c's 8-lane AVX-512 IFMA kernel where the
+CPU has one, chosen at run time (`simd_available`, `set_simd`; JOVAY_POSEIDON_SIMD=0 keeps the scalar
+loop), with the same results.
+
 Each width's round schedule is taken from the pure module on first use and converted to Montgomery
 form once, so both sides hash with the same constants. It is read lazily rather than at import
 because jovay/crypto/poseidon.py imports jovay._native while it is itself being imported.
