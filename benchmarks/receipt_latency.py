@@ -6,7 +6,7 @@ JSON-RPC batch per tick over keep-alive connections (up to `--connections` reque
 slow answer does not hold back the next tick), for `--duration` s. The
 parent subscribes to `newHeads` and, when a block arrives, marks all of its transactions included at
 that moment: the node announces a block only after committing it with its receipts, so that moment is
-when `eth_getTransactionReceipt` starts returning them (checked for one transaction per block).
+when `eth_getTransactionReceipt` starts returning them (checked for one transaction every 8 blocks).
 Latency = inclusion - start of the HTTP request that carried the transaction (also reported from the
 moment the pacing made it due, which counts any wait for a free connection). Prints p50/p99, the rate
 actually offered and included, the block interval, and whether p50 <= block time + 50 ms; writes
@@ -59,12 +59,13 @@ def measure(rpc: Rpc, dev_keys: list[str], args: argparse.Namespace) -> dict[str
     raws = stream.read(0, total)
     watcher = BlockWatcher(rpc, {tx_hash(raw): i for i, raw in enumerate(raws)}, check_receipts=True).start()
     batch_size = max(1, round(args.rate * args.tick_ms / 1000))
-    load = LoadProcess(rpc.url, InMemory(raws), batch_size, args.rate, args.connections, args.duration + 60)
+    send_limit_s = args.duration + 60  # a server slower than the rate gets a minute more
+    load = LoadProcess(rpc.url, InMemory(raws), batch_size, args.rate, args.connections, send_limit_s)
     try:
         load.start()
         watcher.wait_for_block()
         go = load.go()
-        log = watch_until_included(watcher, load, total, args.duration + 60)
+        log = watch_until_included(watcher, load, total, send_limit_s + 60)
     finally:
         load.stop()
         watcher.stop()
@@ -103,6 +104,7 @@ def figures(watcher: BlockWatcher, log: SendLog, go: float, args: argparse.Names
         "blocks": len(during),
         "p50_within_block_time_plus_50ms": p50 <= block_time_s + SLACK_S,
         "receipt_misses": watcher.receipt_misses,
+        "receipt_probes": watcher.receipt_probes,
         "error_samples": log.error_samples,
         "points": [(round(t, 4), round(latency, 4)) for t, latency in points],
     }
@@ -160,8 +162,10 @@ def report(result: dict[str, Any]) -> None:
     )
     verdict = "yes" if result["p50_within_block_time_plus_50ms"] else "NO"
     print(f"p50 <= block time + 50 ms ({(result['block_time_s'] + SLACK_S) * ms:.0f} ms): {verdict}")
-    if result["receipt_misses"]:
-        print(f"warning: {result['receipt_misses']} blocks announced before a receipt was readable")
+    print(
+        f"receipts readable at the block's announcement: {result['receipt_probes']} probes, "
+        f"{result['receipt_misses']} misses"
+    )
     if result["error_samples"]:
         print(f"rejections, first ones: {result['error_samples']}")
 

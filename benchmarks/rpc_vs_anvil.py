@@ -83,7 +83,7 @@ def run_repeat(side: str, rpc: Rpc, raws: list[bytes], first: int, args: argpars
         load.start()
         watcher.wait_for_block()
         go = load.go()
-        log = watch_until_included(watcher, load, len(raws), args.limit_s)
+        log = watch_until_included(watcher, load, len(raws), args.limit_s + 60)
     finally:
         load.stop()
         watcher.stop()

@@ -38,12 +38,25 @@ class HeadTracker(Protocol):
 
 @dataclass
 class LoadedBlock:
+    """A stored block as RPC serves it. Its transactions and receipts are decoded on first use: the
+    header and the transaction hashes (newHeads clients, block explorers, load watchers) are asked for
+    far more often, and decoding thousands of receipts costs more than serving the rest."""
+
     header: Header
     hash: bytes
-    txs: list[SignedTx | DepositTx]
+    raw_txs: list[bytes]
     tx_hashes: list[bytes]
-    receipts: list[StoredReceipt]
     size: int
+    chain_id: int
+    read_receipts: Callable[[], list[StoredReceipt]]
+
+    @functools.cached_property
+    def txs(self) -> list[SignedTx | DepositTx]:
+        return [decode_stored_tx(raw, self.chain_id) for raw in self.raw_txs]
+
+    @functools.cached_property
+    def receipts(self) -> list[StoredReceipt]:
+        return self.read_receipts()
 
     def receipt_json(self, index: int, first_log_index: int) -> dict[str, Any]:
         """Receipt `index` as RPC serves it; `first_log_index` counts the logs of earlier receipts."""
@@ -81,10 +94,10 @@ class EthApi:
         if found is None:
             return None
         header, raw_txs = found
-        txs = [decode_stored_tx(raw, self.chain_id) for raw in raw_txs]
         raw = self.chain.store.block_rlp(number) or b""
         hashes = [keccak256(raw_tx) for raw_tx in raw_txs]
-        return LoadedBlock(header, block_hash(header), txs, hashes, self.chain.receipts(number), len(raw))
+        receipts = functools.partial(self.chain.receipts, number)
+        return LoadedBlock(header, block_hash(header), raw_txs, hashes, len(raw), self.chain_id, receipts)
 
     def load_block(self, number: int) -> LoadedBlock | None:
         if number > self.chain.head.number or number < 0:
