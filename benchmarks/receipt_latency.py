@@ -35,6 +35,7 @@ from load import (  # noqa: E402
     Rpc,
     SendLog,
     TransferStream,
+    cpu_seconds,
     current_fees,
     fund_accounts,
     funding_amount,
@@ -49,13 +50,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SLACK_S = 0.050  # the target: p50 <= block time + 50 ms
 
 
-def measure(rpc: Rpc, dev_keys: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def measure(rpc: Rpc, devnet: load.JovayDevnet, args: argparse.Namespace) -> dict[str, Any]:
     """Fund the senders, run the steady load once, and return latencies and rates."""
     total = round(args.rate * args.duration)
     stream = TransferStream("jovay-bench", args.senders, current_fees(rpc))
     stream.ensure(total)
     amount = funding_amount(stream.fees, math.ceil(total / args.senders))
-    fund_accounts(rpc, dev_keys, stream.addresses(), amount)
+    fund_accounts(rpc, devnet.dev_keys, stream.addresses(), amount)
     raws = stream.read(0, total)
     watcher = BlockWatcher(rpc, {tx_hash(raw): i for i, raw in enumerate(raws)}, check_receipts=True).start()
     batch_size = max(1, round(args.rate * args.tick_ms / 1000))
@@ -64,12 +65,16 @@ def measure(rpc: Rpc, dev_keys: list[str], args: argparse.Namespace) -> dict[str
     try:
         load.start()
         watcher.wait_for_block()
+        node_cpu = cpu_seconds(devnet.node_pid)
         go = load.go()
         log = watch_until_included(watcher, load, total, send_limit_s + 60)
+        node_cpu = cpu_seconds(devnet.node_pid) - node_cpu
     finally:
         load.stop()
         watcher.stop()
-    return figures(watcher, log, go, args)
+    result = figures(watcher, log, go, args)
+    result["node_cpu_us_per_tx"] = 1e6 * node_cpu / max(1, len(watcher.included))
+    return result
 
 
 def figures(watcher: BlockWatcher, log: SendLog, go: float, args: argparse.Namespace) -> dict[str, Any]:
@@ -147,7 +152,8 @@ def report(result: dict[str, Any]) -> None:
     ms = 1000
     print(
         f"rate: target {result['target_rate']:.0f} tx/s, offered {result['offered_tps']:.0f} tx/s "
-        f"({result['load_cpu_us_per_tx']:.1f} us load-process CPU per tx), "
+        f"({result['load_cpu_us_per_tx']:.1f} us load-process CPU per tx, "
+        f"{result['node_cpu_us_per_tx']:.0f} us node CPU per included tx), "
         f"included {result['included_tps']:.0f} tx/s ({result['included']}/{result['sent']} sealed, "
         f"{result['rejected']} rejected)"
     )
@@ -185,10 +191,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    with load.jovay_devnet(args.block_time_ms, "jovay-latency-") as (url, dev_keys):
-        rpc = Rpc(url)
+    with load.jovay_devnet(args.block_time_ms, "jovay-latency-") as devnet:
+        rpc = Rpc(devnet.url)
         try:
-            result = measure(rpc, dev_keys, args)
+            result = measure(rpc, devnet, args)
         finally:
             rpc.close()
     report(result)

@@ -36,6 +36,7 @@ from load import (  # noqa: E402
     LoadProcess,
     Rpc,
     TransferStream,
+    cpu_seconds,
     current_fees,
     fund_accounts,
     funding_amount,
@@ -68,12 +69,15 @@ class Repeat:
     end_to_end_tps: float  # included load txs / (last inclusion - go)
     offered_tps: float  # the rate the load process started its requests at
     load_cpu_us_per_tx: float  # the load process's CPU per transaction sent
+    server_cpu_us_per_tx: float  # the server process's CPU (all threads) per load transaction included
     blocks: int
     curve: list[tuple[float, int]]  # (seconds since go, load txs included so far) per block
     errors: list[str]
 
 
-def run_repeat(side: str, rpc: Rpc, raws: list[bytes], first: int, args: argparse.Namespace) -> Repeat:
+def run_repeat(
+    side: str, rpc: Rpc, server_pid: int, raws: list[bytes], first: int, args: argparse.Namespace
+) -> Repeat:
     """One load run: align to a block, start the load process, count until all are sealed."""
     tracked = {tx_hash(raw): first + i for i, raw in enumerate(raws)}
     watcher = BlockWatcher(rpc, tracked).start()
@@ -82,8 +86,10 @@ def run_repeat(side: str, rpc: Rpc, raws: list[bytes], first: int, args: argpars
     try:
         load.start()
         watcher.wait_for_block()
+        server_cpu = cpu_seconds(server_pid)
         go = load.go()
         log = watch_until_included(watcher, load, len(raws), args.limit_s + 60)
+        server_cpu = cpu_seconds(server_pid) - server_cpu
     finally:
         load.stop()
         watcher.stop()
@@ -105,13 +111,16 @@ def run_repeat(side: str, rpc: Rpc, raws: list[bytes], first: int, args: argpars
         end_to_end_tps=len(watcher.included) / (last - go) if last > go else 0.0,
         offered_tps=log.offered_tps,
         load_cpu_us_per_tx=log.cpu_us_per_tx,
+        server_cpu_us_per_tx=1e6 * server_cpu / len(watcher.included) if watcher.included else 0.0,
         blocks=len(loaded),
         curve=curve,
         errors=log.error_samples,
     )
 
 
-def run_side(side: str, url: str, funder_keys: list[str], args: argparse.Namespace) -> list[Repeat]:
+def run_side(
+    side: str, url: str, server_pid: int, funder_keys: list[str], args: argparse.Namespace
+) -> list[Repeat]:
     """Fund the load senders once, then run `args.repeats` loads against the same chain."""
     rpc = Rpc(url)
     stream = TransferStream("jovay-bench", args.senders, current_fees(rpc))
@@ -127,14 +136,15 @@ def run_side(side: str, url: str, funder_keys: list[str], args: argparse.Namespa
             first = number * args.txs
             if nonces_of(rpc, addresses) != stream.nonces_after(first):
                 print(f"  warning: the senders' nonces are not where {first} stream transactions leave them")
-            run = run_repeat(side, rpc, stream.read(first, args.txs), first, args)
+            run = run_repeat(side, rpc, server_pid, stream.read(first, args.txs), first, args)
             repeats.append(run)
             print(
                 f"{side} #{number + 1}: {run.window_txs} txs in {run.blocks} blocks "
                 f"over {run.window_s:.2f} s: "
                 f"{run.tps:7.0f} tx/s included (end to end {run.end_to_end_tps:.0f} tx/s, "
                 f"offered {run.offered_tps:.0f} tx/s at {run.load_cpu_us_per_tx:.0f} us CPU/tx, "
-                f"{run.rejected} rejected, {run.sent - run.rejected - run.included} missing)",
+                f"{run.rejected} rejected, {run.sent - run.rejected - run.included} missing; "
+                f"server {run.server_cpu_us_per_tx:.0f} us CPU per included tx)",
                 flush=True,
             )
             if run.errors:
@@ -145,8 +155,8 @@ def run_side(side: str, url: str, funder_keys: list[str], args: argparse.Namespa
 
 
 def run_jovay(args: argparse.Namespace) -> list[Repeat]:
-    with load.jovay_devnet(args.block_time_ms, "jovay-bench-") as (url, keys):
-        return run_side("jovay", url, keys, args)
+    with load.jovay_devnet(args.block_time_ms, "jovay-bench-") as devnet:
+        return run_side("jovay", devnet.url, devnet.node_pid, devnet.dev_keys, args)
 
 
 def run_anvil(args: argparse.Namespace) -> tuple[list[Repeat], str]:
@@ -156,7 +166,7 @@ def run_anvil(args: argparse.Namespace) -> tuple[list[Repeat], str]:
         assert anvil.process is not None
         command = " ".join(str(a) for a in anvil.process.args)  # type: ignore[union-attr]
         print(f"anvil command: {command}", flush=True)
-        return run_side("anvil", anvil.url, list(anvil.dev_keys), args), command
+        return run_side("anvil", anvil.url, anvil.process.pid, list(anvil.dev_keys), args), command
     finally:
         anvil.stop()
 
@@ -166,6 +176,8 @@ def summarize(runs: dict[str, list[Repeat]]) -> dict[str, float]:
     for side in SIDES:
         summary[f"{side}_median_end_to_end_tps"] = statistics.median(r.end_to_end_tps for r in runs[side])
         summary[f"{side}_median_offered_tps"] = statistics.median(r.offered_tps for r in runs[side])
+        cpu = statistics.median(r.server_cpu_us_per_tx for r in runs[side])
+        summary[f"{side}_median_server_cpu_us_per_tx"] = cpu
     anvil = summary["anvil_median_tps"]
     summary["ratio_jovay_over_anvil"] = summary["jovay_median_tps"] / anvil if anvil else 0.0
     return summary
@@ -225,7 +237,9 @@ def main() -> None:
     print(
         f"median included tx/s: jovay {summary['jovay_median_tps']:.0f}, "
         f"anvil {summary['anvil_median_tps']:.0f}, "
-        f"ratio jovay/anvil {summary['ratio_jovay_over_anvil']:.2f} "
+        f"ratio jovay/anvil {summary['ratio_jovay_over_anvil']:.2f}; server CPU per included tx: "
+        f"jovay node {summary['jovay_median_server_cpu_us_per_tx']:.0f} us, "
+        f"anvil {summary['anvil_median_server_cpu_us_per_tx']:.0f} us "
         f"(offered {summary['jovay_median_offered_tps']:.0f} and {summary['anvil_median_offered_tps']:.0f}; "
         f"{args.txs} txs x {args.repeats} repeats per side, batches of {args.batch_size}, "
         f"{args.senders} senders; {time.monotonic() - started:.0f} s in all)"
