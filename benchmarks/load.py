@@ -206,10 +206,14 @@ class TransferStream:
 
     def read(self, first: int, count: int) -> list[bytes]:
         """stream[first:first + count], signing it first where the cache lacks it."""
+        self.ensure(first + count)
         return list(self.iterate(first, count))
 
     def iterate(self, first: int, count: int) -> Iterator[bytes]:
-        self.ensure(first + count)
+        """stream[first:first + count] from the cache, which must hold it (`ensure`): a load process
+        reads as it goes and never signs."""
+        if self.cached() < first + count:
+            raise RuntimeError(f"{self.path} holds {self.cached()} transactions, not {first + count}")
         with open(self.path, "rb") as cache:
             cache.seek(first * SLOT)
             left = count
@@ -347,7 +351,7 @@ class KeepAlive:
         self._sock.sendall(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))
         head = self._read_until(b"\r\n\r\n")
         status = int(head[9:12])
-        headers = head.lower()
+        headers = head.lower() + b"\r\n"
         at = headers.find(b"\r\ncontent-length:")
         if at < 0:
             raise RuntimeError(f"reply without Content-Length: {head[:200]!r}")
@@ -437,9 +441,20 @@ class Prefetch:
         self._queue: queue.Queue[tuple[int, int, bytes] | None] = queue.Queue()
         self._room = threading.Semaphore(max(1, PREFETCH_BYTES // (batch_size * 250)))
         self._full = threading.Event()
+        self._error: BaseException | None = None
         threading.Thread(target=self._fill, name="prefetch", daemon=True).start()
 
     def _fill(self) -> None:
+        try:
+            self._serialize()
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._queue.put(None)
+            self._full.set()
+
+    def _serialize(self) -> None:
         raws = self._source.raws()
         first = self._source.first
         end = first + self._source.count
@@ -451,8 +466,6 @@ class Prefetch:
                 self._room.acquire()
             self._queue.put((first, count, batch_body(chunk, first)))
             first += count
-        self._queue.put(None)
-        self._full.set()
 
     def wait_ready(self, timeout_s: float) -> None:
         self._full.wait(timeout_s)
@@ -461,6 +474,8 @@ class Prefetch:
         while (item := self._queue.get()) is not None:
             self._room.release()
             yield item
+        if self._error is not None:
+            raise RuntimeError("serializing the load failed") from self._error
 
 
 class Senders:
@@ -790,3 +805,61 @@ def jovay_devnet(block_time_ms: int, prefix: str) -> Iterator[JovayDevnet]:
             yield JovayDevnet(str(info["rpcUrl"]), keys, devnet.processes["node"].pid)
         finally:
             devnet.stop()
+
+
+# --- what the generator itself can offer ----------------------------------------------------------------
+def null_server(listener: socket.socket) -> None:
+    """Answers every POST on each connection with the same small JSON body, reading nothing but the
+    Content-Length: a stand-in server that costs next to nothing, to measure the generator alone."""
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+
+    def serve(connection: socket.socket) -> None:
+        buffer = b""
+        with connection:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = connection.recv(1 << 20)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                headers = head.lower() + b"\r\n"
+                at = headers.index(b"\r\ncontent-length:") + 17
+                length = int(headers[at : headers.index(b"\r\n", at)])
+                while len(buffer) < length:
+                    buffer += connection.recv(1 << 20)
+                buffer = buffer[length:]
+                connection.sendall(reply)
+
+    while True:
+        connection, _ = listener.accept()
+        threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+
+def main() -> None:
+    """`python benchmarks/load.py [--rate 5000] [--seconds 10]`: the rate the generator offers to a
+    server that answers at once, and its CPU per transaction (signing excluded: the stream is cached)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--rate", type=float, default=5_000.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--tick-ms", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=null_server, args=(listener,), daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    stream = TransferStream("jovay-bench", 1_000, Fees(202_611, 1_000_000, 1 << 26))
+    count = round(args.rate * args.seconds)
+    stream.ensure(count)
+    source = FromStream(stream, 0, count)
+    batch = max(1, round(args.rate * args.tick_ms / 1000))
+    load = LoadProcess(url, source, batch, args.rate, args.connections, args.seconds + 30).start()
+    load.go()
+    log = load.result(args.seconds + 60)
+    print(log.summary())
+
+
+if __name__ == "__main__":
+    main()
