@@ -1,15 +1,18 @@
 """End-to-end JSON-RPC throughput, Jovay devnet against anvil, with the same load and the same counting.
 
-For each side a spawned load process sends pre-signed EIP-1559 ETH transfers (many distinct senders,
-funded first by transfers from the dev keys) as back-to-back JSON-RPC batches of
-`eth_sendRawTransaction`; the parent watches `newHeads` and counts the load transactions in each
-sealed block. Included tx/s is the load transactions in the blocks from the first holding one to the
-last, over those blocks' time (from the arrival of the block before the first to the arrival of the
-last). Sides: (a) a Jovay devnet (anvil L1, contracts, sequencer node with RPC, batcher; block time
-250 ms), (b) anvil with `--block-time 1` and the block gas limit set to Jovay's. Prints each repeat,
-the medians and the ratio jovay/anvil; writes benchmarks/results/rpc_vs_anvil.{json,png}.
+For each side a spawned load process (benchmarks/load.py) offers pre-signed EIP-1559 ETH transfers
+(many distinct senders, funded first by transfers from the dev keys; signed once and cached) as JSON-RPC
+batches of `eth_sendRawTransaction` over keep-alive connections: at `--rate` tx/s, or with `--rate 0`
+back to back, `--connections` requests in flight. The parent watches `newHeads` and counts the load
+transactions in each sealed block. Included tx/s is the load transactions in the blocks from the first
+holding one to the last, over those blocks' time (from the arrival of the block before the first to
+the arrival of the last). Sides: (a) a Jovay devnet (anvil L1, contracts, sequencer node with RPC,
+batcher; block time 250 ms), (b) anvil with `--block-time 1` and the block gas limit set to Jovay's.
+Prints each repeat (with the rate the load process offered and its CPU per transaction), the medians
+and the ratio jovay/anvil; writes benchmarks/results/rpc_vs_anvil.{json,png}.
 
-    .venv/bin/python benchmarks/rpc_vs_anvil.py [--txs 5000] [--senders 1000] [--batch-size 250] [--repeats 3]
+    .venv/bin/python benchmarks/rpc_vs_anvil.py [--txs 10000] [--senders 1000] [--batch-size 250]
+        [--rate 0] [--connections 2] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -29,20 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402
 from load import (  # noqa: E402
     BlockWatcher,
+    InMemory,
     LoadProcess,
     Rpc,
+    TransferStream,
+    cpu_seconds,
     current_fees,
-    flood,
     fund_accounts,
     funding_amount,
-    load_keys,
-    presign_transfers,
+    nonces_of,
     tx_hash,
     watch_until_included,
     window_rate,
 )
 
-from jovay.crypto.secp256k1 import address_of  # noqa: E402
 from jovay.l1.anvil import Anvil  # noqa: E402
 from jovay.params import BLOCK_GAS_LIMIT  # noqa: E402
 
@@ -64,22 +67,29 @@ class Repeat:
     window_txs: int
     window_s: float
     end_to_end_tps: float  # included load txs / (last inclusion - go)
-    send_tps: float  # what the load process pushed through eth_sendRawTransaction
+    offered_tps: float  # the rate the load process started its requests at
+    load_cpu_us_per_tx: float  # the load process's CPU per transaction sent
+    server_cpu_us_per_tx: float  # the server process's CPU (all threads) per load transaction included
     blocks: int
     curve: list[tuple[float, int]]  # (seconds since go, load txs included so far) per block
     errors: list[str]
 
 
-def run_repeat(side: str, rpc: Rpc, raws: list[bytes], args: argparse.Namespace) -> Repeat:
+def run_repeat(
+    side: str, rpc: Rpc, server_pid: int, raws: list[bytes], first: int, args: argparse.Namespace
+) -> Repeat:
     """One load run: align to a block, start the load process, count until all are sealed."""
-    tracked = {tx_hash(raw): i for i, raw in enumerate(raws)}
+    tracked = {tx_hash(raw): first + i for i, raw in enumerate(raws)}
     watcher = BlockWatcher(rpc, tracked).start()
-    load = LoadProcess(flood, rpc.url, ["0x" + r.hex() for r in raws], args.batch_size, args.limit_s)
+    source = InMemory(raws, first)
+    load = LoadProcess(rpc.url, source, args.batch_size, args.rate, args.connections, args.limit_s)
     try:
         load.start()
         watcher.wait_for_block()
+        server_cpu = cpu_seconds(server_pid)
         go = load.go()
-        log = watch_until_included(watcher, load, len(raws), args.limit_s)
+        log = watch_until_included(watcher, load, len(raws), args.limit_s + 60)
+        server_cpu = cpu_seconds(server_pid) - server_cpu
     finally:
         load.stop()
         watcher.stop()
@@ -90,7 +100,6 @@ def run_repeat(side: str, rpc: Rpc, raws: list[bytes], args: argparse.Namespace)
     for block in loaded:
         total += block.load_count
         curve.append((block.arrival - go, total))
-    send_s = (log.requests[-1][1] - log.requests[0][0]) if log.requests else 0.0
     return Repeat(
         side=side,
         sent=log.sent,
@@ -100,34 +109,42 @@ def run_repeat(side: str, rpc: Rpc, raws: list[bytes], args: argparse.Namespace)
         window_txs=window_txs,
         window_s=window_s,
         end_to_end_tps=len(watcher.included) / (last - go) if last > go else 0.0,
-        send_tps=log.sent / send_s if send_s else 0.0,
+        offered_tps=log.offered_tps,
+        load_cpu_us_per_tx=log.cpu_us_per_tx,
+        server_cpu_us_per_tx=1e6 * server_cpu / len(watcher.included) if watcher.included else 0.0,
         blocks=len(loaded),
         curve=curve,
         errors=log.error_samples,
     )
 
 
-def run_side(side: str, url: str, funder_keys: list[str], args: argparse.Namespace) -> list[Repeat]:
+def run_side(
+    side: str, url: str, server_pid: int, funder_keys: list[str], args: argparse.Namespace
+) -> list[Repeat]:
     """Fund the load senders once, then run `args.repeats` loads against the same chain."""
     rpc = Rpc(url)
-    keys = load_keys(args.senders)
-    per_sender = math.ceil(args.txs / args.senders)
-    fees = current_fees(rpc)
+    stream = TransferStream("jovay-bench", args.senders, current_fees(rpc))
+    stream.ensure(args.txs * args.repeats)
+    addresses = stream.addresses()
     started = time.monotonic()
-    amount = funding_amount(fees, per_sender * args.repeats)
-    fund_accounts(rpc, funder_keys, [address_of(k) for k in keys], amount)
-    print(f"{side}: funded {len(keys)} senders in {time.monotonic() - started:.1f} s", flush=True)
+    amount = funding_amount(stream.fees, math.ceil(args.txs * args.repeats / args.senders))
+    fund_accounts(rpc, funder_keys, addresses, amount)
+    print(f"{side}: funded {len(addresses)} senders in {time.monotonic() - started:.1f} s", flush=True)
     repeats = []
     try:
         for number in range(args.repeats):
-            raws = presign_transfers(rpc, keys, fees, per_sender)[: args.txs]
-            run = run_repeat(side, rpc, raws, args)
+            first = number * args.txs
+            if nonces_of(rpc, addresses) != stream.nonces_after(first):
+                print(f"  warning: the senders' nonces are not where {first} stream transactions leave them")
+            run = run_repeat(side, rpc, server_pid, stream.read(first, args.txs), first, args)
             repeats.append(run)
             print(
                 f"{side} #{number + 1}: {run.window_txs} txs in {run.blocks} blocks "
                 f"over {run.window_s:.2f} s: "
                 f"{run.tps:7.0f} tx/s included (end to end {run.end_to_end_tps:.0f} tx/s, "
-                f"sent {run.send_tps:.0f} tx/s, {run.rejected} rejected, {run.sent - run.included} missing)",
+                f"offered {run.offered_tps:.0f} tx/s at {run.load_cpu_us_per_tx:.0f} us CPU/tx, "
+                f"{run.rejected} rejected, {run.sent - run.rejected - run.included} missing; "
+                f"server {run.server_cpu_us_per_tx:.0f} us CPU per included tx)",
                 flush=True,
             )
             if run.errors:
@@ -138,8 +155,8 @@ def run_side(side: str, url: str, funder_keys: list[str], args: argparse.Namespa
 
 
 def run_jovay(args: argparse.Namespace) -> list[Repeat]:
-    with load.jovay_devnet(args.block_time_ms, "jovay-bench-") as (url, keys):
-        return run_side("jovay", url, keys, args)
+    with load.jovay_devnet(args.block_time_ms, "jovay-bench-") as devnet:
+        return run_side("jovay", devnet.url, devnet.node_pid, devnet.dev_keys, args)
 
 
 def run_anvil(args: argparse.Namespace) -> tuple[list[Repeat], str]:
@@ -149,7 +166,7 @@ def run_anvil(args: argparse.Namespace) -> tuple[list[Repeat], str]:
         assert anvil.process is not None
         command = " ".join(str(a) for a in anvil.process.args)  # type: ignore[union-attr]
         print(f"anvil command: {command}", flush=True)
-        return run_side("anvil", anvil.url, list(anvil.dev_keys), args), command
+        return run_side("anvil", anvil.url, anvil.process.pid, list(anvil.dev_keys), args), command
     finally:
         anvil.stop()
 
@@ -158,6 +175,9 @@ def summarize(runs: dict[str, list[Repeat]]) -> dict[str, float]:
     summary = {f"{side}_median_tps": statistics.median(r.tps for r in runs[side]) for side in SIDES}
     for side in SIDES:
         summary[f"{side}_median_end_to_end_tps"] = statistics.median(r.end_to_end_tps for r in runs[side])
+        summary[f"{side}_median_offered_tps"] = statistics.median(r.offered_tps for r in runs[side])
+        cpu = statistics.median(r.server_cpu_us_per_tx for r in runs[side])
+        summary[f"{side}_median_server_cpu_us_per_tx"] = cpu
     anvil = summary["anvil_median_tps"]
     summary["ratio_jovay_over_anvil"] = summary["jovay_median_tps"] / anvil if anvil else 0.0
     return summary
@@ -196,9 +216,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--txs", type=int, default=5_000, help="load transactions per side and repeat")
+    parser.add_argument("--txs", type=int, default=10_000, help="load transactions per side and repeat")
     parser.add_argument("--senders", type=int, default=1_000, help="distinct funded senders")
     parser.add_argument("--batch-size", type=int, default=250, help="requests per JSON-RPC batch")
+    parser.add_argument("--rate", type=float, default=0.0, help="offered tx/s (0: back to back)")
+    parser.add_argument("--connections", type=int, default=2, help="requests in flight at most")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--block-time-ms", type=int, default=250, help="Jovay block time")
     parser.add_argument("--anvil-block-time", type=float, default=1.0, help="anvil --block-time (s)")
@@ -215,8 +237,11 @@ def main() -> None:
     print(
         f"median included tx/s: jovay {summary['jovay_median_tps']:.0f}, "
         f"anvil {summary['anvil_median_tps']:.0f}, "
-        f"ratio jovay/anvil {summary['ratio_jovay_over_anvil']:.2f} "
-        f"({args.txs} txs x {args.repeats} repeats per side, batches of {args.batch_size}, "
+        f"ratio jovay/anvil {summary['ratio_jovay_over_anvil']:.2f}; server CPU per included tx: "
+        f"jovay node {summary['jovay_median_server_cpu_us_per_tx']:.0f} us, "
+        f"anvil {summary['anvil_median_server_cpu_us_per_tx']:.0f} us "
+        f"(offered {summary['jovay_median_offered_tps']:.0f} and {summary['anvil_median_offered_tps']:.0f}; "
+        f"{args.txs} txs x {args.repeats} repeats per side, batches of {args.batch_size}, "
         f"{args.senders} senders; {time.monotonic() - started:.0f} s in all)"
     )
     RESULTS.mkdir(exist_ok=True)

@@ -1,12 +1,15 @@
 """Soak: a Jovay devnet under a steady load for minutes; memory must stay flat and no transaction may be lost.
 
-A spawned load process signs EIP-1559 ETH transfers as it goes (round-robin over `--senders` funded
-keys) and sends `--rate` tx/s in one JSON-RPC batch per tick for `--duration` s, then stops by
-itself. Meanwhile the parent samples the node process's RSS and the chain head. At the end it waits
-(bounded) until the chain has caught up and checks, sender by sender, that the on-chain nonce equals
-the number of that sender's transactions the node accepted: a difference is a lost transaction.
-Memory growth is the RSS slope over the second half of the run (the first half includes warm-up:
-caches filling up to their bounds). Writes benchmarks/results/soak.{json,png}.
+A spawned load process (benchmarks/load.py) offers pre-signed EIP-1559 ETH transfers, round-robin over
+`--senders` funded keys, at `--rate` tx/s in one JSON-RPC batch per tick over keep-alive connections
+for `--duration` s, then stops by itself. The transfers are signed before the run into the cache
+(`$JOVAY_CACHE_DIR/presigned/`, once: signing as it went cost the load process more CPU than the rate
+allows on two cores) and read from there as the run goes. Meanwhile the parent samples the node
+process's RSS and the chain head. At the end it waits (bounded) until the chain has caught up and
+checks, sender by sender, that the on-chain nonce equals the run of that sender's transactions the node
+accepted (up to its first refused one, if any): a difference is a lost transaction. Memory growth is
+the RSS slope over the second half of the run (the first half includes warm-up: caches filling up to
+their bounds). Writes benchmarks/results/soak.{json,png}.
 
     .venv/bin/python benchmarks/soak.py [--rate 5000] [--duration 600 | --minutes 10] [--senders 2000]
 """
@@ -25,91 +28,37 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
 from load import (  # noqa: E402
-    Fees,
+    FromStream,
     LoadProcess,
     Rpc,
+    SendLog,
+    TransferStream,
     current_fees,
     fund_accounts,
     funding_amount,
-    load_keys,
     nonces_of,
-    sign_transfer,
 )
 
-from jovay.crypto.secp256k1 import address_of  # noqa: E402
 from jovay.devnet import Devnet, DevnetConfig  # noqa: E402
 from jovay.l1.anvil import free_port  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE_S = 5.0
-MAX_BATCH = 500
 
 
-def signing_load(
-    url: str,
-    keys: list[bytes],
-    fees: Fees,
-    rate: float,
-    duration_s: float,
-    tick_s: float,
-    ready: Any,
-    go: Any,
-    out: Any,
-) -> None:
-    """Load process body: sign and send at `rate` tx/s for `duration_s`, then report per-sender counts.
-
-    A sender whose transaction is rejected stops there (its later nonces could never be included).
-    """
-    addresses = [address_of(k) for k in keys]
-    nonces = [0] * len(keys)  # next nonce to sign, per sender (fresh keys start at 0)
-    accepted = [0] * len(keys)  # accepted run of nonces from 0, per sender
-    stopped = [False] * len(keys)
-    sent = rejected = 0
-    errors: list[str] = []
-    turn = 0
-    with httpx.Client(timeout=30) as client:
-        client.post(url, json={"jsonrpc": "2.0", "id": 0, "method": "eth_chainId", "params": []})
-        ready.set()
-        go.wait(60)
-        start = time.monotonic()
-        while (now := time.monotonic()) < start + duration_s and not all(stopped):
-            due = int((now - start) * rate) - sent
-            if due <= 0:
-                time.sleep(tick_s)
-                continue
-            batch: list[tuple[int, int]] = []  # (sender, nonce)
-            while len(batch) < min(due, MAX_BATCH):
-                i = turn % len(keys)
-                turn += 1
-                if not stopped[i]:
-                    batch.append((i, nonces[i]))
-                    nonces[i] += 1
-            raws = [sign_transfer(keys[i], fees, n, addresses[(i + 1) % len(keys)], 1) for i, n in batch]
-            body = [
-                {"jsonrpc": "2.0", "id": k, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]}
-                for k, raw in enumerate(raws)
-            ]
-            answers = client.post(url, json=body).json()
-            for (i, nonce), answer in zip(batch, answers, strict=True):
-                if "error" in answer:
-                    rejected += 1
-                    stopped[i] = True
-                    if len(errors) < 5:
-                        errors.append(str(answer["error"].get("message")))
-                elif not stopped[i]:
-                    accepted[i] = nonce + 1
-            sent += len(batch)
-    out.put(
-        {
-            "sent": sent,
-            "rejected": rejected,
-            "accepted": accepted,
-            "errors": errors,
-            "send_s": time.monotonic() - start,
-        }
-    )
+def accepted_runs(stream: TransferStream, log: SendLog) -> tuple[list[int], int]:
+    """Per sender, the nonces the chain must reach: the sender's transactions sent, up to its first
+    refused one. Also how many accepted transactions follow a refused one of their sender (they wait
+    in the pool for a nonce that never comes: not lost, but never sealed)."""
+    runs = stream.nonces_after(log.sent)  # the load process sends a prefix of the stream, in order
+    stranded = 0
+    for index in sorted(log.rejected_ids):
+        sender, nonce = index % stream.senders, index // stream.senders
+        if nonce < runs[sender]:
+            stranded += runs[sender] - nonce - 1
+            runs[sender] = nonce
+    return runs, stranded
 
 
 def rss_of(pid: int) -> tuple[int, int]:
@@ -176,11 +125,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="minutes of load (instead of --duration)")
     parser.add_argument("--senders", type=int, default=2_000)
     parser.add_argument("--tick-ms", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=4, help="requests in flight at most")
     parser.add_argument("--block-time-ms", type=int, default=250)
     args = parser.parse_args()
     if args.minutes is not None:
         args.duration = 60 * args.minutes
-    keys = load_keys(args.senders, seed="jovay-soak")
+    total = round(args.rate * args.duration)
     with tempfile.TemporaryDirectory(prefix="jovay-soak-") as tmp:
         config = DevnetConfig(
             data_dir=Path(tmp), rpc_port=free_port(), l1_port=free_port(), block_time_ms=args.block_time_ms
@@ -190,47 +140,50 @@ def main() -> None:
             info = devnet.start()
             node_pid = devnet.processes["node"].pid
             rpc = Rpc(str(info["rpcUrl"]))
-            fees = current_fees(rpc)
-            per_sender = int(args.rate * args.duration / args.senders) + 2
+            stream = TransferStream("jovay-soak", args.senders, current_fees(rpc))
+            stream.ensure(total)
+            addresses = stream.addresses()
             dev_keys = [str(a["privateKey"]) for a in info["devAccounts"]]  # type: ignore[attr-defined]
-            fund_accounts(rpc, dev_keys, [address_of(k) for k in keys], funding_amount(fees, per_sender))
-            addresses = [address_of(k) for k in keys]
-            base_nonces = nonces_of(rpc, addresses)
-            load = LoadProcess(
-                signing_load, rpc.url, keys, fees, args.rate, args.duration, args.tick_ms / 1000
-            )
+            per_sender = total // args.senders + 2
+            fund_accounts(rpc, dev_keys, addresses, funding_amount(stream.fees, per_sender))
+            if nonces_of(rpc, addresses) != stream.nonces_after(0):
+                raise RuntimeError("the soak keys have sent transactions already: they must be fresh")
+            batch_size = max(1, round(args.rate * args.tick_ms / 1000))
+            source = FromStream(stream, 0, total)
+            load = LoadProcess(rpc.url, source, batch_size, args.rate, args.connections, args.duration)
             samples: list[tuple[float, int, int, int]] = []  # (s, RSS, load txs sealed, private)
             try:
                 load.start()
                 go = load.go()
                 while not load.done():
-                    included = sum(nonces_of(rpc, addresses)) - sum(base_nonces)
                     rss, private = rss_of(node_pid)
-                    samples.append((time.monotonic() - go, rss, included, private))
+                    samples.append((time.monotonic() - go, rss, sum(nonces_of(rpc, addresses)), private))
                     time.sleep(SAMPLE_S)
-                report = load.result()
+                log = load.result()
             finally:
                 load.stop()
-            expected = [b + a for b, a in zip(base_nonces, report["accepted"], strict=True)]
+            expected, stranded = accepted_runs(stream, log)
             deadline = time.monotonic() + 120  # bounded catch-up
             while (final := nonces_of(rpc, addresses)) != expected and time.monotonic() < deadline:
                 time.sleep(1)
             rss, private = rss_of(node_pid)
-            samples.append((time.monotonic() - go, rss, sum(final) - sum(base_nonces), private))
+            samples.append((time.monotonic() - go, rss, sum(final), private))
             rpc.close()
         finally:
             devnet.stop()
-    accepted = sum(report["accepted"])
-    included = sum(final) - sum(base_nonces)
+    accepted = sum(expected)
+    included = sum(final)
     result = {
         "target_rate": args.rate,
         "duration_s": args.duration,
         "senders": args.senders,
-        "sent": report["sent"],
-        "sent_tps": report["sent"] / report["send_s"],
+        "sent": log.sent,
+        "offered_tps": log.offered_tps,
+        "load_cpu_us_per_tx": log.cpu_us_per_tx,
         "accepted": accepted,
-        "rejected": report["rejected"],
-        "rejection_samples": report["errors"],
+        "rejected": log.rejected,
+        "stranded_after_a_rejection": stranded,
+        "rejection_samples": log.error_samples,
         "included": included,
         "included_tps": included / max(s[0] for s in samples),
         "lost": accepted - included,
@@ -244,9 +197,11 @@ def main() -> None:
         "samples": samples,
     }
     print(
-        f"soak {args.duration:.0f} s at target {args.rate:.0f} tx/s: sent {result['sent_tps']:.0f} tx/s, "
+        f"soak {args.duration:.0f} s at target {args.rate:.0f} tx/s: "
+        f"offered {result['offered_tps']:.0f} tx/s "
+        f"({result['load_cpu_us_per_tx']:.1f} us load-process CPU per tx), "
         f"included {result['included_tps']:.0f} tx/s; accepted {accepted}, included {included}, "
-        f"lost {result['lost']}, rejected {result['rejected']} {report['errors'][:2]}"
+        f"lost {result['lost']}, rejected {result['rejected']} {log.error_samples[:2]}"
     )
     print(
         f"node RSS: start {result['rss_start_bytes'] / 2**20:.0f} MiB, "

@@ -38,12 +38,25 @@ class HeadTracker(Protocol):
 
 @dataclass
 class LoadedBlock:
+    """A stored block as RPC serves it. Its transactions and receipts are decoded on first use: the
+    header and the transaction hashes (newHeads clients, block explorers, load watchers) are asked for
+    far more often, and decoding thousands of receipts costs more than serving the rest."""
+
     header: Header
     hash: bytes
-    txs: list[SignedTx | DepositTx]
+    raw_txs: list[bytes]
     tx_hashes: list[bytes]
-    receipts: list[StoredReceipt]
     size: int
+    chain_id: int
+    read_receipts: Callable[[], list[StoredReceipt]]
+
+    @functools.cached_property
+    def txs(self) -> list[SignedTx | DepositTx]:
+        return [decode_stored_tx(raw, self.chain_id) for raw in self.raw_txs]
+
+    @functools.cached_property
+    def receipts(self) -> list[StoredReceipt]:
+        return self.read_receipts()
 
     def receipt_json(self, index: int, first_log_index: int) -> dict[str, Any]:
         """Receipt `index` as RPC serves it; `first_log_index` counts the logs of earlier receipts."""
@@ -69,7 +82,9 @@ class EthApi:
     def methods(self) -> dict[str, Callable[[list[Any]], Any]]:
         names = [n for n in dir(self) if n.startswith(("eth_", "net_", "web3_", "debug_"))]
         methods: dict[str, Callable[[list[Any]], Any]] = {name: getattr(self, name) for name in names}
-        methods["eth_sendRawTransaction"] = BatchedMethod(self.eth_sendRawTransaction, self._predecode)
+        methods["eth_sendRawTransaction"] = BatchedMethod(
+            self.eth_sendRawTransaction, self.send_raw_transactions
+        )
         return methods
 
     # --- blocks ----------------------------------------------------------------------------------
@@ -79,10 +94,10 @@ class EthApi:
         if found is None:
             return None
         header, raw_txs = found
-        txs = [decode_stored_tx(raw, self.chain_id) for raw in raw_txs]
         raw = self.chain.store.block_rlp(number) or b""
         hashes = [keccak256(raw_tx) for raw_tx in raw_txs]
-        return LoadedBlock(header, block_hash(header), txs, hashes, self.chain.receipts(number), len(raw))
+        receipts = functools.partial(self.chain.receipts, number)
+        return LoadedBlock(header, block_hash(header), raw_txs, hashes, len(raw), self.chain_id, receipts)
 
     def load_block(self, number: int) -> LoadedBlock | None:
         if number > self.chain.head.number or number < 0:
@@ -185,23 +200,32 @@ class EthApi:
         first_log = sum(len(r.receipt.logs) for r in block.receipts[:index])
         return block.receipt_json(index, first_log)
 
-    def _predecode(self, params_list: list[list[Any]]) -> None:
-        """Decode a batch's raw transactions ahead, on both cores (Sequencer.predecode)."""
+    def eth_sendRawTransaction(self, params: list[Any]) -> str:
         if self.sequencer is None:
-            return
-        raws = []
+            raise _replica_error()
+        raw = p.data(p.param(params, 0), 0)
+        return p.hex_bytes(self.sequencer.submit(raw))
+
+    def send_raw_transactions(self, params_list: list[list[Any]]) -> list[str | Exception]:
+        """eth_sendRawTransaction for a run of calls: each one's hash or the error it alone would raise.
+        The well-formed transactions go to `Sequencer.submit_many` at once (decoded on both cores,
+        then admitted one by one in order), so the answers are those of the calls one after another."""
+        if self.sequencer is None:
+            return [_replica_error() for _ in params_list]
+        outcomes: list[str | Exception] = []
+        raws: list[bytes] = []
+        positions: list[int] = []
         for params in params_list:
             try:
                 raws.append(p.data(p.param(params, 0), 0))
-            except RpcError:
-                continue  # answered as an invalid argument when the call itself runs
-        self.sequencer.predecode(raws)
-
-    def eth_sendRawTransaction(self, params: list[Any]) -> str:
-        if self.sequencer is None:
-            raise RpcError(SERVER_ERROR, "this node is a replica: send transactions to the sequencer")
-        raw = p.data(p.param(params, 0), 0)
-        return p.hex_bytes(self.sequencer.submit(raw))
+            except RpcError as exc:
+                outcomes.append(exc)
+            else:
+                positions.append(len(outcomes))
+                outcomes.append("")
+        for position, submitted in zip(positions, self.sequencer.submit_many(raws), strict=True):
+            outcomes[position] = submitted if isinstance(submitted, Exception) else p.hex_bytes(submitted)
+        return outcomes
 
     # --- accounts and state ----------------------------------------------------------------------
     def _state(self, tag: Any, index: int) -> StateOverlay:
@@ -331,6 +355,10 @@ class EthApi:
         if raw is None:
             raise RpcError(SERVER_ERROR, "block not found")
         return p.hex_bytes(raw)
+
+
+def _replica_error() -> RpcError:
+    return RpcError(SERVER_ERROR, "this node is a replica: send transactions to the sequencer")
 
 
 def _reverted(data: bytes) -> RpcError:
