@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from jovay.codec.blocks import Header
-from jovay.codec.transactions import DepositTx, SignedTx, decode_transaction
+from jovay.codec.transactions import DepositTx, SignedTx, decode_many, decode_transaction
 from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
 from jovay.params import TX_BASE_GAS
 from jovay.sequencer.mempool import Mempool, MempoolLimits
@@ -25,7 +25,7 @@ from jovay.state.keys import account_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
 from jovay.stf.block import BlockExecution, child_env
-from jovay.stf.transaction import BlockEnv, check_funds, check_static_rules, next_l1_message_index
+from jovay.stf.transaction import BlockEnv, check_admission, next_l1_message_index
 from jovay.storage.chain import Chain
 
 log = logging.getLogger(__name__)
@@ -70,17 +70,21 @@ class Sequencer:
     # --- admission -------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
         """Validate and pool a raw signed transaction; returns its hash or raises InvalidTransaction."""
+        signed = self._decoded(raw)
+        return self._admit(signed, StateOverlay(self.chain.store.leaf), self._admission_env())
+
+    def _decoded(self, raw: bytes) -> SignedTx:
+        """The transaction `predecode` decoded ahead, else decoded now; raises its decoding error."""
         decoded = self._predecoded.pop(raw, None)
         if decoded is None:
-            signed = decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
-        elif isinstance(decoded, InvalidTransaction):
+            return decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
+        if isinstance(decoded, InvalidTransaction):
             raise decoded
-        else:
-            signed = decoded
-        state = StateOverlay(self.chain.store.leaf)
-        check_static_rules(state, self._admission_env(), signed)
-        nonce, balance = get_account(state, signed.sender)
-        check_funds(signed, balance)
+        return decoded
+
+    def _admit(self, signed: SignedTx, state: StateOverlay, env: BlockEnv) -> bytes:
+        """The stateful checks against the head's state, then the pool and the listeners."""
+        nonce = check_admission(state, env, signed)
         self.mempool.add(signed, nonce)
         for listener in self.pending_listeners:
             listener(signed.hash)
@@ -100,12 +104,16 @@ class Sequencer:
     def submit_many(self, raws: Sequence[bytes]) -> list[bytes | InvalidTransaction]:
         """`submit` each in order; each one's hash or its error. Decoding and sender recovery run
         ahead on both cores (`predecode`); the stateful checks and the pool see them one by one, in
-        order, so the outcome is the one of a loop of `submit` calls."""
+        order, so the outcome is the one of a loop of `submit` calls made at the moment of the batch's
+        state reads: the batch reads each account once (admission writes no state, so only a block
+        sealed meanwhile could change what a second read finds, as it could between two submits)."""
         self.predecode(raws)
+        state = StateOverlay(self.chain.store.leaf)  # one read per account per batch
+        env = self._admission_env()
         out: list[bytes | InvalidTransaction] = []
         for raw in raws:
             try:
-                out.append(self.submit(raw))
+                out.append(self._admit(self._decoded(raw), state, env))
             except InvalidTransaction as exc:
                 out.append(exc)
         return out
@@ -114,7 +122,8 @@ class Sequencer:
         """Decode and recover the senders of transactions about to be submitted, on a thread pool.
 
         Decoding depends only on the bytes and the chain id, so doing it ahead changes no result;
-        `submit` takes the decoded transaction (or the decoding error) from here.
+        `submit` takes the decoded transaction (or the decoding error) from here. The native batch
+        decoder recovers the senders with the GIL released, so this overlaps the sequencer thread.
         """
         todo = [raw for raw in dict.fromkeys(raws) if type(raw) is bytes and raw not in self._predecoded]
         if len(todo) < MIN_PARALLEL_DECODE or len(self._predecoded) + len(todo) > MAX_PREDECODED:
@@ -206,15 +215,10 @@ class Sequencer:
 def _decode_all(raws: list[bytes], chain_id: int) -> list[SignedTx | InvalidTransaction]:
     """Decode on a pool thread; also derives each sender's account key (a Poseidon hash, cached), which
     admission needs next, while the GIL is free for other threads during the hash."""
-    out: list[SignedTx | InvalidTransaction] = []
-    for raw in raws:
-        try:
-            signed = decode_transaction(raw, expected_chain_id=chain_id)
-        except InvalidTransaction as exc:
-            out.append(exc)
-        else:
+    out = decode_many(raws, chain_id)
+    for signed in out:
+        if type(signed) is SignedTx:
             account_key(signed.sender)
-            out.append(signed)
     return out
 
 

@@ -81,6 +81,15 @@ def check_funds(signed: SignedTx, balance: int) -> None:
         )
 
 
+def check_admission(state: StateOverlay, env: BlockEnv, signed: SignedTx) -> int:
+    """What admission checks against the head's state and the next block's base fee: the static rules,
+    then the funds; returns the sender's account nonce (the pool checks the transaction's nonce)."""
+    check_static_rules(state, env, signed)
+    nonce, balance = get_account(state, signed.sender)
+    check_funds(signed, balance)
+    return nonce
+
+
 def check_nonce(signed: SignedTx, state_nonce: int) -> None:
     nonce = signed.tx.nonce
     address = "0x" + signed.sender.hex()
