@@ -8,7 +8,6 @@ per sender; a transaction that turns out invalid is dropped, never sealed.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
@@ -18,13 +17,12 @@ from dataclasses import dataclass
 
 from jovay.codec.blocks import Header
 from jovay.codec.transactions import DepositTx, SignedTx, decode_many, decode_transaction
-from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
-from jovay.params import TX_BASE_GAS
+from jovay.errors import InvalidTransaction
 from jovay.sequencer.mempool import Mempool, MempoolLimits
 from jovay.state.keys import account_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
-from jovay.stf.block import BlockExecution, child_env
+from jovay.stf.block import BlockExecution, child_env, fill_from_queues
 from jovay.stf.transaction import BlockEnv, check_admission, next_l1_message_index
 from jovay.storage.chain import Chain
 
@@ -155,31 +153,12 @@ class Sequencer:
 
     def _fill(self, execution: BlockExecution) -> tuple[list[SignedTx], list[SignedTx]]:
         """Add pooled transactions by tip, nonce order per sender, until the block is full."""
-        base_fee = execution.env.base_fee
         queues = self.mempool.snapshot_by_sender()
-        heap = [(-_tip(queue[0], base_fee), i, 0) for i, queue in enumerate(queues)]
-        heapq.heapify(heap)
-        included: list[SignedTx] = []
-        dropped: list[SignedTx] = []
-        limit = self.config.max_txs_per_block
-        while heap and len(included) < limit and execution.env.gas_limit - execution.gas_used >= TX_BASE_GAS:
-            _, i, pos = heapq.heappop(heap)
-            signed = queues[i][pos]
-            try:
-                execution.add_transaction(signed)
-            except NotYetValid:
-                continue  # a nonce gap, a full block or a fee below the base fee: wait for a later block
-            except InvalidTransaction as exc:
-                dropped.append(signed)
-                log.info("dropped 0x%s: %s", signed.hash.hex(), exc)
-                if not isinstance(exc, NonceTooLow):
-                    continue  # the sender's later transactions cannot follow this one in this block
-            else:
-                included.append(signed)
-            if pos + 1 < len(queues[i]):
-                heapq.heappush(heap, (-_tip(queues[i][pos + 1], base_fee), i, pos + 1))
-        self.last_block_full = bool(heap)  # stopped by a limit, not by running out of transactions
-        return included, dropped
+        included, dropped, stopped = fill_from_queues(execution, queues, self.config.max_txs_per_block)
+        for signed, exc in dropped:
+            log.info("dropped 0x%s: %s", signed.hash.hex(), exc)
+        self.last_block_full = stopped  # stopped by a limit, not by running out of transactions
+        return included, [signed for signed, _ in dropped]
 
     def run(self) -> None:
         """Seal a block every `block_time_s`; at once again while the pool holds more than fits."""
@@ -220,8 +199,3 @@ def _decode_all(raws: list[bytes], chain_id: int) -> list[SignedTx | InvalidTran
         if type(signed) is SignedTx:
             account_key(signed.sender)
     return out
-
-
-def _tip(signed: SignedTx, base_fee: int) -> int:
-    tx = signed.tx
-    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
