@@ -8,10 +8,11 @@ per sender; a transaction that turns out invalid is dropped, never sealed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_DEPOSITS_PER_BLOCK = 1_000
 DECODE_THREADS = 2  # sender recovery (libsecp256k1) and keccak run without the GIL: both cores help
 MIN_PARALLEL_DECODE = 32  # smaller batches are decoded inline (a pool round trip costs more)
+DECODE_CHUNKS = 4  # submit_many admits the first chunks while the pool still recovers the next ones
 MAX_PREDECODED = 50_000  # decoded-ahead transactions waiting for their `submit`
 
 
@@ -73,7 +75,7 @@ class Sequencer:
 
     def _decoded(self, raw: bytes) -> SignedTx:
         """The transaction `predecode` decoded ahead, else decoded now; raises its decoding error."""
-        decoded = self._predecoded.pop(raw, None)
+        decoded = self._predecoded.pop(raw, None) if type(raw) is bytes else None
         if decoded is None:
             return decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
         if isinstance(decoded, InvalidTransaction):
@@ -100,21 +102,47 @@ class Sequencer:
         return env
 
     def submit_many(self, raws: Sequence[bytes]) -> list[bytes | InvalidTransaction]:
-        """`submit` each in order; each one's hash or its error. Decoding and sender recovery run
-        ahead on both cores (`predecode`); the stateful checks and the pool see them one by one, in
-        order, so the outcome is the one of a loop of `submit` calls made at the moment of the batch's
-        state reads: the batch reads each account once (admission writes no state, so only a block
-        sealed meanwhile could change what a second read finds, as it could between two submits)."""
-        self.predecode(raws)
+        """`submit` each in order; each one's hash or its error.
+
+        Decoding and sender recovery run ahead on both cores, chunk by chunk, while this thread
+        admits the chunks already decoded (the native decoder recovers senders without the GIL, so
+        recovery overlaps admission and the sequencer thread). The stateful checks and the pool see
+        the transactions one by one, in order, so the outcome is the one of a loop of `submit` calls
+        made at the moment of the batch's state reads: the batch reads each account once (admission
+        writes no state, so only a block sealed meanwhile could change what a second read finds, as
+        it could between two submits)."""
         state = StateOverlay(self.chain.store.leaf)  # one read per account per batch
         env = self._admission_env()
         out: list[bytes | InvalidTransaction] = []
-        for raw in raws:
+        for raw, decoded in self._decode_ahead(raws):
             try:
-                out.append(self._admit(self._decoded(raw), state, env))
+                signed = self._decoded(raw) if decoded is None else _raise_or_return(decoded)
+                out.append(self._admit(signed, state, env))
             except InvalidTransaction as exc:
                 out.append(exc)
         return out
+
+    def _decode_ahead(
+        self, raws: Sequence[bytes]
+    ) -> Iterator[tuple[bytes, SignedTx | InvalidTransaction | None]]:
+        """Each raw with its decoding (None: `_decoded` decides, inline or from `predecode`), in
+        order; large batches are decoded on the pool in chunks, yielded as each chunk is ready."""
+        ahead = [type(raw) is bytes and raw not in self._predecoded for raw in raws]
+        todo = [raw for raw, here in zip(raws, ahead, strict=True) if here]
+        if len(todo) < MIN_PARALLEL_DECODE:
+            yield from ((raw, None) for raw in raws)
+            return
+        if self._decoder_pool is None:
+            self._decoder_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
+        chain_id = self.chain.genesis.chain_id
+        step = max(MIN_PARALLEL_DECODE, -(-len(todo) // DECODE_CHUNKS))
+        futures = [
+            self._decoder_pool.submit(_decode_all, todo[i : i + step], chain_id)
+            for i in range(0, len(todo), step)
+        ]
+        decoded = itertools.chain.from_iterable(future.result() for future in futures)  # waits lazily
+        for raw, here in zip(raws, ahead, strict=True):
+            yield raw, next(decoded) if here else None
 
     def predecode(self, raws: Sequence[bytes]) -> None:
         """Decode and recover the senders of transactions about to be submitted, on a thread pool.
@@ -189,6 +217,12 @@ class Sequencer:
         if self._decoder_pool is not None:
             self._decoder_pool.shutdown(wait=False)
             self._decoder_pool = None
+
+
+def _raise_or_return(decoded: SignedTx | InvalidTransaction) -> SignedTx:
+    if isinstance(decoded, InvalidTransaction):
+        raise decoded
+    return decoded
 
 
 def _decode_all(raws: list[bytes], chain_id: int) -> list[SignedTx | InvalidTransaction]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from jovay.codec.blocks import (
+    EMPTY_BLOOM,
     EMPTY_OMMERS_HASH,
     Header,
     Receipt,
@@ -174,9 +175,11 @@ fill_from_queues = _select_fill()
 def build_receipts(executed: list[ExecutedTx]) -> list[Receipt]:
     receipts, cumulative = [], 0
     for item in executed:
-        cumulative += item.outcome.gas_used
-        logs = item.outcome.logs
-        receipts.append(Receipt(item.tx_type, item.outcome.status, cumulative, logs, logs_bloom(logs)))
+        outcome = item.outcome
+        cumulative += outcome.gas_used
+        logs = outcome.logs
+        bloom = logs_bloom(logs) if logs else EMPTY_BLOOM  # (most transfers log nothing)
+        receipts.append(Receipt(item.tx_type, outcome.status, cumulative, logs, bloom))
     return receipts
 
 
