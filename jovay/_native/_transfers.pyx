@@ -242,7 +242,8 @@ def fill_from_queues(execution, queues, limit):
         _, i, pos = _heappop(heap)
         queue = queues[i]
         signed = queue[pos]
-        outcome = _apply(state, block_gas_limit, base_fee, coinbase, signed, block_gas_limit - execution.gas_used)
+        gas_left = block_gas_limit - execution.gas_used
+        outcome = _apply(state, block_gas_limit, base_fee, coinbase, signed, gas_left)
         if outcome is not None:
             execution.gas_used += (<object> outcome).gas_used
             execution.has_transactions = True

@@ -1,15 +1,21 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Native twin of jovay.codec.transactions.decode_transaction (same signature, results and errors).
+"""Native twins of jovay.codec.transactions' `decode_transaction` and `decode_many` (same signatures,
+results and errors).
 
-The RLP walk and the integer fields are done here in C; the hashing and sender recovery call the
-very functions the pure decoder calls (keccak256, recover_address), and the result is built from
-the same classes. Only the plain, canonical shapes are decoded here: a transaction with an access
-list, a malformed or non-canonical encoding, out-of-range values, another chain's id or anything
-else unusual goes to the pure decoder, which raises the exact error (or decodes it) itself. So an
-input is either decoded to the object the pure code builds, or handed to the pure code.
+The RLP walk, the range and signature-value checks, both keccak hashes (keccak.c) and the sender
+recovery (libsecp256k1: the very library coincurve wraps and the pure decoder calls, its entry points
+taken from coincurve's binding at run time) run in C with the GIL released, so that decoding on a pool
+thread, or in an RPC handler, overlaps the sequencer thread; only the resulting Python objects (the
+same classes the pure decoder builds) are made with the GIL. Only the plain, canonical shapes are
+decoded here: a transaction with an access list, a malformed or non-canonical encoding, out-of-range
+values, another chain's id, a signature that is not canonical or recovers no key, or anything else
+unusual goes to the pure decoder, which raises the exact error (or decodes it) itself. So an input is
+either decoded to the object the pure code builds, or handed to the pure code.
 """
 
-from libc.string cimport memcmp
+from libc.stdint cimport uint8_t, uint64_t, uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp, memcpy, memset
 
 # Field shapes of the RLP items: where the payload starts and ends in the raw bytes.
 cdef struct span:
@@ -60,7 +66,8 @@ cdef inline int _item(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end, 
     return 0 if out.stop <= end else -1
 
 
-cdef inline int _fields(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end, span *fields) noexcept nogil:
+cdef inline int _fields(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end,
+                        span *fields) noexcept nogil:
     """The items of the one list filling buf[pos:end]; their count, or -1."""
     cdef span outer
     if pos >= end or _item(buf, pos, end, &outer) != 0 or not outer.is_list or outer.stop != end:
@@ -73,20 +80,6 @@ cdef inline int _fields(const unsigned char *buf, Py_ssize_t pos, Py_ssize_t end
         pos = fields[n].stop
         n += 1
     return n
-
-
-cdef inline object _uint(const unsigned char *buf, const span *f, Py_ssize_t max_bytes):
-    """A canonical unsigned integer of at most max_bytes bytes, or None (leading zero, too long, list)."""
-    cdef Py_ssize_t n = f.stop - f.start
-    if f.is_list or n > max_bytes or (n and buf[f.start] == 0):
-        return None
-    cdef unsigned long long small = 0
-    cdef Py_ssize_t k
-    if n <= 8:
-        for k in range(f.start, f.stop):
-            small = small << 8 | buf[k]
-        return small
-    return int.from_bytes(buf[f.start:f.stop], "big")
 
 
 cdef inline Py_ssize_t _encoded_len(const span *f, const unsigned char *buf) noexcept nogil:
@@ -102,119 +95,21 @@ cdef inline Py_ssize_t _encoded_len(const span *f, const unsigned char *buf) noe
     return 1 + size_len + n
 
 
-def decode_transaction(raw, *, expected_chain_id):
-    """Decode and authenticate untrusted wire bytes (legacy EIP-155, type 1, type 2)."""
-    pure = _pure_module()
-    if type(raw) is not bytes or type(expected_chain_id) is not int:
-        return pure.pure_decode_transaction(raw, expected_chain_id=expected_chain_id)
-    cdef const unsigned char *buf = raw
-    cdef Py_ssize_t size = len(raw)
-    if size == 0 or size > MAX_TX_SIZE:
-        return pure.pure_decode_transaction(raw, expected_chain_id=expected_chain_id)
-    result = None
-    if buf[0] == 2:
-        result = _decode_dynamic(raw, buf, size, expected_chain_id, pure)
-    elif buf[0] > 0x7F:
-        result = _decode_legacy(raw, buf, size, expected_chain_id, pure)
-    if result is None:
-        return pure.pure_decode_transaction(raw, expected_chain_id=expected_chain_id)
-    return result
-
-
-cdef object _decode_dynamic(bytes raw, const unsigned char *buf, Py_ssize_t size, object want, object pure):
-    cdef span f[MAX_FIELDS]
-    if _fields(buf, 1, size, f) != 12:
-        return None
-    cdef int i
-    for i in range(12):
-        if f[i].is_list and i != 8:
-            return None
-    # access list: only the empty one here (0xc0)
-    if not f[8].is_list or f[8].stop != f[8].start:
-        return None
-    if f[5].stop - f[5].start != 20:  # to: an address (creation and odd sizes go to the pure path)
-        return None
-    chain_id = _uint(buf, &f[0], 32)
-    nonce = _uint(buf, &f[1], 8)
-    tip = _uint(buf, &f[2], 32)
-    fee_cap = _uint(buf, &f[3], 32)
-    gas_limit = _uint(buf, &f[4], 8)
-    value = _uint(buf, &f[6], 32)
-    y_parity = _uint(buf, &f[9], 1)
-    r = _uint(buf, &f[10], 32)
-    s = _uint(buf, &f[11], 32)
-    if None in (chain_id, nonce, tip, fee_cap, gas_limit, value, y_parity, r, s):
-        return None
-    if nonce > pure.MAX_NONCE or tip > fee_cap or chain_id != want:
-        return None
-    cdef Py_ssize_t sig_len = _encoded_len(&f[9], buf) + _encoded_len(&f[10], buf) + _encoded_len(&f[11], buf)
-    body = raw[_first_item_offset(buf, 1) : size - sig_len]  # the signed fields, headers included
-    keccak256 = pure.keccak256
-    sender = pure.recover_address(keccak256(b"\x02" + pure.encode_list((body,))), y_parity, r, s)
-    to = raw[f[5].start : f[5].stop]
-    data = raw[f[7].start : f[7].stop]
-    tx = pure.DynamicFeeTx(chain_id, nonce, tip, fee_cap, gas_limit, to, value, data, (), y_parity, r, s)
-    return pure.SignedTx(tx, sender, keccak256(raw), raw)
-
-
-cdef object _decode_legacy(bytes raw, const unsigned char *buf, Py_ssize_t size, object want, object pure):
-    cdef span f[MAX_FIELDS]
-    if _fields(buf, 0, size, f) != 9:
-        return None
-    cdef int i
-    for i in range(9):
-        if f[i].is_list:
-            return None
-    if f[3].stop - f[3].start != 20:
-        return None
-    nonce = _uint(buf, &f[0], 8)
-    gas_price = _uint(buf, &f[1], 32)
-    gas_limit = _uint(buf, &f[2], 8)
-    value = _uint(buf, &f[4], 32)
-    v = _uint(buf, &f[6], 32)
-    r = _uint(buf, &f[7], 32)
-    s = _uint(buf, &f[8], 32)
-    if None in (nonce, gas_price, gas_limit, value, v, r, s):
-        return None
-    if nonce > pure.MAX_NONCE or v < 35:
-        return None
-    chain_id, y_parity = divmod(v - 35, 2)
-    if chain_id != want:
-        return None
-    cdef Py_ssize_t sig_len = _encoded_len(&f[6], buf) + _encoded_len(&f[7], buf) + _encoded_len(&f[8], buf)
-    body = raw[_first_item_offset(buf, 0) : size - sig_len]
-    tail = pure.encode_uint(chain_id) + b"\x80\x80"
-    keccak256 = pure.keccak256
-    sender = pure.recover_address(keccak256(pure.encode_list((body, tail))), y_parity, r, s)
-    to = raw[f[3].start : f[3].stop]
-    data = raw[f[5].start : f[5].stop]
-    tx = pure.LegacyTx(nonce, gas_price, gas_limit, to, value, data, chain_id, y_parity, r, s)
-    return pure.SignedTx(tx, sender, keccak256(raw), raw)
-
-
 cdef inline Py_ssize_t _first_item_offset(const unsigned char *buf, Py_ssize_t pos) noexcept nogil:
     """Where the items of the (valid) list at pos begin: just past its header."""
     cdef unsigned char b0 = buf[pos]
     return pos + 1 if b0 < 0xF8 else pos + 1 + (b0 - 0xF7)
 
 
-# --- batch decoding with the GIL released -----------------------------------------------------------
-#
-# `decode_many` does for a list of raw transactions what `decode_transaction` does for one, but checks
-# the shape, the ranges and the signature values, hashes (keccak.c) and recovers every sender
-# (libsecp256k1, the very library coincurve wraps and the pure path calls) with the GIL released, so
-# that sender recovery on a pool thread overlaps the sequencer thread's work. Only the final Python
-# objects are built with the GIL. Anything it does not fully handle goes to the pure decoder, as above.
+# --- checks, hashing and recovery without the GIL ----------------------------------------------------
 
-from libc.stdint cimport uint8_t, uint64_t, uintptr_t
-from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
 
 cdef extern from "keccak.h":
     void jovay_keccak256(const uint8_t *data, size_t length, uint8_t *out) nogil
 
 ctypedef int (*parse_compact_fn)(const void *ctx, void *sig, const uint8_t *input64, int recid) noexcept nogil
-ctypedef int (*recover_fn)(const void *ctx, void *pubkey, const void *sig, const uint8_t *msg32) noexcept nogil
+ctypedef int (*recover_fn)(const void *ctx, void *pubkey, const void *sig,
+                          const uint8_t *msg32) noexcept nogil
 ctypedef int (*serialize_fn)(const void *ctx, uint8_t *output, size_t *outputlen, const void *pubkey,
                              unsigned int flags) noexcept nogil
 
@@ -226,7 +121,7 @@ cdef struct secp_api:
     unsigned int uncompressed
 
 cdef secp_api _secp
-cdef int _secp_state = 0  # 0 not looked up yet, 1 ready, -1 unavailable (decode_many uses the pure path)
+cdef int _secp_state = 0  # 0 not looked up yet, 1 ready, -1 unavailable (the pure decoder serves)
 
 # secp256k1's group order n and n/2, big-endian (jovay.crypto.secp256k1.SECP256K1_N / _HALF_N).
 cdef uint8_t[32] _N = [
@@ -277,7 +172,8 @@ cdef int _load_secp() except -1:
     return 0
 
 
-cdef inline bint _canonical_uint(const unsigned char *buf, const span *f, Py_ssize_t max_bytes) noexcept nogil:
+cdef inline bint _canonical_uint(const unsigned char *buf, const span *f,
+                                 Py_ssize_t max_bytes) noexcept nogil:
     """`_uint` would give a value: a string of at most max_bytes bytes without a leading zero."""
     cdef Py_ssize_t n = f.stop - f.start
     return not f.is_list and n <= max_bytes and (n == 0 or buf[f.start] != 0)
@@ -477,6 +373,31 @@ cdef object _build(bytes raw, const unsigned char *buf, decoded_tx *d, object pu
             (v - 35) >> 1, (v - 35) & 1, _int_field(raw, buf, &f[7]), _int_field(raw, buf, &f[8]),
         )
     return pure.SignedTx(tx, sender, tx_hash, raw)
+
+
+def decode_transaction(raw, *, expected_chain_id):
+    """Decode and authenticate untrusted wire bytes (legacy EIP-155, type 1, type 2)."""
+    pure = _pure_module()
+    if _secp_state == 0:
+        _load_secp()
+    if (
+        _secp_state != 1
+        or type(raw) is not bytes
+        or type(expected_chain_id) is not int
+        or not 0 <= expected_chain_id < (1 << 64)
+        or not 0 < len(<bytes> raw) <= MAX_TX_SIZE
+    ):
+        return pure.pure_decode_transaction(raw, expected_chain_id=expected_chain_id)
+    cdef decoded_tx d
+    cdef const unsigned char *buf = <const unsigned char *> (<char *> (<bytes> raw))
+    cdef Py_ssize_t size = len(<bytes> raw)
+    cdef uint64_t want = expected_chain_id
+    cdef bint ok
+    with nogil:
+        ok = _check_and_recover(buf, size, want, &d)
+    if ok:
+        return _build(raw, buf, &d, pure)
+    return pure.pure_decode_transaction(raw, expected_chain_id=expected_chain_id)
 
 
 def decode_many(raws, expected_chain_id):
