@@ -24,6 +24,8 @@ cdef object _NotYetValid = None
 cdef object _InvalidTransaction = None
 cdef object _NonceTooLow = None
 cdef object _pure_apply = None
+cdef object _pure_check_admission = None
+cdef object _is_system_contract = None
 cdef object _account_key = None
 cdef object _allowlist_key = None
 cdef object _token_balance_key = None
@@ -53,19 +55,22 @@ _heapify = heapq.heapify
 cdef void _load():
     """The pure module's constants and key functions, read once (lazily: jovay imports this module)."""
     global _TxOutcome, _Log, _ExecutedTx, _StateOverlay, _NotYetValid, _InvalidTransaction, _NonceTooLow
-    global _pure_apply, _account_key, _allowlist_key, _token_balance_key, _token_asset_key, _ABSENT
+    global _pure_apply, _pure_check_admission, _is_system_contract, _account_key, _allowlist_key, _token_balance_key, _token_asset_key, _ABSENT
     global _token_count_key, _FIXED, _PREFIX, _SELECTOR, _TOPIC, _RETURN, _TX_BASE_GAS, _TRANSFER_GAS
     global _ZERO_GAS, _NONZERO_GAS, _MAX_NONCE, _MAX_UINT128, _ACCOUNT_LIMIT, _ready
     from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
     from jovay.state import overlay
     from jovay.stf import transfers as pure
     from jovay.stf.block import ExecutedTx
+    from jovay.stf import transaction
     from jovay.stf.transaction import TxOutcome
 
     _TxOutcome, _Log, _ExecutedTx = TxOutcome, pure.Log, ExecutedTx
     _StateOverlay, _ABSENT = overlay.StateOverlay, overlay._ABSENT
     _NotYetValid, _InvalidTransaction, _NonceTooLow = NotYetValid, InvalidTransaction, NonceTooLow
     _pure_apply = pure.apply_transfer
+    _pure_check_admission = transaction.pure_check_admission
+    _is_system_contract = transaction.is_system_contract
     _account_key, _allowlist_key = pure.account_key, pure.allowlist_key
     _token_balance_key, _token_asset_key = pure.token_balance_key, pure.token_asset_key
     _token_count_key = pure.system_field_key(pure.TOKEN_COUNT_FIELD)
@@ -209,6 +214,34 @@ cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes 
     if is_token:
         return _TxOutcome(1, gas_used, price, logs, _RETURN)
     return _TxOutcome(1, gas_used, price)
+
+
+def check_admission(state, env, signed_tx):
+    """jovay.stf.transaction.pure_check_admission: the sender's account nonce for a transaction that
+    passes admission's checks; whatever it does not settle here (an access list, contract creation, a
+    failing check: every error) is the pure function's to decide."""
+    if not _ready:
+        _load()
+    tx = signed_tx.tx
+    to = tx.to
+    cdef bytes data = tx.data
+    if to is None or tx.access_list or (data and not _is_system_contract(state, to)):
+        return _pure_check_admission(state, env, signed_tx)
+    cdef Py_ssize_t zeros = data.count(0)
+    needed = _TX_BASE_GAS + zeros * _ZERO_GAS + (len(data) - zeros) * _NONZERO_GAS
+    gas_limit = tx.gas_limit
+    max_fee = tx.max_fee_per_gas
+    if (
+        gas_limit < needed
+        or gas_limit > env.gas_limit
+        or tx.max_priority_fee_per_gas > max_fee
+        or max_fee < env.base_fee
+    ):
+        return _pure_check_admission(state, env, signed_tx)
+    account = state.get(_account_key(signed_tx.sender))
+    if not 0 <= account < _ACCOUNT_LIMIT or (account & _MAX_UINT128) < gas_limit * max_fee + tx.value:
+        return _pure_check_admission(state, env, signed_tx)
+    return account >> 128
 
 
 cdef inline object _tip(object signed, object base_fee):
