@@ -5,10 +5,27 @@ The fast path of plain ETH transfers and RWA token `transfer(address,uint256)`: 
 interpreter's per-operation cost on the sequencer's hottest loop. Everything it does not fully handle
 it declines (None, state untouched), and the general path in jovay/stf/transaction.py takes over;
 tests/native/test_transfers_fast_path.py checks both twins against that general path.
+
+It reads and writes a `StateOverlay`'s dictionaries and journal directly (the very entries
+`StateOverlay.get`/`set` would touch, in the same order), which saves a Python method call per access.
+`fill_from_queues` is the native twin of jovay.stf.block.fill_from_queues: the sequencer's loop that
+picks pooled transactions by tip and runs them, with the fast path inlined.
 """
+
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+import heapq
 
 cdef object _TxOutcome = None
 cdef object _Log = None
+cdef object _ExecutedTx = None
+cdef object _StateOverlay = None
+cdef object _NotYetValid = None
+cdef object _InvalidTransaction = None
+cdef object _NonceTooLow = None
+cdef object _pure_apply = None
+cdef object _pure_check_admission = None
+cdef object _is_system_contract = None
 cdef object _account_key = None
 cdef object _allowlist_key = None
 cdef object _token_balance_key = None
@@ -21,6 +38,7 @@ cdef bytes _TOPIC = b""
 cdef bytes _RETURN = b""
 cdef bytes _ZERO_12 = bytes(12)
 cdef bytes _ZERO_ADDRESS = bytes(20)
+cdef object _ABSENT = -1
 cdef object _TX_BASE_GAS = 0
 cdef object _TRANSFER_GAS = 0
 cdef object _ZERO_GAS = 0
@@ -29,17 +47,30 @@ cdef object _MAX_NONCE = 0
 cdef object _MAX_UINT128 = 0
 cdef object _ACCOUNT_LIMIT = 0
 cdef bint _ready = False
+_heappop = heapq.heappop
+_heappush = heapq.heappush
+_heapify = heapq.heapify
 
 
 cdef void _load():
     """The pure module's constants and key functions, read once (lazily: jovay imports this module)."""
-    global _TxOutcome, _Log, _account_key, _allowlist_key, _token_balance_key, _token_asset_key
+    global _TxOutcome, _Log, _ExecutedTx, _StateOverlay, _NotYetValid, _InvalidTransaction, _NonceTooLow
+    global _pure_apply, _pure_check_admission, _is_system_contract, _account_key, _allowlist_key, _token_balance_key, _token_asset_key, _ABSENT
     global _token_count_key, _FIXED, _PREFIX, _SELECTOR, _TOPIC, _RETURN, _TX_BASE_GAS, _TRANSFER_GAS
     global _ZERO_GAS, _NONZERO_GAS, _MAX_NONCE, _MAX_UINT128, _ACCOUNT_LIMIT, _ready
+    from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
+    from jovay.state import overlay
     from jovay.stf import transfers as pure
+    from jovay.stf.block import ExecutedTx
+    from jovay.stf import transaction
     from jovay.stf.transaction import TxOutcome
 
-    _TxOutcome, _Log = TxOutcome, pure.Log
+    _TxOutcome, _Log, _ExecutedTx = TxOutcome, pure.Log, ExecutedTx
+    _StateOverlay, _ABSENT = overlay.StateOverlay, overlay._ABSENT
+    _NotYetValid, _InvalidTransaction, _NonceTooLow = NotYetValid, InvalidTransaction, NonceTooLow
+    _pure_apply = pure.apply_transfer
+    _pure_check_admission = transaction.pure_check_admission
+    _is_system_contract = transaction.is_system_contract
     _account_key, _allowlist_key = pure.account_key, pure.allowlist_key
     _token_balance_key, _token_asset_key = pure.token_balance_key, pure.token_asset_key
     _token_count_key = pure.system_field_key(pure.TOKEN_COUNT_FIELD)
@@ -52,7 +83,42 @@ cdef void _load():
     _ready = True
 
 
-cdef bint _credit(object state, object key, object amount) except -1:
+cdef class _State:
+    """A StateOverlay's innards, for `get`/`set`/`revert` without a Python method call each."""
+
+    cdef object overlay
+    cdef dict writes
+    cdef list journal
+    cdef dict cache
+    cdef object read
+
+    def __cinit__(self, overlay):
+        self.overlay = overlay
+        self.writes = overlay._writes
+        self.journal = overlay._journal
+        self.cache = overlay._read_cache
+        self.read = overlay._read
+
+    cdef inline object get(self, object key):
+        """StateOverlay.get."""
+        cdef PyObject *found = PyDict_GetItem(self.writes, key)
+        if found != NULL:
+            return <object> found
+        found = PyDict_GetItem(self.cache, key)
+        if found != NULL:
+            return <object> found
+        value = self.read(key)
+        self.cache[key] = value
+        return value
+
+    cdef inline void set(self, object key, object value) except *:
+        """StateOverlay.set: journal the previous pending value, then write."""
+        cdef PyObject *previous = PyDict_GetItem(self.writes, key)
+        self.journal.append((key, <object> previous if previous != NULL else _ABSENT))
+        self.writes[key] = value
+
+
+cdef bint _credit(_State state, object key, object amount) except -1:
     """accounts.add_balance on a key: False (nothing written) where it would raise instead."""
     value = state.get(key)
     if not 0 <= value < _ACCOUNT_LIMIT or (value & _MAX_UINT128) + amount > _MAX_UINT128:
@@ -65,6 +131,13 @@ def apply_transfer(state, env, signed_tx, gas_left):
     """`process_transaction` for a valid, successful plain transfer; None (state untouched) otherwise."""
     if not _ready:
         _load()
+    if type(state) is not _StateOverlay:
+        return _pure_apply(state, env, signed_tx, gas_left)
+    return _apply(_State(state), env.gas_limit, env.base_fee, env.coinbase, signed_tx, gas_left)
+
+
+cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes coinbase, object signed_tx,
+                   object gas_left):
     tx = signed_tx.tx
     to = tx.to
     cdef bytes data = tx.data
@@ -90,8 +163,7 @@ def apply_transfer(state, env, signed_tx, gas_left):
     gas_limit = tx.gas_limit
     max_fee = tx.max_fee_per_gas
     tip_cap = tx.max_priority_fee_per_gas
-    base_fee = env.base_fee
-    if gas_used > gas_limit or gas_limit > env.gas_limit or gas_limit > gas_left:
+    if gas_used > gas_limit or gas_limit > block_gas_limit or gas_limit > gas_left:
         return None
     if tip_cap > max_fee or max_fee < base_fee:
         return None
@@ -119,7 +191,7 @@ def apply_transfer(state, env, signed_tx, gas_left):
         ):
             return None
     price = min(max_fee, base_fee + tip_cap)
-    snapshot = state.snapshot()
+    cdef Py_ssize_t snapshot = len(state.journal)
     state.set(sender_key, (nonce + 1) << 128 | (balance - gas_limit * price))
     cdef list logs = []
     if is_token:
@@ -131,14 +203,96 @@ def apply_transfer(state, env, signed_tx, gas_left):
         value = tx.value
         state.set(sender_key, state.get(sender_key) - value)
         if not _credit(state, _account_key(to), value):
-            state.revert(snapshot)
+            state.overlay.revert(snapshot)
             return None
     if not (
         _credit(state, sender_key, (gas_limit - gas_used) * price)
-        and _credit(state, _account_key(env.coinbase), gas_used * (price - base_fee))
+        and _credit(state, _account_key(coinbase), gas_used * (price - base_fee))
     ):
-        state.revert(snapshot)
+        state.overlay.revert(snapshot)
         return None
     if is_token:
         return _TxOutcome(1, gas_used, price, logs, _RETURN)
     return _TxOutcome(1, gas_used, price)
+
+
+def check_admission(state, env, signed_tx):
+    """jovay.stf.transaction.pure_check_admission: the sender's account nonce for a transaction that
+    passes admission's checks; whatever it does not settle here (an access list, contract creation, a
+    failing check: every error) is the pure function's to decide."""
+    if not _ready:
+        _load()
+    tx = signed_tx.tx
+    to = tx.to
+    cdef bytes data = tx.data
+    if to is None or tx.access_list or (data and not _is_system_contract(state, to)):
+        return _pure_check_admission(state, env, signed_tx)
+    cdef Py_ssize_t zeros = data.count(0)
+    needed = _TX_BASE_GAS + zeros * _ZERO_GAS + (len(data) - zeros) * _NONZERO_GAS
+    gas_limit = tx.gas_limit
+    max_fee = tx.max_fee_per_gas
+    if (
+        gas_limit < needed
+        or gas_limit > env.gas_limit
+        or tx.max_priority_fee_per_gas > max_fee
+        or max_fee < env.base_fee
+    ):
+        return _pure_check_admission(state, env, signed_tx)
+    account = state.get(_account_key(signed_tx.sender))
+    if not 0 <= account < _ACCOUNT_LIMIT or (account & _MAX_UINT128) < gas_limit * max_fee + tx.value:
+        return _pure_check_admission(state, env, signed_tx)
+    return account >> 128
+
+
+cdef inline object _tip(object signed, object base_fee):
+    tx = signed.tx
+    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
+
+
+def fill_from_queues(execution, queues, limit):
+    """jovay.stf.block.fill_from_queues (same signature and results), the transfer fast path inlined."""
+    if not _ready:
+        _load()
+    overlay = execution.state
+    if type(overlay) is not _StateOverlay:
+        from jovay.stf import block
+
+        return block.pure_fill_from_queues(execution, queues, limit)
+    cdef _State state = _State(overlay)
+    env = execution.env
+    base_fee = env.base_fee
+    block_gas_limit = env.gas_limit
+    cdef bytes coinbase = env.coinbase
+    cdef list executed = execution.executed
+    cdef list heap = [(-_tip(queue[0], base_fee), i, 0) for i, queue in enumerate(queues)]
+    _heapify(heap)
+    cdef list included = []
+    cdef list dropped = []
+    cdef Py_ssize_t max_count = limit
+    cdef Py_ssize_t pos
+    cdef list queue
+    while heap and len(included) < max_count and block_gas_limit - execution.gas_used >= _TX_BASE_GAS:
+        _, i, pos = _heappop(heap)
+        queue = queues[i]
+        signed = queue[pos]
+        gas_left = block_gas_limit - execution.gas_used
+        outcome = _apply(state, block_gas_limit, base_fee, coinbase, signed, gas_left)
+        if outcome is not None:
+            execution.gas_used += (<object> outcome).gas_used
+            execution.has_transactions = True
+            executed.append(_ExecutedTx(signed.raw, signed.hash, signed.sender, signed, outcome))
+            included.append(signed)
+        else:
+            try:
+                execution.add_transaction(signed)
+            except _NotYetValid:
+                continue  # a nonce gap, a full block or a fee below the base fee: wait for a later block
+            except _InvalidTransaction as exc:
+                dropped.append((signed, exc))
+                if not isinstance(exc, _NonceTooLow):
+                    continue  # the sender's later transactions cannot follow this one in this block
+            else:
+                included.append(signed)
+        if pos + 1 < len(queue):
+            _heappush(heap, (-_tip(queue[pos + 1], base_fee), i, pos + 1))
+    return included, dropped, bool(heap)

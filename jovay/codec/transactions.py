@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from jovay.codec._rlp import (
@@ -58,6 +58,8 @@ __all__ = [
     "SignedTx",
     "decode_transaction",
     "pure_decode_transaction",
+    "decode_many",
+    "pure_decode_many",
     "decode_deposit",
     "encode_transaction",
     "signing_hash",
@@ -497,11 +499,65 @@ def decode_transaction(raw: bytes, *, expected_chain_id: int) -> SignedTx:
     signed = _decode_uncached(raw, expected_chain_id=expected_chain_id)
     if type(raw) is bytes:
         with _recent_lock:
-            if len(_recent) >= RECENT_DECODES:  # drop the oldest quarter (dicts keep insertion order)
-                for old in list(itertools.islice(_recent, RECENT_DECODES // 4)):
-                    del _recent[old]
-            _recent[raw] = signed
+            _remember(raw, signed)
     return signed
+
+
+def pure_decode_many(raws: Sequence[bytes], expected_chain_id: int) -> list[SignedTx | InvalidTransaction]:
+    """Each raw transaction decoded, or the InvalidTransaction decoding it raises (in order).
+
+    The pure twin of jovay/_native/_txcodec.pyx's `decode_many`, which recovers the senders with the
+    GIL released so that a batch decoded on a pool thread overlaps the sequencer's work."""
+    out: list[SignedTx | InvalidTransaction] = []
+    for raw in raws:
+        try:
+            out.append(pure_decode_transaction(raw, expected_chain_id=expected_chain_id))
+        except InvalidTransaction as exc:
+            out.append(exc)
+    return out
+
+
+def _select_batch_decoder() -> Callable[[Sequence[bytes], int], list[SignedTx | InvalidTransaction]]:
+    from jovay._native import txcodec_impl
+
+    native = txcodec_impl()
+    return pure_decode_many if native is None else native.decode_many
+
+
+_decode_many_uncached = _select_batch_decoder()
+
+
+def decode_many(raws: Sequence[bytes], expected_chain_id: int) -> list[SignedTx | InvalidTransaction]:
+    """`decode_transaction` of each raw transaction, or the InvalidTransaction it raises, in order;
+    recently decoded ones come from the same memory, and the new ones are remembered."""
+    out: list[SignedTx | InvalidTransaction | None] = []
+    todo: list[bytes] = []
+    for raw in raws:
+        known = _recent.get(raw) if type(raw) is bytes else None
+        if known is not None and known.tx.chain_id == expected_chain_id:
+            out.append(known)
+        else:
+            out.append(None)
+            todo.append(raw)
+    if not todo:
+        return out  # type: ignore[return-value]  # (every slot is filled)
+    decoded = iter(_decode_many_uncached(todo, expected_chain_id))
+    with _recent_lock:
+        for i, slot in enumerate(out):
+            if slot is None:
+                result = next(decoded)
+                out[i] = result
+                if type(result) is SignedTx:
+                    _remember(result.raw, result)
+    return out  # type: ignore[return-value]
+
+
+def _remember(raw: bytes, signed: SignedTx) -> None:
+    """Keep a decoded transaction (the caller holds `_recent_lock`)."""
+    if len(_recent) >= RECENT_DECODES:  # drop the oldest quarter (dicts keep insertion order)
+        for old in list(itertools.islice(_recent, RECENT_DECODES // 4)):
+            del _recent[old]
+    _recent[raw] = signed
 
 
 def decode_deposit(raw: bytes) -> DepositTx:

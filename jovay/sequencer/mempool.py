@@ -37,6 +37,9 @@ class Mempool:
         self._lock = threading.Lock()
         self._by_hash: dict[bytes, SignedTx] = {}
         self._by_sender: dict[bytes, dict[int, SignedTx]] = {}
+        # Each sender's transactions in nonce order as last handed out, until the sender's queue changes:
+        # a busy pool is snapshotted for every block, and most senders did not change since the last.
+        self._in_order: dict[bytes, list[SignedTx]] = {}
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -71,6 +74,7 @@ class Mempool:
                 raise InvalidTransaction("txpool is full")
             if replaced is not None:
                 del self._by_hash[replaced.hash]
+            self._in_order.pop(sender, None)
             queue[tx.nonce] = signed
             self._by_hash[signed.hash] = signed
             return replaced
@@ -93,9 +97,19 @@ class Mempool:
         return nonce
 
     def snapshot_by_sender(self) -> list[list[SignedTx]]:
-        """Each sender's transactions in nonce order, for the block producer to pick from."""
+        """Each sender's transactions in nonce order, for the block producer to pick from (the lists are
+        shared with later snapshots until the sender's queue changes: read them, never modify them)."""
         with self._lock:
-            return [[queue[n] for n in sorted(queue)] for queue in self._by_sender.values() if queue]
+            in_order = self._in_order
+            out = []
+            for sender, queue in self._by_sender.items():
+                if not queue:  # (left by an `add` that was refused)
+                    continue
+                ordered = in_order.get(sender)
+                if ordered is None:
+                    ordered = in_order[sender] = [queue[n] for n in sorted(queue)]
+                out.append(ordered)
+            return out
 
     def remove(self, txs: Iterable[SignedTx]) -> None:
         with self._lock:
@@ -104,6 +118,7 @@ class Mempool:
                     continue
                 queue = self._by_sender.get(signed.sender)
                 if queue is not None:
+                    self._in_order.pop(signed.sender, None)
                     queue.pop(signed.tx.nonce, None)
                     if not queue:
                         del self._by_sender[signed.sender]

@@ -8,24 +8,23 @@ per sender; a transaction that turns out invalid is dropped, never sealed.
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from jovay.codec.blocks import Header
-from jovay.codec.transactions import DepositTx, SignedTx, decode_transaction
-from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
-from jovay.params import TX_BASE_GAS
+from jovay.codec.transactions import DepositTx, SignedTx, decode_many, decode_transaction
+from jovay.errors import InvalidTransaction
 from jovay.sequencer.mempool import Mempool, MempoolLimits
 from jovay.state.keys import account_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
-from jovay.stf.block import BlockExecution, child_env
-from jovay.stf.transaction import BlockEnv, check_funds, check_static_rules, next_l1_message_index
+from jovay.stf.block import BlockExecution, child_env, fill_from_queues
+from jovay.stf.transaction import BlockEnv, check_admission, next_l1_message_index
 from jovay.storage.chain import Chain
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_DEPOSITS_PER_BLOCK = 1_000
 DECODE_THREADS = 2  # sender recovery (libsecp256k1) and keccak run without the GIL: both cores help
 MIN_PARALLEL_DECODE = 32  # smaller batches are decoded inline (a pool round trip costs more)
+DECODE_CHUNKS = 4  # submit_many admits the first chunks while the pool still recovers the next ones
 MAX_PREDECODED = 50_000  # decoded-ahead transactions waiting for their `submit`
 
 
@@ -70,17 +70,21 @@ class Sequencer:
     # --- admission -------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> bytes:
         """Validate and pool a raw signed transaction; returns its hash or raises InvalidTransaction."""
-        decoded = self._predecoded.pop(raw, None)
+        signed = self._decoded(raw)
+        return self._admit(signed, StateOverlay(self.chain.store.leaf), self._admission_env())
+
+    def _decoded(self, raw: bytes) -> SignedTx:
+        """The transaction `predecode` decoded ahead, else decoded now; raises its decoding error."""
+        decoded = self._predecoded.pop(raw, None) if type(raw) is bytes else None
         if decoded is None:
-            signed = decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
-        elif isinstance(decoded, InvalidTransaction):
+            return decode_transaction(raw, expected_chain_id=self.chain.genesis.chain_id)
+        if isinstance(decoded, InvalidTransaction):
             raise decoded
-        else:
-            signed = decoded
-        state = StateOverlay(self.chain.store.leaf)
-        check_static_rules(state, self._admission_env(), signed)
-        nonce, balance = get_account(state, signed.sender)
-        check_funds(signed, balance)
+        return decoded
+
+    def _admit(self, signed: SignedTx, state: StateOverlay, env: BlockEnv) -> bytes:
+        """The stateful checks against the head's state, then the pool and the listeners."""
+        nonce = check_admission(state, env, signed)
         self.mempool.add(signed, nonce)
         for listener in self.pending_listeners:
             listener(signed.hash)
@@ -98,23 +102,54 @@ class Sequencer:
         return env
 
     def submit_many(self, raws: Sequence[bytes]) -> list[bytes | InvalidTransaction]:
-        """`submit` each in order; each one's hash or its error. Decoding and sender recovery run
-        ahead on both cores (`predecode`); the stateful checks and the pool see them one by one, in
-        order, so the outcome is the one of a loop of `submit` calls."""
-        self.predecode(raws)
+        """`submit` each in order; each one's hash or its error.
+
+        Decoding and sender recovery run ahead on both cores, chunk by chunk, while this thread
+        admits the chunks already decoded (the native decoder recovers senders without the GIL, so
+        recovery overlaps admission and the sequencer thread). The stateful checks and the pool see
+        the transactions one by one, in order, so the outcome is the one of a loop of `submit` calls
+        made at the moment of the batch's state reads: the batch reads each account once (admission
+        writes no state, so only a block sealed meanwhile could change what a second read finds, as
+        it could between two submits)."""
+        state = StateOverlay(self.chain.store.leaf)  # one read per account per batch
+        env = self._admission_env()
         out: list[bytes | InvalidTransaction] = []
-        for raw in raws:
+        for raw, decoded in self._decode_ahead(raws):
             try:
-                out.append(self.submit(raw))
+                signed = self._decoded(raw) if decoded is None else _raise_or_return(decoded)
+                out.append(self._admit(signed, state, env))
             except InvalidTransaction as exc:
                 out.append(exc)
         return out
+
+    def _decode_ahead(
+        self, raws: Sequence[bytes]
+    ) -> Iterator[tuple[bytes, SignedTx | InvalidTransaction | None]]:
+        """Each raw with its decoding (None: `_decoded` decides, inline or from `predecode`), in
+        order; large batches are decoded on the pool in chunks, yielded as each chunk is ready."""
+        ahead = [type(raw) is bytes and raw not in self._predecoded for raw in raws]
+        todo = [raw for raw, here in zip(raws, ahead, strict=True) if here]
+        if len(todo) < MIN_PARALLEL_DECODE:
+            yield from ((raw, None) for raw in raws)
+            return
+        if self._decoder_pool is None:
+            self._decoder_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
+        chain_id = self.chain.genesis.chain_id
+        step = max(MIN_PARALLEL_DECODE, -(-len(todo) // DECODE_CHUNKS))
+        futures = [
+            self._decoder_pool.submit(_decode_all, todo[i : i + step], chain_id)
+            for i in range(0, len(todo), step)
+        ]
+        decoded = itertools.chain.from_iterable(future.result() for future in futures)  # waits lazily
+        for raw, here in zip(raws, ahead, strict=True):
+            yield raw, next(decoded) if here else None
 
     def predecode(self, raws: Sequence[bytes]) -> None:
         """Decode and recover the senders of transactions about to be submitted, on a thread pool.
 
         Decoding depends only on the bytes and the chain id, so doing it ahead changes no result;
-        `submit` takes the decoded transaction (or the decoding error) from here.
+        `submit` takes the decoded transaction (or the decoding error) from here. The native batch
+        decoder recovers the senders with the GIL released, so this overlaps the sequencer thread.
         """
         todo = [raw for raw in dict.fromkeys(raws) if type(raw) is bytes and raw not in self._predecoded]
         if len(todo) < MIN_PARALLEL_DECODE or len(self._predecoded) + len(todo) > MAX_PREDECODED:
@@ -146,31 +181,12 @@ class Sequencer:
 
     def _fill(self, execution: BlockExecution) -> tuple[list[SignedTx], list[SignedTx]]:
         """Add pooled transactions by tip, nonce order per sender, until the block is full."""
-        base_fee = execution.env.base_fee
         queues = self.mempool.snapshot_by_sender()
-        heap = [(-_tip(queue[0], base_fee), i, 0) for i, queue in enumerate(queues)]
-        heapq.heapify(heap)
-        included: list[SignedTx] = []
-        dropped: list[SignedTx] = []
-        limit = self.config.max_txs_per_block
-        while heap and len(included) < limit and execution.env.gas_limit - execution.gas_used >= TX_BASE_GAS:
-            _, i, pos = heapq.heappop(heap)
-            signed = queues[i][pos]
-            try:
-                execution.add_transaction(signed)
-            except NotYetValid:
-                continue  # a nonce gap, a full block or a fee below the base fee: wait for a later block
-            except InvalidTransaction as exc:
-                dropped.append(signed)
-                log.info("dropped 0x%s: %s", signed.hash.hex(), exc)
-                if not isinstance(exc, NonceTooLow):
-                    continue  # the sender's later transactions cannot follow this one in this block
-            else:
-                included.append(signed)
-            if pos + 1 < len(queues[i]):
-                heapq.heappush(heap, (-_tip(queues[i][pos + 1], base_fee), i, pos + 1))
-        self.last_block_full = bool(heap)  # stopped by a limit, not by running out of transactions
-        return included, dropped
+        included, dropped, stopped = fill_from_queues(execution, queues, self.config.max_txs_per_block)
+        for signed, exc in dropped:
+            log.info("dropped 0x%s: %s", signed.hash.hex(), exc)
+        self.last_block_full = stopped  # stopped by a limit, not by running out of transactions
+        return included, [signed for signed, _ in dropped]
 
     def run(self) -> None:
         """Seal a block every `block_time_s`; at once again while the pool holds more than fits."""
@@ -203,21 +219,17 @@ class Sequencer:
             self._decoder_pool = None
 
 
+def _raise_or_return(decoded: SignedTx | InvalidTransaction) -> SignedTx:
+    if isinstance(decoded, InvalidTransaction):
+        raise decoded
+    return decoded
+
+
 def _decode_all(raws: list[bytes], chain_id: int) -> list[SignedTx | InvalidTransaction]:
     """Decode on a pool thread; also derives each sender's account key (a Poseidon hash, cached), which
     admission needs next, while the GIL is free for other threads during the hash."""
-    out: list[SignedTx | InvalidTransaction] = []
-    for raw in raws:
-        try:
-            signed = decode_transaction(raw, expected_chain_id=chain_id)
-        except InvalidTransaction as exc:
-            out.append(exc)
-        else:
+    out = decode_many(raws, chain_id)
+    for signed in out:
+        if type(signed) is SignedTx:
             account_key(signed.sender)
-            out.append(signed)
     return out
-
-
-def _tip(signed: SignedTx, base_fee: int) -> int:
-    tx = signed.tx
-    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)

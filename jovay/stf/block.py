@@ -7,9 +7,13 @@ whole block invalid. Both end in `seal_block`, so both compute the same header.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from jovay.codec.blocks import (
+    EMPTY_BLOOM,
     EMPTY_OMMERS_HASH,
     Header,
     Receipt,
@@ -20,8 +24,8 @@ from jovay.codec.blocks import (
 )
 from jovay.codec.transactions import DepositTx, SignedTx, encode_transaction
 from jovay.crypto.keccak import keccak256
-from jovay.errors import InvalidBlock, InvalidTransaction
-from jovay.params import BASE_FEE_CHANGE_DENOMINATOR, ELASTICITY_MULTIPLIER, MIN_BASE_FEE
+from jovay.errors import InvalidBlock, InvalidTransaction, NonceTooLow, NotYetValid
+from jovay.params import BASE_FEE_CHANGE_DENOMINATOR, ELASTICITY_MULTIPLIER, MIN_BASE_FEE, TX_BASE_GAS
 from jovay.state.overlay import StateOverlay
 from jovay.state.smt import SparseMerkleTree, root_to_bytes
 from jovay.stf.transaction import BlockEnv, TxOutcome, process_deposit, process_transaction
@@ -116,12 +120,66 @@ def apply_block(
     return execution
 
 
+FillResult = tuple[list[SignedTx], list[tuple[SignedTx, InvalidTransaction]], bool]
+"""(included, dropped with why, stopped by a limit rather than by running out of transactions)."""
+
+
+def pure_fill_from_queues(execution: BlockExecution, queues: list[list[SignedTx]], limit: int) -> FillResult:
+    """Add pooled transactions, highest tip first and nonce order per sender (`queues`: each sender's
+    transactions in nonce order), until `limit` transactions or the gas limit; the sequencer's block
+    building. A transaction that is not valid yet (a nonce gap, a fee below the base fee, no gas left
+    for it) waits for a later block with the rest of its sender's; an invalid one is dropped, and its
+    sender's later ones wait too unless its nonce was simply used already.
+
+    The pure twin of jovay/_native/_transfers.pyx's `fill_from_queues` (same signature and results)."""
+    base_fee = execution.env.base_fee
+    heap = [(-_tip(queue[0], base_fee), i, 0) for i, queue in enumerate(queues)]
+    heapq.heapify(heap)
+    included: list[SignedTx] = []
+    dropped: list[tuple[SignedTx, InvalidTransaction]] = []
+    gas_limit = execution.env.gas_limit
+    while heap and len(included) < limit and gas_limit - execution.gas_used >= TX_BASE_GAS:
+        _, i, pos = heapq.heappop(heap)
+        signed = queues[i][pos]
+        try:
+            execution.add_transaction(signed)
+        except NotYetValid:
+            continue
+        except InvalidTransaction as exc:
+            dropped.append((signed, exc))
+            if not isinstance(exc, NonceTooLow):
+                continue
+        else:
+            included.append(signed)
+        if pos + 1 < len(queues[i]):
+            heapq.heappush(heap, (-_tip(queues[i][pos + 1], base_fee), i, pos + 1))
+    return included, dropped, bool(heap)
+
+
+def _tip(signed: SignedTx, base_fee: int) -> int:
+    tx = signed.tx
+    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
+
+
+def _select_fill() -> Callable[[BlockExecution, list[list[SignedTx]], int], FillResult]:
+    """The native twin (jovay/_native/_transfers.pyx) when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import transfers_impl
+
+    native = transfers_impl()
+    return pure_fill_from_queues if native is None else cast(Callable, native.fill_from_queues)
+
+
+fill_from_queues = _select_fill()
+
+
 def build_receipts(executed: list[ExecutedTx]) -> list[Receipt]:
     receipts, cumulative = [], 0
     for item in executed:
-        cumulative += item.outcome.gas_used
-        logs = item.outcome.logs
-        receipts.append(Receipt(item.tx_type, item.outcome.status, cumulative, logs, logs_bloom(logs)))
+        outcome = item.outcome
+        cumulative += outcome.gas_used
+        logs = outcome.logs
+        bloom = logs_bloom(logs) if logs else EMPTY_BLOOM  # (most transfers log nothing)
+        receipts.append(Receipt(item.tx_type, outcome.status, cumulative, logs, bloom))
     return receipts
 
 

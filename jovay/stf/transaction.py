@@ -81,6 +81,18 @@ def check_funds(signed: SignedTx, balance: int) -> None:
         )
 
 
+def pure_check_admission(state: StateOverlay, env: BlockEnv, signed: SignedTx) -> int:
+    """What admission checks against the head's state and the next block's base fee: the static rules,
+    then the funds; returns the sender's account nonce (the pool checks the transaction's nonce).
+
+    The pure twin of jovay/_native/_transfers.pyx's `check_admission` (`check_admission` below is the
+    one in use), which checks plain transfers in C and hands anything else, and every error, to this."""
+    check_static_rules(state, env, signed)
+    nonce, balance = get_account(state, signed.sender)
+    check_funds(signed, balance)
+    return nonce
+
+
 def check_nonce(signed: SignedTx, state_nonce: int) -> None:
     nonce = signed.tx.nonce
     address = "0x" + signed.sender.hex()
@@ -171,6 +183,7 @@ def process_deposit(state: StateOverlay, deposit: DepositTx) -> TxOutcome:
 
 
 # Last: jovay/stf/transfers.py imports this module's names.
-from jovay.stf.transfers import select_apply_transfer  # noqa: E402
+from jovay.stf.transfers import select_apply_transfer, select_check_admission  # noqa: E402
 
 _apply_transfer = select_apply_transfer()
+check_admission = select_check_admission()

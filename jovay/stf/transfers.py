@@ -49,6 +49,7 @@ _ZERO_12: Final = bytes(12)
 _PREFIX_LENGTH: Final = len(TOKEN_ADDRESS_PREFIX)
 
 ApplyTransfer = Callable[[StateOverlay, "BlockEnv", "SignedTx", int], "TxOutcome | None"]
+CheckAdmission = Callable[[StateOverlay, "BlockEnv", "SignedTx"], int]
 
 
 def _credit(state: StateOverlay, key: int, amount: int) -> bool:
@@ -138,6 +139,16 @@ def apply_transfer(
     if is_token:
         return TxOutcome(1, gas_used, price, logs, TRANSFER_RETURN)
     return TxOutcome(1, gas_used, price)
+
+
+def select_check_admission() -> CheckAdmission:
+    """jovay.stf.transaction.pure_check_admission, or its native twin (jovay/_native/_transfers.pyx)
+    when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import transfers_impl
+    from jovay.stf.transaction import pure_check_admission  # (that module imports this one)
+
+    native = transfers_impl()
+    return pure_check_admission if native is None else cast(CheckAdmission, native.check_admission)
 
 
 def select_apply_transfer() -> ApplyTransfer:

@@ -171,3 +171,30 @@ def test_fast_path_takes_plain_transfers_and_leaves_the_rest(impl: Any) -> None:
     for declined in (to_non_holder, replayed):
         assert impl.apply_transfer(state, ENV, declined, ENV.gas_limit) is None
         assert dict(state.writes()) == before
+
+
+def admission_outcome(check: Callable[..., int], state: StateOverlay, signed: SignedTx) -> object:
+    try:
+        return check(state, ENV, signed)
+    except (InvalidTransaction, ValueError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@pytest.mark.skipif(transfers_impl() is None, reason="jovay._native._transfers is not built or JOVAY_PURE=1")
+@settings(max_examples=300, deadline=None)
+@given(builds=st.lists(transactions(), min_size=1, max_size=8))
+def test_native_admission_checks_equal_the_pure_ones(builds: list[Build]) -> None:
+    """Admission's checks (static rules, funds; the account nonce as the answer) in C for plain
+    transfers give what the pure function gives, error messages included, for every shape."""
+    from jovay.stf.transaction import pure_check_admission
+
+    native = transfers_impl()
+    assert native is not None
+    leaves = genesis_state()
+    leaves[account_key(USERS[4])] = 1 << 200  # not an account value: both must raise the same error
+    state = StateOverlay(lambda key: leaves.get(key, 0))
+    for build in builds:
+        signed = build(get_nonce(state, build(0).sender) if build(0).sender != USERS[4] else 0)
+        expected = admission_outcome(pure_check_admission, state, signed)
+        assert admission_outcome(native.check_admission, state, signed) == expected
+    assert state.writes() == {}  # admission reads only

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from jovay._native import TXCODEC_AVAILABLE
 from jovay.codec.transactions import pure_decode_transaction
+from jovay.errors import InvalidTransaction as InvalidTransactionType
 from tests.helpers import CHAIN_ID, KEYS, raw_tx
 
 needs_native = pytest.mark.skipif(not TXCODEC_AVAILABLE, reason="jovay._native._txcodec is not built")
@@ -142,3 +143,78 @@ def test_remembered_decodes_still_check_the_chain_id() -> None:
     assert first == pure_decode_transaction(raw, expected_chain_id=CHAIN_ID)
     with pytest.raises(InvalidTransaction, match="invalid chain id"):
         decode_transaction(raw, expected_chain_id=CHAIN_ID + 1)
+
+
+def batch_outcomes(results: list[Any]) -> list[Any]:
+    return [(type(r), str(r)) if isinstance(r, Exception) else ("ok", r) for r in results]
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(
+    cases=st.lists(mutations, min_size=1, max_size=12), originals=st.lists(st.sampled_from(VALID), max_size=4)
+)
+def test_batch_decoding_agrees_with_the_pure_twin(
+    native: ModuleType, cases: list[tuple[bytes, list[tuple[str, int, int]]]], originals: list[bytes]
+) -> None:
+    """decode_many (senders recovered without the GIL) gives, in order, what decoding each one gives:
+    the same SignedTx or the same error, also for tampered signatures, bodies and chain ids."""
+    from jovay.codec.transactions import pure_decode_many
+
+    raws = [mutate(*case) for case in cases] + originals
+    for chain_id in (CHAIN_ID, CHAIN_ID + 1):
+        assert batch_outcomes(native.decode_many(raws, chain_id)) == batch_outcomes(
+            pure_decode_many(raws, chain_id)
+        )
+        assert batch_outcomes(native.decode_many(raws, chain_id)) == [
+            outcome(pure_decode_transaction, raw, chain_id) for raw in raws
+        ]
+
+
+@needs_native
+def test_batch_decoding_handles_odd_inputs(native: ModuleType) -> None:
+    from jovay.codec.transactions import pure_decode_many
+
+    raws: list[Any] = [b"", b"\x02", b"\xc0", bytearray(VALID[0]), VALID[1], b"\x01\xc0", VALID[1]]
+    assert batch_outcomes(native.decode_many(raws, CHAIN_ID)) == batch_outcomes(
+        pure_decode_many(raws, CHAIN_ID)
+    )
+    assert native.decode_many([], CHAIN_ID) == []
+    for chain_id in (-1, 2**64, 2**300):  # no chain id the native checks can hold: the pure path decides
+        assert batch_outcomes(native.decode_many(VALID, chain_id)) == batch_outcomes(
+            pure_decode_many(VALID, chain_id)
+        )
+
+
+@needs_native
+def test_batch_decoding_recovers_plain_transfers_natively(
+    native: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Legacy and type-2 transfers are decoded and their senders recovered in the native batch path
+    (a fallback to the pure decoder would hide a slow, GIL-bound path); a flipped bit of s there is
+    another valid signature, of another sender, recovered as the pure decoder recovers it."""
+    from jovay.codec import transactions
+    from jovay.crypto.secp256k1 import address_of
+
+    tampered = VALID[0][:-5] + bytes((VALID[0][-5] ^ 1,)) + VALID[0][-4:]
+    expected = pure_decode_transaction(tampered, expected_chain_id=CHAIN_ID)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("fell back to the pure decoder")
+
+    monkeypatch.setattr(transactions, "pure_decode_transaction", refuse)
+    decoded = native.decode_many([*VALID[:4], tampered], CHAIN_ID)
+    assert [signed.sender for signed in decoded[:4]] == [address_of(key) for key in KEYS[:4]]
+    assert decoded[4] == expected and expected.sender != address_of(KEYS[0])
+
+
+def test_decode_many_remembers_like_decode_transaction() -> None:
+    from jovay.codec.transactions import decode_many, decode_transaction
+
+    raw = raw_tx(KEYS[7], nonce=4, to=b"\x78" * 20, value=2)
+    [first, refused] = decode_many([raw, b"\x02"], CHAIN_ID)
+    assert decode_transaction(raw, expected_chain_id=CHAIN_ID) is first
+    assert decode_many([raw], CHAIN_ID)[0] is first
+    assert isinstance(refused, InvalidTransactionType)
+    [other_chain] = decode_many([raw], CHAIN_ID + 1)
+    assert isinstance(other_chain, InvalidTransactionType) and "invalid chain id" in str(other_chain)

@@ -77,3 +77,29 @@ def test_remove_and_content() -> None:
     assert pool.content() == {ADDRESSES[0]: [txs[2]]}
     pool.remove_stale(ADDRESSES[0], 3)
     assert len(pool) == 0 and pool.content() == {}
+
+
+def test_snapshot_follows_every_change_of_a_sender() -> None:
+    """Snapshots reuse a sender's ordered list only while its queue is unchanged: adds, replacements
+    and removals all show in the next snapshot, in nonce order, and refused adds leave no empty queue."""
+    pool = Mempool(MempoolLimits(max_per_sender=3))
+    first, second = tx(1), tx(0)
+    pool.add(first, account_nonce=0)
+    pool.add(second, account_nonce=0)
+    assert pool.snapshot_by_sender() == [[second, first]]
+    assert pool.snapshot_by_sender() == [[second, first]]
+    other = tx(0, key=KEYS[1])
+    pool.add(other, account_nonce=0)
+    third = tx(2)
+    pool.add(third, account_nonce=0)
+    assert pool.snapshot_by_sender() == [[second, first, third], [other]]
+    bumped = tx(1, max_fee=4 * MIN_BASE_FEE, tip=2_000)
+    assert pool.add(bumped, account_nonce=0) == first
+    with pytest.raises(InvalidTransaction, match="account limit"):
+        pool.add(tx(3), account_nonce=0)
+    assert pool.snapshot_by_sender() == [[second, bumped, third], [other]]
+    pool.remove([second, other])
+    assert pool.snapshot_by_sender() == [[bumped, third]]
+    with pytest.raises(InvalidTransaction, match="nonce too low"):
+        pool.add(tx(0, key=KEYS[2]), account_nonce=1)
+    assert pool.snapshot_by_sender() == [[bumped, third]]

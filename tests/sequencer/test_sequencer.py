@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jovay.codec.blocks import block_hash
 from jovay.codec.transactions import DepositTx
 from jovay.errors import InvalidTransaction
 from jovay.params import MIN_BASE_FEE
@@ -15,7 +16,7 @@ from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import Chain
-from tests.helpers import ADDRESSES, ETH, KEYS, raw_tx
+from tests.helpers import ADDRESSES, CHAIN_ID, ETH, KEYS, raw_tx
 
 ALICE, BOB, CAROL = ADDRESSES[:3]
 
@@ -146,18 +147,32 @@ def test_a_full_block_is_followed_at_once(tmp_path: Path) -> None:
 
 
 def test_submit_many_answers_as_a_loop_of_submit(tmp_path: Path) -> None:
-    """Decoding ahead on a thread pool changes no answer: same hashes, same errors, same pool, in order."""
+    """Decoding ahead on a thread pool (in chunks, senders recovered without the GIL) and reading each
+    account once per batch change no answer: same hashes, same errors, same pool, in order; and the
+    blocks sealed from the two pools are the same blocks."""
     raws = [transfer(KEYS[0], n) for n in range(40)] + [transfer(KEYS[1], n) for n in range(30)]
     raws += [raws[3], transfer(KEYS[0], 0, tip=2_000), b"\x02\xc0", raws[5][:-1] + b"\x00"]
     raws += [transfer(KEYS[2], 0), transfer(KEYS[1], 500)]  # unfunded sender; nonce gap too large
+    flip_r = transfer(KEYS[3], 0)
+    flip_r = flip_r[:-40] + bytes((flip_r[-40] ^ 1,)) + flip_r[-39:]  # another (unfunded) sender
+    raws += [
+        flip_r,
+        raw_tx(KEYS[0], nonce=40, to=CAROL, value=1, chain_id=CHAIN_ID + 1),  # another chain
+        raw_tx(KEYS[0], nonce=40, to=CAROL, value=1, max_fee=MIN_BASE_FEE - 1, tip=1),  # below base fee
+        raw_tx(KEYS[1], nonce=30, to=CAROL, value=1, tx_type=0, max_fee=MIN_BASE_FEE * 3),  # legacy
+        raw_tx(KEYS[1], nonce=31, to=CAROL, value=100 * ETH),  # more than the balance
+        raw_tx(KEYS[0], nonce=40, to=None, data=b"\x60\x00", gas=100_000),  # contract creation
+        b"\x02\xc0",  # a refused raw twice
+    ]
     answers = []
     for name, batched in (("loop", False), ("many", True)):
         alloc = {ALICE: 10 * ETH, BOB: 10 * ETH}
         genesis = Genesis(identity_admin=ALICE, timestamp=1_700_000_000, alloc=alloc)
         chain = Chain(tmp_path / name, genesis)
-        seq = Sequencer(chain)
+        seq = Sequencer(chain, clock=lambda: 1_700_000_001)
         try:
             if batched:
+                seq.predecode(raws[60:])  # as the RPC server does: some arrive decoded already
                 results = seq.submit_many(raws)
             else:
                 results = []
@@ -167,13 +182,17 @@ def test_submit_many_answers_as_a_loop_of_submit(tmp_path: Path) -> None:
                     except InvalidTransaction as exc:
                         results.append(exc)
             rendered = [r.hex() if isinstance(r, bytes) else f"{type(r).__name__}: {r}" for r in results]
-            answers.append((rendered, sorted(tx.hash for q in seq.mempool.snapshot_by_sender() for tx in q)))
+            pooled = sorted(tx.hash for q in seq.mempool.snapshot_by_sender() for tx in q)
+            sealed = [block_hash(seq.produce_block()) for _ in range(2)]
+            answers.append((rendered, pooled, sealed, len(seq.mempool)))
         finally:
             seq.stop()
             chain.close()
     assert answers[0] == answers[1]
     rendered = answers[0][0]
-    assert sum(r.startswith("InvalidTransaction") or "Error" in r for r in rendered) >= 5
+    assert sum(r.startswith("InvalidTransaction") or "Error" in r for r in rendered) >= 9
+    assert any("invalid chain id" in r for r in rendered) and any("insufficient funds" in r for r in rendered)
+    assert any("less than block base fee" in r for r in rendered)
 
 
 def test_no_deposit_after_a_transaction(sequencer: Sequencer) -> None:
