@@ -17,7 +17,7 @@ import ctypes
 import itertools
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ import lmdb
 from jovay.errors import CriticalError
 
 _U64 = struct.Struct(">Q")
-_TX_LOCATION = struct.Struct(">QI")
+TX_LOCATION = struct.Struct(">QI")  # a transaction's block number and position in it
 
 HEAD_KEY = b"head"
 SAFE_KEY = b"safe"
@@ -40,6 +40,8 @@ HASH_SIZE = 32
 WRITE_CHUNK = 1 << 14  # nodes per putmulti call, so that mapped pages are released within a big block
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
 LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
+
+Pairs = list[tuple[bytes, bytes]]  # (LMDB key, value) pairs of one table
 
 
 def u64(n: int) -> bytes:
@@ -66,16 +68,19 @@ def stamp_of_record(record: bytes | memoryview) -> int:
 
 @dataclass(frozen=True, slots=True)
 class BlockWrite:
-    """Everything one block adds to the store."""
+    """Everything one block adds to the store, as the records of each table
+    (jovay/storage/records.py builds them)."""
 
     number: int
     block_hash: bytes
     block_rlp: bytes  # encode_block(header, raw txs)
     receipts_rlp: bytes
-    tx_hashes: list[bytes]
-    state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted)
-    tree_nodes: Iterable[tuple[int, bytes]]  # (node hash, encode_node(node)): may be a generator
-    stale_nodes: Sequence[int] = ()  # nodes the parent's root referenced and this block's does not
+    tx_index: Pairs  # tx hash -> TX_LOCATION
+    state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted): the leaf cache's update
+    leaf_puts: Pairs  # key32(leaf key) -> key32(value), the non-zero writes
+    leaf_deletes: Sequence[bytes]  # key32(leaf key) of the leaves set to 0
+    node_records: Pairs  # key32(node hash) -> node_record(encode_node(node), number)
+    stale_nodes: bytes = b""  # key32 of each node the parent's root referenced and this block's does not
     state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
 
 
@@ -236,37 +241,26 @@ class ChainStore:
             txn.put(number_key, block.receipts_rlp, db=self._receipts)
             txn.put(block.block_hash, number_key, db=self._hashes)
             # Many entries per table: one putmulti call each instead of a Python-level put per entry.
-            locate = _TX_LOCATION.pack
-            txn.cursor(db=self._txs).putmulti(
-                [(tx_hash, locate(block.number, index)) for index, tx_hash in enumerate(block.tx_hashes)]
-            )
-            self._mapped.touched(2 * len(block.tx_hashes))
-            writes = block.state_writes
-            # Generators, not lists: a big block's nodes are not copied a second time in memory.
-            txn.cursor(db=self._leaves).putmulti(
-                (key32(key), key32(value)) for key, value in writes.items() if value
-            )
-            for key in [key for key, value in writes.items() if not value]:
-                txn.delete(key32(key), db=self._leaves)
-            self._mapped.touched(2 * len(writes))
-            stamp = block.number
-            records = ((key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes)
-            cursor = txn.cursor(db=self._nodes)
-            while chunk := list(itertools.islice(records, WRITE_CHUNK)):
+            txn.cursor(db=self._txs).putmulti(block.tx_index)
+            self._mapped.touched(2 * len(block.tx_index))
+            txn.cursor(db=self._leaves).putmulti(block.leaf_puts)
+            for key in block.leaf_deletes:
+                txn.delete(key, db=self._leaves)
+            self._mapped.touched(2 * len(block.state_writes))
+            records, cursor = block.node_records, txn.cursor(db=self._nodes)
+            for start in range(0, len(records), WRITE_CHUNK):
+                chunk = records[start : start + WRITE_CHUNK]
                 cursor.putmulti(chunk)
                 self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
             if block.state_from is not None:
-                self._record_stale(txn, block.number, block.stale_nodes)
+                if block.stale_nodes:
+                    txn.put(number_key, block.stale_nodes, db=self._stale)
                 self._prune(txn, block.state_from)
             txn.put(HEAD_KEY, number_key, db=self._meta)
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
         self.leaves.committed(block.state_writes)
         self._mapped.release()
-
-    def _record_stale(self, txn: lmdb.Transaction, number: int, stale: Sequence[int]) -> None:
-        if stale:
-            txn.put(u64(number), b"".join(key32(node_hash) for node_hash in stale), db=self._stale)
 
     def _prune(self, txn: lmdb.Transaction, state_from: int) -> None:
         """Forget the states of blocks below `state_from`: delete the nodes only they referenced."""
@@ -329,7 +323,7 @@ class ChainStore:
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         with self.env.begin() as txn:
             raw = txn.get(tx_hash, db=self._txs)
-        return None if raw is None else _TX_LOCATION.unpack(raw)
+        return None if raw is None else TX_LOCATION.unpack(raw)
 
     def leaf(self, key: int) -> int:
         """The latest value of a state leaf (0 when absent)."""

@@ -1,0 +1,92 @@
+"""What a block writes to LMDB, as (key, record) pairs built in one call per table.
+
+These are the pure-Python twins of jovay/_native/_blockwrite.pyx (same signatures, same results:
+tests/native/test_blockwrite_native.py); `select` answers the native ones unless they are missing or
+JOVAY_PURE=1. Pairs come sorted by key: LMDB inserts sorted keys faster (its cursor stays near the
+page it wrote last), and the stored bytes do not depend on the order of the puts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from types import ModuleType
+from typing import Protocol, cast
+
+from jovay._native import blockwrite_impl
+from jovay.codec._rlp import encode_bytes, encode_list, encode_uint
+from jovay.codec.blocks import Log, Receipt
+from jovay.state.smt import encode_node
+from jovay.stf.block import ExecutedTx
+from jovay.storage.store import TX_LOCATION, Pairs, key32, node_record
+
+
+def node_records(nodes: Mapping[int, tuple], stamp: int) -> Pairs:
+    """(key32(hash), node_record(encode_node(node), stamp)) for each new node, by key."""
+    return sorted(
+        (key32(node_hash), node_record(encode_node(node), stamp)) for node_hash, node in nodes.items()
+    )
+
+
+def leaf_records(writes: Mapping[int, int]) -> tuple[Pairs, list[bytes]]:
+    """The leaf writes as (key32(key), key32(value)) by key, and the keys of the deleted (zero) leaves."""
+    puts = sorted((key32(key), key32(value)) for key, value in writes.items() if value)
+    return puts, [key32(key) for key, value in writes.items() if not value]
+
+
+def joined_keys(hashes: Iterable[int]) -> bytes:
+    """A block's stale list as stored: the hashes as 32-byte keys, end to end."""
+    return b"".join(key32(node_hash) for node_hash in hashes)
+
+
+def tx_locations(tx_hashes: Iterable[bytes], number: int) -> Pairs:
+    """The transaction index entries of block `number`: tx hash -> (block number, position)."""
+    locate = TX_LOCATION.pack
+    return [(tx_hash, locate(number, index)) for index, tx_hash in enumerate(tx_hashes)]
+
+
+def encode_receipts(executed: Sequence[ExecutedTx], receipts: Sequence[Receipt]) -> bytes:
+    """A block's receipts with what RPC adds (gas used, price, return data), as one RLP list."""
+    if len(executed) != len(receipts):
+        raise ValueError(f"{len(executed)} executed transactions but {len(receipts)} receipts")
+    rows = []
+    for item, receipt in zip(executed, receipts, strict=True):
+        outcome = item.outcome
+        fields = [
+            encode_uint(receipt.tx_type),
+            encode_uint(receipt.status),
+            encode_uint(receipt.cumulative_gas_used),
+            encode_list(_encode_log(log) for log in receipt.logs),
+            encode_bytes(receipt.bloom),
+            encode_uint(outcome.gas_used),
+            encode_uint(outcome.effective_gas_price),
+            encode_bytes(outcome.return_data),
+        ]
+        rows.append(encode_list(fields))
+    return encode_list(rows)
+
+
+def _encode_log(log: Log) -> bytes:
+    topics = encode_list(encode_bytes(topic) for topic in log.topics)
+    return encode_list([encode_bytes(log.address), topics, encode_bytes(log.data)])
+
+
+class RecordsImpl(Protocol):
+    """What both implementations provide (this module's functions)."""
+
+    def node_records(self, nodes: Mapping[int, tuple], stamp: int) -> Pairs: ...
+
+    def leaf_records(self, writes: Mapping[int, int]) -> tuple[Pairs, list[bytes]]: ...
+
+    def joined_keys(self, hashes: Iterable[int]) -> bytes: ...
+
+    def tx_locations(self, tx_hashes: Iterable[bytes], number: int) -> Pairs: ...
+
+    def encode_receipts(self, executed: Sequence[ExecutedTx], receipts: Sequence[Receipt]) -> bytes: ...
+
+
+def select() -> RecordsImpl:
+    """The native module when it is built and JOVAY_PURE=1 is not set, else this module."""
+    import sys
+
+    native: ModuleType | None = blockwrite_impl()
+    return cast(RecordsImpl, native if native is not None else sys.modules[__name__])
