@@ -338,3 +338,19 @@ def encode_receipt(receipt) -> bytes:
         free(w.buf)
         raise
     return _finish(&w)
+
+
+def encode_bytes_list(items) -> bytes:
+    """RLP of a list of byte strings (a block's raw transactions: jovay.codec.blocks'
+    `pure_encode_bytes_list`)."""
+    cdef Writer w = Writer(NULL, 0, 0)
+    cdef size_t outer
+    try:
+        outer = _open_list(&w)
+        for item in items:
+            _bytes(&w, item)
+        _close_list(&w, outer)
+    except BaseException:
+        free(w.buf)
+        raise
+    return _finish(&w)

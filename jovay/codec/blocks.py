@@ -147,9 +147,27 @@ def decode_header(data: bytes) -> Header:
         raise InvalidBlock(str(exc)) from None
 
 
+def pure_encode_bytes_list(items: Iterable[bytes]) -> bytes:
+    """RLP of a list of byte strings (the pure twin of jovay/_native/_blockwrite.pyx's)."""
+    return encode_list(map(encode_bytes, items))
+
+
+def _select_encode_bytes_list() -> Callable[[Iterable[bytes]], bytes]:
+    """The native twin when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import blockwrite_impl
+
+    native = blockwrite_impl()
+    if native is None:
+        return pure_encode_bytes_list
+    return cast(Callable[[Iterable[bytes]], bytes], native.encode_bytes_list)
+
+
+_encode_bytes_list: Callable[[Iterable[bytes]], bytes] = _select_encode_bytes_list()
+
+
 def encode_block(header: Header, raw_txs: Sequence[bytes]) -> bytes:
     """`rlp([header, [rawTx...]])`, every tx an opaque byte string (storage, `debug_getRawBlock`)."""
-    return encode_list((encode_header(header), encode_list(map(encode_bytes, raw_txs))))
+    return encode_list((encode_header(header), _encode_bytes_list(raw_txs)))
 
 
 def decode_block(data: bytes) -> tuple[Header, list[bytes]]:

@@ -170,8 +170,12 @@ class LeafCache:
         """A block's leaf writes are in LMDB: cache their new values and retire older reads."""
         with self._lock:
             self.generation += 1
-            for key, value in writes.items():
-                self._insert(key, value)
+            values = self._values
+            values.update(writes)  # one C-level call for the block's writes
+            excess = len(values) - self._size
+            if excess > 0:  # drop the oldest entries, down to three quarters of the size
+                for old in list(itertools.islice(values, excess + self._size // 4)):
+                    del values[old]
 
     def _insert(self, key: int, value: int) -> None:
         values = self._values

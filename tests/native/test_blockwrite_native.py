@@ -17,7 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jovay._native import blockwrite_impl
-from jovay.codec.blocks import Log, Receipt, decode_receipt, logs_bloom, pure_encode_receipt
+from jovay.codec.blocks import (
+    Log,
+    Receipt,
+    decode_receipt,
+    logs_bloom,
+    pure_encode_bytes_list,
+    pure_encode_receipt,
+)
 from jovay.stf.block import ExecutedTx
 from jovay.stf.transaction import TxOutcome
 from jovay.storage import records
@@ -84,6 +91,16 @@ def test_stale_lists_and_tx_index_match(hashes: list[int], tx_hashes: list[bytes
     assert native.joined_keys(hashes) == records.joined_keys(hashes) == records.joined_keys(iter(hashes))
     assert native.joined_keys(iter(hashes)) == records.joined_keys(hashes)
     assert native.tx_locations(tx_hashes, number) == records.tx_locations(tx_hashes, number)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(st.binary(max_size=2), st.binary(max_size=60), st.binary(min_size=250, max_size=300)))
+)
+def test_raw_transaction_lists_match(items: list[bytes]) -> None:
+    assert native is not None
+    encoded = native.encode_bytes_list(items)
+    assert encoded == pure_encode_bytes_list(items) == rlp.encode(items)
 
 
 logs_strategy = st.lists(
