@@ -354,3 +354,10 @@ def encode_bytes_list(items) -> bytes:
         free(w.buf)
         raise
     return _finish(&w)
+
+
+def drop_keys(dict mapping, keys) -> None:
+    """Remove `keys` from `mapping` where present (the node cache forgetting a block's stale nodes)."""
+    for key in keys:
+        if key in mapping:
+            del mapping[key]

@@ -132,9 +132,8 @@ class LmdbNodeStore:
         pending, self.pending = self.pending, {}
         stale, self.stale = self.stale, []
         young, old = self._young, self._old
-        for node_hash in stale:
-            young.pop(node_hash, None)
-            old.pop(node_hash, None)
+        _records.drop_keys(young, stale)
+        _records.drop_keys(old, stale)
         room = self._generation_size - len(young)
         if len(pending) < room:
             young.update(pending)  # one C-level call for the block's nodes

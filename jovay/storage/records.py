@@ -70,6 +70,12 @@ def _encode_log(log: Log) -> bytes:
     return encode_list([encode_bytes(log.address), topics, encode_bytes(log.data)])
 
 
+def drop_keys(mapping: dict, keys: Iterable[object]) -> None:
+    """Remove `keys` from `mapping` where present (the node cache forgetting a block's stale nodes)."""
+    for key in keys:
+        mapping.pop(key, None)
+
+
 class RecordsImpl(Protocol):
     """What both implementations provide (this module's functions)."""
 
@@ -82,6 +88,8 @@ class RecordsImpl(Protocol):
     def tx_locations(self, tx_hashes: Iterable[bytes], number: int) -> Pairs: ...
 
     def encode_receipts(self, executed: Sequence[ExecutedTx], receipts: Sequence[Receipt]) -> bytes: ...
+
+    def drop_keys(self, mapping: dict, keys: Iterable[object]) -> None: ...
 
 
 def select() -> RecordsImpl:

@@ -41,7 +41,8 @@ u64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 def test_the_twins_are_the_pure_functions() -> None:
     assert native is not None and native is not records
-    for name in ("node_records", "leaf_records", "joined_keys", "tx_locations", "encode_receipts"):
+    names = ("node_records", "leaf_records", "joined_keys", "tx_locations", "encode_receipts", "drop_keys")
+    for name in names:
         assert getattr(records, name).__module__ == "jovay.storage.records"
     assert records.select() is native
 
@@ -101,6 +102,16 @@ def test_raw_transaction_lists_match(items: list[bytes]) -> None:
     assert native is not None
     encoded = native.encode_bytes_list(items)
     assert encoded == pure_encode_bytes_list(items) == rlp.encode(items)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.integers(0, 50), st.integers()), st.lists(st.integers(0, 80)))
+def test_drop_keys_matches(mapping: dict[int, int], keys: list[int]) -> None:
+    assert native is not None
+    here, there = dict(mapping), dict(mapping)
+    native.drop_keys(here, keys)
+    records.drop_keys(there, iter(keys))
+    assert here == there == {k: v for k, v in mapping.items() if k not in keys}
 
 
 logs_strategy = st.lists(
