@@ -84,15 +84,15 @@ cdef list _sorted_pairs(list keys, list values):
     return out
 
 
-def node_records(nodes, uint64_t stamp) -> list:
-    """[(key32(hash), encode_node(node) + u64(stamp))] for `nodes` (hash -> (tag, a, b)), by key."""
+def node_records(items, uint64_t stamp) -> list:
+    """[(key32(hash), encode_node(node) + u64(stamp))] for the (hash, (tag, a, b)) `items`, by key."""
     cdef list keys = []
     cdef list values = []
     cdef bytes record
     cdef unsigned char *out
     cdef object node_hash, node, tag
     cdef tuple triple
-    for node_hash, node in nodes.items():
+    for node_hash, node in items:
         triple = <tuple?> node
         if len(triple) != 3:
             raise ValueError(f"not a tree node: {node!r}")
@@ -110,13 +110,14 @@ def node_records(nodes, uint64_t stamp) -> list:
     return _sorted_pairs(keys, values)
 
 
-def leaf_records(writes) -> tuple:
-    """([(key32(key), key32(value))] for the non-zero values, by key; [key32(key)] for the zeros)."""
+def leaf_records(items) -> tuple:
+    """([(key32(key), key32(value))] for the (key, value) `items` with a non-zero value, by key;
+    [key32(key)] for the zeros)."""
     cdef list keys = []
     cdef list values = []
     cdef list deleted = []
     cdef object key, value
-    for key, value in writes.items():
+    for key, value in items:
         if value:
             keys.append(_key32(key))
             values.append(_key32(value))

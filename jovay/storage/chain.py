@@ -27,7 +27,7 @@ from jovay.state.smt import SparseMerkleTree, decode_node
 from jovay.stf.block import BlockExecution, ExecutedTx, child_env, seal_block
 from jovay.stf.genesis import Genesis
 from jovay.stf.transaction import BlockEnv
-from jovay.storage.records import encode_receipts, select
+from jovay.storage.records import batches, encode_receipts, select
 from jovay.storage.store import BlockWrite, ChainStore
 
 NODE_CACHE_SIZE = 1 << 19  # decoded nodes kept in memory: ~0.3 KiB each, so ~150 MiB at most
@@ -258,7 +258,6 @@ class Chain:
         nodes, stale = self.nodes.take_pending()
         history = self.store.stale_sizes()
         history[header.number] = len(stale)
-        leaf_puts, leaf_deletes = _records.leaf_records(writes)
         write = BlockWrite(
             number=header.number,
             block_hash=hash_,
@@ -266,9 +265,8 @@ class Chain:
             receipts_rlp=_records.encode_receipts(executed, receipts),
             tx_index=_records.tx_locations([item.tx_hash for item in executed], header.number),
             state_writes=writes,
-            leaf_puts=leaf_puts,
-            leaf_deletes=leaf_deletes,
-            node_records=_records.node_records(nodes, header.number),
+            leaf_records=map(_records.leaf_records, batches(writes)),
+            node_records=(_records.node_records(batch, header.number) for batch in batches(nodes)),
             stale_nodes=_records.joined_keys(stale),
             state_from=self.retention.oldest_kept(header.number, history),
         )

@@ -3,14 +3,16 @@
 These are the pure-Python twins of jovay/_native/_blockwrite.pyx (same signatures, same results:
 tests/native/test_blockwrite_native.py); `select` answers the native ones unless they are missing or
 JOVAY_PURE=1. Pairs come sorted by key: LMDB inserts sorted keys faster (its cursor stays near the
-page it wrote last), and the stored bytes do not depend on the order of the puts.
+page it wrote last), and the stored bytes do not depend on the order of the puts. A bulk block's
+records are built and written a batch at a time (`batches`), so they are never all in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 from jovay._native import blockwrite_impl
 from jovay.codec._rlp import encode_bytes, encode_list, encode_uint
@@ -19,18 +21,36 @@ from jovay.state.smt import encode_node
 from jovay.stf.block import ExecutedTx
 from jovay.storage.store import TX_LOCATION, Pairs, key32, node_record
 
-
-def node_records(nodes: Mapping[int, tuple], stamp: int) -> Pairs:
-    """(key32(hash), node_record(encode_node(node), stamp)) for each new node, by key."""
-    return sorted(
-        (key32(node_hash), node_record(encode_node(node), stamp)) for node_hash, node in nodes.items()
-    )
+K = TypeVar("K")
+V = TypeVar("V")
+SORT_BATCH = 1 << 17  # records sorted and held at once: a 20,000-transfer block's nodes in one batch
 
 
-def leaf_records(writes: Mapping[int, int]) -> tuple[Pairs, list[bytes]]:
-    """The leaf writes as (key32(key), key32(value)) by key, and the keys of the deleted (zero) leaves."""
-    puts = sorted((key32(key), key32(value)) for key, value in writes.items() if value)
-    return puts, [key32(key) for key, value in writes.items() if not value]
+def node_records(items: Iterable[tuple[int, tuple]], stamp: int) -> Pairs:
+    """(key32(hash), node_record(encode_node(node), stamp)) for each new (hash, node), by key."""
+    return sorted((key32(node_hash), node_record(encode_node(node), stamp)) for node_hash, node in items)
+
+
+def leaf_records(items: Iterable[tuple[int, int]]) -> tuple[Pairs, list[bytes]]:
+    """The (key, value) leaf writes as (key32(key), key32(value)) by key, and the keys of the deleted
+    (zero) leaves."""
+    puts, deletes = [], []
+    for key, value in items:
+        if value:
+            puts.append((key32(key), key32(value)))
+        else:
+            deletes.append(key32(key))
+    puts.sort()
+    return puts, deletes
+
+
+def batches(mapping: Mapping[K, V], size: int | None = None) -> Iterator[list[tuple[K, V]]]:
+    """The items of `mapping`, `size` (SORT_BATCH) at a time: a bulk block's records are never all
+    in memory at once."""
+    size = size or SORT_BATCH
+    items = iter(mapping.items())
+    while batch := list(itertools.islice(items, size)):
+        yield batch
 
 
 def joined_keys(hashes: Iterable[int]) -> bytes:
@@ -79,9 +99,9 @@ def drop_keys(mapping: dict, keys: Iterable[object]) -> None:
 class RecordsImpl(Protocol):
     """What both implementations provide (this module's functions)."""
 
-    def node_records(self, nodes: Mapping[int, tuple], stamp: int) -> Pairs: ...
+    def node_records(self, items: Iterable[tuple[int, tuple]], stamp: int) -> Pairs: ...
 
-    def leaf_records(self, writes: Mapping[int, int]) -> tuple[Pairs, list[bytes]]: ...
+    def leaf_records(self, items: Iterable[tuple[int, int]]) -> tuple[Pairs, list[bytes]]: ...
 
     def joined_keys(self, hashes: Iterable[int]) -> bytes: ...
 

@@ -17,7 +17,7 @@ import ctypes
 import itertools
 import struct
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +77,10 @@ class BlockWrite:
     receipts_rlp: bytes
     tx_index: Pairs  # tx hash -> TX_LOCATION
     state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted): the leaf cache's update
-    leaf_puts: Pairs  # key32(leaf key) -> key32(value), the non-zero writes
-    leaf_deletes: Sequence[bytes]  # key32(leaf key) of the leaves set to 0
-    node_records: Pairs  # key32(node hash) -> node_record(encode_node(node), number)
+    # key32(leaf key) -> key32(value) for the non-zero writes, and key32(leaf key) of the zeros, in
+    # batches (may be a generator: a bulk block's records are built as they are written)
+    leaf_records: Iterable[tuple[Pairs, Sequence[bytes]]]
+    node_records: Iterable[Pairs]  # key32(node hash) -> node_record(encode_node(node), number), in batches
     stale_nodes: bytes = b""  # key32 of each node the parent's root referenced and this block's does not
     state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
 
@@ -247,15 +248,18 @@ class ChainStore:
             # Many entries per table: one putmulti call each instead of a Python-level put per entry.
             txn.cursor(db=self._txs).putmulti(block.tx_index)
             self._mapped.touched(2 * len(block.tx_index))
-            txn.cursor(db=self._leaves).putmulti(block.leaf_puts)
-            for key in block.leaf_deletes:
-                txn.delete(key, db=self._leaves)
-            self._mapped.touched(2 * len(block.state_writes))
-            records, cursor = block.node_records, txn.cursor(db=self._nodes)
-            for start in range(0, len(records), WRITE_CHUNK):
-                chunk = records[start : start + WRITE_CHUNK]
-                cursor.putmulti(chunk)
-                self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
+            leaves = txn.cursor(db=self._leaves)
+            for puts, deletes in block.leaf_records:
+                leaves.putmulti(puts)
+                for key in deletes:
+                    txn.delete(key, db=self._leaves)
+                self._mapped.touched(2 * (len(puts) + len(deletes)))
+            nodes = txn.cursor(db=self._nodes)
+            for records in block.node_records:
+                for start in range(0, len(records), WRITE_CHUNK):
+                    chunk = records[start : start + WRITE_CHUNK]
+                    nodes.putmulti(chunk)
+                    self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
             if block.state_from is not None:
                 if block.stale_nodes:
                     txn.put(number_key, block.stale_nodes, db=self._stale)

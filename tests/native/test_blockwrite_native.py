@@ -51,8 +51,8 @@ def test_the_twins_are_the_pure_functions() -> None:
 @given(nodes_strategy, u64)
 def test_node_records_match(nodes: dict[int, tuple], stamp: int) -> None:
     assert native is not None
-    pairs = native.node_records(nodes, stamp)
-    assert pairs == records.node_records(nodes, stamp)
+    pairs = native.node_records(nodes.items(), stamp)
+    assert pairs == records.node_records(list(nodes.items()), stamp)
     assert [key for key, _ in pairs] == sorted(key for key, _ in pairs)
     assert all(len(record) == 73 and record[-8:] == stamp.to_bytes(8, "big") for _, record in pairs)
 
@@ -70,18 +70,25 @@ def test_bad_nodes_are_refused_by_both(node: tuple, error: type[Exception]) -> N
     assert native is not None
     for build in (native.node_records, records.node_records):
         with pytest.raises(error):
-            build({5: node}, 1)
+            build([(5, node)], 1)
     for build in (native.node_records, records.node_records):
         with pytest.raises(OverflowError):
-            build({2**256: (0, 1, 1)}, 1)
+            build([(2**256, (0, 1, 1))], 1)
+
+
+def test_batches_cover_every_item_once() -> None:
+    mapping = {i: i * i for i in range(10)}
+    assert [len(b) for b in records.batches(mapping, 4)] == [4, 4, 2]
+    assert [item for batch in records.batches(mapping, 4) for item in batch] == list(mapping.items())
+    assert list(records.batches({}, 4)) == []
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(field, st.one_of(st.just(0), field), max_size=300))
 def test_leaf_records_match(writes: dict[int, int]) -> None:
     assert native is not None
-    puts, deletes = native.leaf_records(writes)
-    assert (puts, deletes) == records.leaf_records(writes)
+    puts, deletes = native.leaf_records(writes.items())
+    assert (puts, deletes) == records.leaf_records(list(writes.items()))
     assert len(puts) + len(deletes) == len(writes)
 
 
@@ -239,3 +246,12 @@ def test_native_and_pure_write_the_same_bytes(tmp_path: Path) -> None:
     pure = json.loads(out.stdout)
     assert here["nodes"] and here["stale"] and here["receipts"]  # the dump holds every kind of record
     assert here == pure
+
+
+def test_records_written_in_small_batches_are_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk block's records go in sorted batches: batches of 3 store what one batch stores."""
+    whole = write_chain_and_dump(tmp_path / "whole")
+    monkeypatch.setattr(records, "SORT_BATCH", 3)
+    assert write_chain_and_dump(tmp_path / "batched") == whole
