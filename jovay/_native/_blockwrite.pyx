@@ -53,13 +53,31 @@ cdef inline bytes _key32(object n):
     return out
 
 
+cdef extern from "Python.h":
+    int PyGC_Disable()
+    int PyGC_Enable()
+
+
 cdef struct KeyIndex:
+    uint64_t prefix  # the key's first 8 bytes, big-endian: most comparisons end there
     unsigned char key[HASH_SIZE]
     Py_ssize_t index
 
 
 cdef int _compare_keys(const void *a, const void *b) noexcept nogil:
-    return memcmp((<const KeyIndex *> a).key, (<const KeyIndex *> b).key, HASH_SIZE)
+    cdef const KeyIndex *x = <const KeyIndex *> a
+    cdef const KeyIndex *y = <const KeyIndex *> b
+    if x.prefix != y.prefix:
+        return -1 if x.prefix < y.prefix else 1
+    return memcmp(x.key, y.key, HASH_SIZE)
+
+
+cdef inline uint64_t _prefix(const unsigned char *key) noexcept nogil:
+    cdef uint64_t n = 0
+    cdef int i
+    for i in range(8):
+        n = (n << 8) | key[i]
+    return n
 
 
 cdef list _sorted_pairs(list keys, list values):
@@ -67,16 +85,16 @@ cdef list _sorted_pairs(list keys, list values):
     cdef Py_ssize_t n = len(keys), i
     cdef KeyIndex *order = <KeyIndex *> malloc((n or 1) * sizeof(KeyIndex))
     cdef list out = [None] * n
-    cdef bytes key
+    cdef const unsigned char *key
     if order == NULL:
         raise MemoryError()
     try:
         for i in range(n):
-            key = keys[i]
-            memcpy(order[i].key, PyBytes_AS_STRING(key), HASH_SIZE)
+            key = <const unsigned char *> PyBytes_AS_STRING(keys[i])
+            order[i].prefix = _prefix(key)
+            memcpy(order[i].key, key, HASH_SIZE)
             order[i].index = i
-        with nogil:
-            qsort(order, n, sizeof(KeyIndex), _compare_keys)
+        qsort(order, n, sizeof(KeyIndex), _compare_keys)
         for i in range(n):
             out[i] = (keys[order[i].index], values[order[i].index])
     finally:
@@ -86,6 +104,15 @@ cdef list _sorted_pairs(list keys, list values):
 
 def node_records(items, uint64_t stamp) -> list:
     """[(key32(hash), encode_node(node) + u64(stamp))] for the (hash, (tag, a, b)) `items`, by key."""
+    cdef int gc_was_on = PyGC_Disable()  # ~100k new tuples, none cyclic: no collection passes meanwhile
+    try:
+        return _node_records(items, stamp)
+    finally:
+        if gc_was_on:
+            PyGC_Enable()
+
+
+cdef list _node_records(items, uint64_t stamp):
     cdef list keys = []
     cdef list values = []
     cdef bytes record
@@ -113,6 +140,15 @@ def node_records(items, uint64_t stamp) -> list:
 def leaf_records(items) -> tuple:
     """([(key32(key), key32(value))] for the (key, value) `items` with a non-zero value, by key;
     [key32(key)] for the zeros)."""
+    cdef int gc_was_on = PyGC_Disable()  # (as in node_records)
+    try:
+        return _leaf_records(items)
+    finally:
+        if gc_was_on:
+            PyGC_Enable()
+
+
+cdef tuple _leaf_records(items):
     cdef list keys = []
     cdef list values = []
     cdef list deleted = []
@@ -139,6 +175,15 @@ def joined_keys(hashes) -> bytes:
 
 def tx_locations(tx_hashes, uint64_t number) -> list:
     """[(tx_hash, u64(number) + u32(index))]: the transaction index entries of one block."""
+    cdef int gc_was_on = PyGC_Disable()  # (as in node_records)
+    try:
+        return _tx_locations(tx_hashes, number)
+    finally:
+        if gc_was_on:
+            PyGC_Enable()
+
+
+cdef list _tx_locations(tx_hashes, uint64_t number):
     cdef list out = []
     cdef bytes location
     cdef unsigned char *ptr
