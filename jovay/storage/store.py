@@ -9,6 +9,12 @@ state of blocks >= `oldest_state()` is readable; moving that bound forward to N 
 the stale lists of blocks up to N whose stamp is older than the list's block: a node written again
 later is still referenced and stays. Pruning runs inside the block's write transaction, so a crash
 mid-prune leaves the previous block with its whole window, or the new one with the smaller window.
+
+The write is not overlapped with the execution of the next block, although py-lmdb releases the GIL
+inside each put and the commit: the next block would have to read this block's state before it is
+durable, while RPC must not (the head, the leaf cache and the listeners would need a second, "sealed
+but not durable" head), and on two cores the released time already goes to admission's signature
+recovery.
 """
 
 from __future__ import annotations
