@@ -80,6 +80,7 @@ def native_extensions() -> list[Extension]:
         _native_extension("_txcodec", c_sources=["keccak.c"]),
         _native_extension("_blockroots", c_sources=["keccak.c"]),
         _native_extension("_transfers"),
+        _native_extension("_blockwrite"),
     ]
     try:
         return cythonize(extensions, build_dir="build/cython", quiet=True)

@@ -147,9 +147,27 @@ def decode_header(data: bytes) -> Header:
         raise InvalidBlock(str(exc)) from None
 
 
+def pure_encode_bytes_list(items: Iterable[bytes]) -> bytes:
+    """RLP of a list of byte strings (the pure twin of jovay/_native/_blockwrite.pyx's)."""
+    return encode_list(map(encode_bytes, items))
+
+
+def _select_encode_bytes_list() -> Callable[[Iterable[bytes]], bytes]:
+    """The native twin when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import blockwrite_impl
+
+    native = blockwrite_impl()
+    if native is None:
+        return pure_encode_bytes_list
+    return cast(Callable[[Iterable[bytes]], bytes], native.encode_bytes_list)
+
+
+_encode_bytes_list: Callable[[Iterable[bytes]], bytes] = _select_encode_bytes_list()
+
+
 def encode_block(header: Header, raw_txs: Sequence[bytes]) -> bytes:
     """`rlp([header, [rawTx...]])`, every tx an opaque byte string (storage, `debug_getRawBlock`)."""
-    return encode_list((encode_header(header), encode_list(map(encode_bytes, raw_txs))))
+    return encode_list((encode_header(header), _encode_bytes_list(raw_txs)))
 
 
 def decode_block(data: bytes) -> tuple[Header, list[bytes]]:
@@ -200,6 +218,8 @@ def _bloom_bits(value: bytes) -> int:
 
 def logs_bloom(logs: Iterable[Log]) -> bytes:
     """The 2048-bit bloom over every log's address and topics (yellow paper M3:2048)."""
+    if not logs:  # every plain transfer: an empty list or tuple (any other iterable takes the loop)
+        return EMPTY_BLOOM
     bits = 0
     for log in logs:
         bits |= _bloom_bits(log.address)
@@ -235,14 +255,26 @@ def _encode_log(log: Log) -> bytes:
 _NO_LOGS_TAIL = encode_bytes(EMPTY_BLOOM) + encode_list(())  # the bloom and logs of a log-less receipt
 
 
-def encode_receipt(r: Receipt) -> bytes:
-    """`type || rlp([status, cumulativeGasUsed, bloom, logs])`, no type byte for legacy."""
+def pure_encode_receipt(r: Receipt) -> bytes:
+    """`type || rlp([status, cumulativeGasUsed, bloom, logs])`, no type byte for legacy (the pure twin
+    of jovay/_native/_blockwrite.pyx's `encode_receipt`)."""
     if r.logs or r.bloom != EMPTY_BLOOM:
         tail = encode_bytes(r.bloom) + encode_list(map(_encode_log, r.logs))
     else:  # every plain transfer: the same 259 bytes, encoded once
         tail = _NO_LOGS_TAIL
     body = encode_list((encode_uint(r.status), encode_uint(r.cumulative_gas_used), tail))
     return body if r.tx_type == 0 else bytes((r.tx_type,)) + body
+
+
+def _select_encode_receipt() -> Callable[[Receipt], bytes]:
+    """The native twin when it is built and JOVAY_PURE=1 is not set."""
+    from jovay._native import blockwrite_impl
+
+    native = blockwrite_impl()
+    return pure_encode_receipt if native is None else cast(Callable[[Receipt], bytes], native.encode_receipt)
+
+
+encode_receipt: Callable[[Receipt], bytes] = _select_encode_receipt()
 
 
 def _decode_log(item: object) -> Log:

@@ -18,21 +18,23 @@ from pathlib import Path
 from typing import Any, cast
 
 from jovay.codec._rlp import decode as decode_rlp
-from jovay.codec._rlp import encode_bytes, encode_list, encode_uint
 from jovay.codec.blocks import Header, Log, Receipt, block_hash, decode_block, encode_block
 from jovay.codec.transactions import DepositTx, SignedTx
 from jovay.errors import CriticalError, InvalidBlock, StateUnavailable
 from jovay.params import GENESIS_BASE_FEE
 from jovay.state.overlay import StateOverlay
-from jovay.state.smt import SparseMerkleTree, decode_node, encode_node
+from jovay.state.smt import SparseMerkleTree, decode_node
 from jovay.stf.block import BlockExecution, ExecutedTx, child_env, seal_block
 from jovay.stf.genesis import Genesis
 from jovay.stf.transaction import BlockEnv
+from jovay.storage.records import batches, encode_receipts, select
 from jovay.storage.store import BlockWrite, ChainStore
 
-NODE_CACHE_SIZE = 1 << 18  # decoded nodes kept in memory: ~0.3 KiB each, so ~75 MiB at most
+NODE_CACHE_SIZE = 1 << 19  # decoded nodes kept in memory: ~0.3 KiB each, so ~150 MiB at most
 DEFAULT_RETENTION_BLOCKS = 128  # recent states kept, as geth
 DEFAULT_MAX_HISTORY_NODES = 1 << 20  # ~160 MiB of old tree nodes in LMDB at most (unless finalized)
+
+_records = select()  # the native record builders, or their pure twins (JOVAY_PURE=1)
 
 
 @dataclass(frozen=True)
@@ -81,25 +83,37 @@ class LmdbNodeStore:
 
     Nodes are content-addressed, so a decoded node never goes stale: a bounded cache of recently
     written and read nodes saves the LMDB read and decode on the paths every block walks again.
-    The nodes the tree drops wait with the new ones: their block's stale list, for pruning.
+    The cache has two generations: a node is looked up in the young one, then the old one (and
+    moved to the young one when found there); when the young one is full it becomes the old one and
+    the previous old one is dropped whole. That keeps the nodes in use (LRU-like) at no per-insert cost.
+    The nodes the tree drops wait with the new ones: their block's stale list, for pruning; the head
+    no longer references them, so they leave the cache, which keeps it for the live tree.
     """
 
     def __init__(self, store: ChainStore, cache_size: int = NODE_CACHE_SIZE) -> None:
         self._store = store
         self.pending: dict[int, tuple] = {}
         self.stale: list[int] = []
-        self._cache: dict[int, tuple] = {}
-        self._cache_size = cache_size
+        self._young: dict[int, tuple] = {}
+        self._old: dict[int, tuple] = {}
+        self._generation_size = max(1, cache_size // 2)
+        self.lmdb_reads = 0  # nodes read from LMDB (cache misses): the cache's hit rate, measured
 
     def get(self, node_hash: int) -> tuple | None:
-        node = self.pending.get(node_hash) or self._cache.get(node_hash)
+        node = self.pending.get(node_hash) or self._young.get(node_hash)
         if node is not None:
             return node
-        raw = self._store.node(node_hash)
-        if raw is None:
-            return None
-        node = decode_node(raw)
-        self._remember(node_hash, node)
+        node = self._old.get(node_hash)
+        if node is None:
+            self.lmdb_reads += 1
+            raw = self._store.node(node_hash)
+            if raw is None:
+                return None
+            node = decode_node(raw)
+        young = self._young
+        young[node_hash] = node
+        if len(young) >= self._generation_size:
+            self._old, self._young = young, {}
         return node
 
     def put(self, node_hash: int, node: tuple) -> None:
@@ -113,19 +127,24 @@ class LmdbNodeStore:
         self.stale.extend(hashes)
 
     def take_pending(self) -> tuple[dict[int, tuple], list[int]]:
-        """The block's new nodes and its stale list; both start empty again."""
+        """The block's new nodes and its stale list; both start empty again. The new nodes join the
+        cache and the stale ones leave it."""
         pending, self.pending = self.pending, {}
         stale, self.stale = self.stale, []
-        for node_hash, node in pending.items():
-            self._remember(node_hash, node)
+        young, old = self._young, self._old
+        _records.drop_keys(young, stale)
+        _records.drop_keys(old, stale)
+        room = self._generation_size - len(young)
+        if len(pending) < room:
+            young.update(pending)  # one C-level call for the block's nodes
+        else:  # a generation's worth at most (of a bulk block, its last nodes: the top of the tree)
+            self._old = young
+            self._young = dict(itertools.islice(reversed(pending.items()), self._generation_size))
         return pending, stale
 
-    def _remember(self, node_hash: int, node: tuple) -> None:
-        cache = self._cache
-        if len(cache) >= self._cache_size:  # drop the oldest quarter (dicts keep insertion order)
-            for old in list(itertools.islice(cache, self._cache_size // 4)):
-                cache.pop(old, None)  # (another thread may have dropped it already)
-        cache[node_hash] = node
+    def cached(self) -> int:
+        """How many decoded nodes the cache holds (both generations)."""
+        return len(self._young) + len(self._old)
 
 
 class HistoricalNodes(LmdbNodeStore):
@@ -161,31 +180,6 @@ class StoredReceipt:
     return_data: bytes
 
 
-def encode_receipts(executed: list[ExecutedTx], receipts: list[Receipt]) -> bytes:
-    """A block's receipts with what RPC adds (gas used, price, return data), as one RLP list."""
-    rows = []
-    for item, receipt in zip(executed, receipts, strict=True):
-        logs = encode_list(_encode_log(log) for log in receipt.logs)
-        outcome = item.outcome
-        fields = [
-            encode_uint(receipt.tx_type),
-            encode_uint(receipt.status),
-            encode_uint(receipt.cumulative_gas_used),
-            logs,
-            encode_bytes(receipt.bloom),
-            encode_uint(outcome.gas_used),
-            encode_uint(outcome.effective_gas_price),
-            encode_bytes(outcome.return_data),
-        ]
-        rows.append(encode_list(fields))
-    return encode_list(rows)
-
-
-def _encode_log(log: Log) -> bytes:
-    topics = encode_list(encode_bytes(topic) for topic in log.topics)
-    return encode_list([encode_bytes(log.address), topics, encode_bytes(log.data)])
-
-
 def decode_receipts(data: bytes) -> list[StoredReceipt]:
     out = []
     rows = cast(list[list[Any]], decode_rlp(data))  # our own encoding, written by encode_receipts
@@ -206,11 +200,17 @@ BlockListener = Callable[[Header, list[ExecutedTx]], None]
 class Chain:
     """Owns the store and the head; `seal` is the only way a block gets in."""
 
-    def __init__(self, data_dir: Path, genesis: Genesis, retention: StateRetention | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        genesis: Genesis,
+        retention: StateRetention | None = None,
+        node_cache_size: int = NODE_CACHE_SIZE,
+    ) -> None:
         self.genesis = genesis
         self.retention = retention or StateRetention()
         self.store = ChainStore(data_dir / "chain")
-        self.nodes = LmdbNodeStore(self.store)
+        self.nodes = LmdbNodeStore(self.store, node_cache_size)
         self._write_lock = threading.Lock()
         self.listeners: list[BlockListener] = []
         if self.store.head_number() is None:
@@ -262,11 +262,12 @@ class Chain:
             number=header.number,
             block_hash=hash_,
             block_rlp=encode_block(header, [item.encoded for item in executed]),
-            receipts_rlp=encode_receipts(executed, receipts),
-            tx_hashes=[item.tx_hash for item in executed],
+            receipts_rlp=_records.encode_receipts(executed, receipts),
+            tx_index=_records.tx_locations([item.tx_hash for item in executed], header.number),
             state_writes=writes,
-            tree_nodes=((node_hash, encode_node(node)) for node_hash, node in nodes.items()),
-            stale_nodes=stale,
+            leaf_records=map(_records.leaf_records, batches(writes)),
+            node_records=(_records.node_records(batch, header.number) for batch in batches(nodes)),
+            stale_nodes=_records.joined_keys(stale),
             state_from=self.retention.oldest_kept(header.number, history),
         )
         self.store.write_block(write)
@@ -303,4 +304,4 @@ class Chain:
         self.store.close()
 
 
-__all__ = ["Chain", "DepositTx", "SignedTx", "StoredReceipt"]
+__all__ = ["Chain", "DepositTx", "SignedTx", "StoredReceipt", "decode_receipts", "encode_receipts"]

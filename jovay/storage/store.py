@@ -9,6 +9,12 @@ state of blocks >= `oldest_state()` is readable; moving that bound forward to N 
 the stale lists of blocks up to N whose stamp is older than the list's block: a node written again
 later is still referenced and stays. Pruning runs inside the block's write transaction, so a crash
 mid-prune leaves the previous block with its whole window, or the new one with the smaller window.
+
+The write is not overlapped with the execution of the next block, although py-lmdb releases the GIL
+inside each put and the commit: the next block would have to read this block's state before it is
+durable, while RPC must not (the head, the leaf cache and the listeners would need a second, "sealed
+but not durable" head), and on two cores the released time already goes to admission's signature
+recovery.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import lmdb
 from jovay.errors import CriticalError
 
 _U64 = struct.Struct(">Q")
-_TX_LOCATION = struct.Struct(">QI")
+TX_LOCATION = struct.Struct(">QI")  # a transaction's block number and position in it
 
 HEAD_KEY = b"head"
 SAFE_KEY = b"safe"
@@ -40,6 +46,8 @@ HASH_SIZE = 32
 WRITE_CHUNK = 1 << 14  # nodes per putmulti call, so that mapped pages are released within a big block
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
 LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
+
+Pairs = list[tuple[bytes, bytes]]  # (LMDB key, value) pairs of one table
 
 
 def u64(n: int) -> bytes:
@@ -66,16 +74,20 @@ def stamp_of_record(record: bytes | memoryview) -> int:
 
 @dataclass(frozen=True, slots=True)
 class BlockWrite:
-    """Everything one block adds to the store."""
+    """Everything one block adds to the store, as the records of each table
+    (jovay/storage/records.py builds them)."""
 
     number: int
     block_hash: bytes
     block_rlp: bytes  # encode_block(header, raw txs)
     receipts_rlp: bytes
-    tx_hashes: list[bytes]
-    state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted)
-    tree_nodes: Iterable[tuple[int, bytes]]  # (node hash, encode_node(node)): may be a generator
-    stale_nodes: Sequence[int] = ()  # nodes the parent's root referenced and this block's does not
+    tx_index: Pairs  # tx hash -> TX_LOCATION
+    state_writes: Mapping[int, int]  # leaf key -> value (0 = deleted): the leaf cache's update
+    # key32(leaf key) -> key32(value) for the non-zero writes, and key32(leaf key) of the zeros, in
+    # batches (may be a generator: a bulk block's records are built as they are written)
+    leaf_records: Iterable[tuple[Pairs, Sequence[bytes]]]
+    node_records: Iterable[Pairs]  # key32(node hash) -> node_record(encode_node(node), number), in batches
+    stale_nodes: bytes = b""  # key32 of each node the parent's root referenced and this block's does not
     state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
 
 
@@ -165,8 +177,12 @@ class LeafCache:
         """A block's leaf writes are in LMDB: cache their new values and retire older reads."""
         with self._lock:
             self.generation += 1
-            for key, value in writes.items():
-                self._insert(key, value)
+            values = self._values
+            values.update(writes)  # one C-level call for the block's writes
+            excess = len(values) - self._size
+            if excess > 0:  # drop the oldest entries, down to three quarters of the size
+                for old in list(itertools.islice(values, excess + self._size // 4)):
+                    del values[old]
 
     def _insert(self, key: int, value: int) -> None:
         values = self._values
@@ -236,37 +252,29 @@ class ChainStore:
             txn.put(number_key, block.receipts_rlp, db=self._receipts)
             txn.put(block.block_hash, number_key, db=self._hashes)
             # Many entries per table: one putmulti call each instead of a Python-level put per entry.
-            locate = _TX_LOCATION.pack
-            txn.cursor(db=self._txs).putmulti(
-                [(tx_hash, locate(block.number, index)) for index, tx_hash in enumerate(block.tx_hashes)]
-            )
-            self._mapped.touched(2 * len(block.tx_hashes))
-            writes = block.state_writes
-            # Generators, not lists: a big block's nodes are not copied a second time in memory.
-            txn.cursor(db=self._leaves).putmulti(
-                (key32(key), key32(value)) for key, value in writes.items() if value
-            )
-            for key in [key for key, value in writes.items() if not value]:
-                txn.delete(key32(key), db=self._leaves)
-            self._mapped.touched(2 * len(writes))
-            stamp = block.number
-            records = ((key32(node_hash), node_record(node, stamp)) for node_hash, node in block.tree_nodes)
-            cursor = txn.cursor(db=self._nodes)
-            while chunk := list(itertools.islice(records, WRITE_CHUNK)):
-                cursor.putmulti(chunk)
-                self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
+            txn.cursor(db=self._txs).putmulti(block.tx_index)
+            self._mapped.touched(2 * len(block.tx_index))
+            leaves = txn.cursor(db=self._leaves)
+            for puts, deletes in block.leaf_records:
+                leaves.putmulti(puts)
+                for key in deletes:
+                    txn.delete(key, db=self._leaves)
+                self._mapped.touched(2 * (len(puts) + len(deletes)))
+            nodes = txn.cursor(db=self._nodes)
+            for records in block.node_records:
+                for start in range(0, len(records), WRITE_CHUNK):
+                    chunk = records[start : start + WRITE_CHUNK]
+                    nodes.putmulti(chunk)
+                    self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
             if block.state_from is not None:
-                self._record_stale(txn, block.number, block.stale_nodes)
+                if block.stale_nodes:
+                    txn.put(number_key, block.stale_nodes, db=self._stale)
                 self._prune(txn, block.state_from)
             txn.put(HEAD_KEY, number_key, db=self._meta)
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
         self.leaves.committed(block.state_writes)
         self._mapped.release()
-
-    def _record_stale(self, txn: lmdb.Transaction, number: int, stale: Sequence[int]) -> None:
-        if stale:
-            txn.put(u64(number), b"".join(key32(node_hash) for node_hash in stale), db=self._stale)
 
     def _prune(self, txn: lmdb.Transaction, state_from: int) -> None:
         """Forget the states of blocks below `state_from`: delete the nodes only they referenced."""
@@ -329,7 +337,7 @@ class ChainStore:
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         with self.env.begin() as txn:
             raw = txn.get(tx_hash, db=self._txs)
-        return None if raw is None else _TX_LOCATION.unpack(raw)
+        return None if raw is None else TX_LOCATION.unpack(raw)
 
     def leaf(self, key: int) -> int:
         """The latest value of a state leaf (0 when absent)."""

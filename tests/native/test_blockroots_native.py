@@ -18,6 +18,8 @@ native = blockroots_impl()
 def keccak256(data: bytes) -> bytes:
     """The reference: pycryptodome's public API (jovay.crypto.keccak itself uses the native one)."""
     return pycryptodome_keccak.new(data=data, digest_bits=256).digest()
+
+
 pytestmark = pytest.mark.skipif(native is None, reason="the native extension is not built or JOVAY_PURE=1")
 
 

@@ -195,9 +195,7 @@ def test_output_root_is_op_v0_over_state_root_and_block_hash(node: Node) -> None
     for tag in ("0x0", "0x1", "latest"):
         block = result(node.client, "eth_getBlockByNumber", tag, False)
         output = result(node.client, "jovay_outputAtBlock", tag)
-        preimage = (
-            bytes(32) + bytes.fromhex(block["stateRoot"][2:]) * 2 + bytes.fromhex(block["hash"][2:])
-        )
+        preimage = bytes(32) + bytes.fromhex(block["stateRoot"][2:]) * 2 + bytes.fromhex(block["hash"][2:])
         assert output == {
             "version": ZERO32,
             "outputRoot": "0x" + keccak(preimage).hex(),

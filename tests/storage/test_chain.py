@@ -124,3 +124,44 @@ def test_receipt_records_round_trip_and_are_standard_rlp() -> None:
         (51_000, 7, b""),
         (21_000, 0, b"\x08\xc3\x79\xa0"),
     ]
+
+
+def test_a_tiny_node_cache_gives_the_same_chain(tmp_path: Path) -> None:
+    """Every node read past a cache of 4 comes from LMDB: same roots and blocks as the default cache."""
+    chains = [
+        Chain(tmp_path / "default", make_genesis()),
+        Chain(tmp_path / "tiny", make_genesis(), node_cache_size=4),
+    ]
+    for chain in chains:
+        for nonce in range(4):
+            execution = chain.new_execution(chain.head.timestamp + 1)
+            execution.add_transaction(signed_tx(KEYS[0], nonce=nonce, to=BOB, value=nonce + 1))
+            for key in range(nonce * 5, nonce * 5 + 30):
+                execution.state.set(key + 1, key * nonce)
+            chain.seal(execution)
+    assert chains[1].nodes.cached() <= 4
+    assert chains[1].nodes.lmdb_reads > chains[0].nodes.lmdb_reads
+    assert chains[0].head == chains[1].head
+    assert chains[1].head.state_root == root_of_leaves(chains[1])
+    for chain in chains:
+        chain.close()
+
+
+def test_the_node_cache_is_bounded_and_forgets_stale_nodes(tmp_path: Path) -> None:
+    """Balances and nonces only grow here, so no dropped node comes back: none may stay cached."""
+    chain = Chain(tmp_path, make_genesis(), node_cache_size=40)
+    stale: list[int] = []
+    take = chain.nodes.take_pending
+
+    def taking() -> tuple[dict[int, tuple], list[int]]:
+        pending, dropped = take()
+        stale.extend(dropped)
+        return pending, dropped
+
+    chain.nodes.take_pending = taking  # type: ignore[method-assign]
+    for nonce in range(3):
+        seal_transfer(chain, nonce, 1)
+        assert chain.nodes.cached() <= 40
+    live = set(chain.nodes._young) | set(chain.nodes._old)
+    assert stale and not live & set(stale)
+    chain.close()
