@@ -25,6 +25,7 @@ _native_poseidon = _load_native("_poseidon")
 _native_txcodec = _load_native("_txcodec")
 _native_blockroots = _load_native("_blockroots")
 _native_transfers = _load_native("_transfers")
+_native_smt = _load_native("_smt")
 
 NATIVE_AVAILABLE: bool = _native_poseidon is not None
 TXCODEC_AVAILABLE: bool = _native_txcodec is not None
@@ -85,3 +86,11 @@ def transfers_impl() -> ModuleType | None:
     if _native_transfers is None or pure_forced():
         return None
     return _native_transfers
+
+
+def smt_impl() -> ModuleType | None:
+    """The native batched state-tree update (`update_many(store, root, items)`, `NotMirrored`), or None
+    when it is missing or JOVAY_PURE=1 (jovay.state.smt's `SparseMerkleTree.pure_update_many` serves then)."""
+    if _native_smt is None or pure_forced():
+        return None
+    return _native_smt
