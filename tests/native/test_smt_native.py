@@ -120,7 +120,7 @@ def test_node_format_constants_agree() -> None:
     assert (native.LEAF, native.INNER, native.MAX_DEPTH) == (LEAF, INNER, smt.MAX_DEPTH)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(batch_sequences())
 def test_random_batches_same_roots_nodes_and_store_calls(batches: list[Batch]) -> None:
     run_both(batches, RecordingStore(), RecordingStore())
