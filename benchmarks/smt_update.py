@@ -2,9 +2,10 @@
 
 Builds a tree of `--leaves` accounts (keys from jovay.state.keys.account_key, values packed nonce and
 balance) in a MemoryNodeStore, then times `update_many` of `--writes` writes to random existing
-accounts (a sealed block's account updates), each run on a fresh copy of the same store. The figures
-are medians over runs: wall time and CPU time of the process (all threads: the batch hashing runs on
-several). Writes benchmarks/results/smt_update.json.
+accounts (a sealed block's account updates), each run on a fresh copy of the same store, the two
+paths in turn. The figures are medians over runs: wall time and CPU time of the process (all threads:
+the batch hashing runs on several). JOVAY_HASH_THREADS=1 hashes on one thread (steadier on a shared
+machine). Writes benchmarks/results/smt_update.json.
 
     .venv/bin/python benchmarks/smt_update.py [--leaves 100000] [--writes 20000] [--repeats 5]
 """
@@ -69,24 +70,23 @@ def main() -> None:
     if len(paths) == 1:
         print("jovay._native._smt not built (or JOVAY_PURE=1): pure figures only")
     results: dict[str, dict[str, float]] = {}
-    roots = set()
+    runs: dict[str, list[tuple[float, float, int]]] = {path: [] for path in paths}
+    for _ in range(args.repeats):  # interleaved, so that a shared machine's load drifts over both alike
+        for path in paths:
+            runs[path].append(time_update(store, root, writes, path == "native"))
+    roots = {new_root for path in paths for _, _, new_root in runs[path]}
     for path in paths:
-        runs = [time_update(store, root, writes, path == "native") for _ in range(args.repeats)]
-        roots.update(new_root for _, _, new_root in runs)
-        wall = statistics.median(run[0] for run in runs)
-        cpu = statistics.median(run[1] for run in runs)
-        results[path] = {
-            "wall_ms": wall * 1e3,
-            "cpu_ms": cpu * 1e3,
-            "cpu_us_per_write": cpu / args.writes * 1e6,
-        }
+        wall = statistics.median(run[0] for run in runs[path])
+        cpu = statistics.median(run[1] for run in runs[path])
         per_write = cpu / args.writes * 1e6
+        results[path] = {"wall_ms": wall * 1e3, "cpu_ms": cpu * 1e3, "cpu_us_per_write": per_write}
         print(f"{path:6s} wall {wall * 1e3:8.1f} ms  cpu {cpu * 1e3:8.1f} ms  ({per_write:6.1f} µs/write)")
     if len(roots) != 1:
         raise SystemExit(f"the paths disagree on the new root: {roots}")
     if "native" in results:
         speedup = results["pure"]["wall_ms"] / results["native"]["wall_ms"]
-        print(f"native is {speedup:.1f}x faster (wall), {len(store)} nodes in the base tree")
+        cpu_speedup = results["pure"]["cpu_ms"] / results["native"]["cpu_ms"]
+        print(f"native: {speedup:.2f}x (wall), {cpu_speedup:.2f}x (CPU); {len(store)} nodes in the base tree")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "smt_update.json").write_text(
         json.dumps(
