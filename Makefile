@@ -10,7 +10,7 @@ ARGS ?=
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
-$(PY_STAMP): pyproject.toml setup.py $(wildcard jovay/_native/*.pyx jovay/_native/*.c jovay/_native/*.h)
+$(PY_STAMP): pyproject.toml setup.py $(wildcard jovay/_native/*.pyx jovay/_native/*.pxd jovay/_native/*.c jovay/_native/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@

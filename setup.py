@@ -81,6 +81,7 @@ def native_extensions() -> list[Extension]:
         _native_extension("_blockroots", c_sources=["keccak.c"]),
         _native_extension("_transfers"),
         _native_extension("_blockwrite"),
+        _native_extension("_smt"),  # hashes through _poseidon (cimported: _poseidon.pxd)
     ]
     try:
         return cythonize(extensions, build_dir="build/cython", quiet=True)

@@ -27,6 +27,9 @@ _native_blockroots = _load_native("_blockroots")
 _native_transfers = _load_native("_transfers")
 _native_blockwrite = _load_native("_blockwrite")
 
+
+_native_smt = _load_native("_smt")
+
 NATIVE_AVAILABLE: bool = _native_poseidon is not None
 TXCODEC_AVAILABLE: bool = _native_txcodec is not None
 BLOCKROOTS_AVAILABLE: bool = _native_blockroots is not None
@@ -94,3 +97,11 @@ def blockwrite_impl() -> ModuleType | None:
     if _native_blockwrite is None or pure_forced():
         return None
     return _native_blockwrite
+
+
+def smt_impl() -> ModuleType | None:
+    """The native batched state-tree update (`update_many(store, root, items)`, `NotMirrored`), or None
+    when it is missing or JOVAY_PURE=1 (jovay.state.smt's `SparseMerkleTree.pure_update_many` serves then)."""
+    if _native_smt is None or pure_forced():
+        return None
+    return _native_smt

@@ -317,3 +317,18 @@ cdef list _hash_columns(firsts, seconds, third, Py_ssize_t n):
         return [_from_fe(&out[i]) for i in range(n)]
     finally:
         PyMem_Free(buf)
+
+
+# --- for other native modules (declared in _poseidon.pxd) ------------------------------------------
+
+cdef int hash_rows(int width, const jv_fe_t *inputs, size_t n, jv_fe_t *out) except -1:
+    """out[i] = poseidon(inputs[(width-1)i .. (width-1)i + width-2]) for i < n: canonical elements in and
+    out, hashed with the GIL released and split over threads as hash_pairs is. Callers check inputs."""
+    if not 2 <= width <= JV_POSEIDON_MAX_T:
+        raise ValueError(f"poseidon width must be 2..{JV_POSEIDON_MAX_T}, got {width}")
+    if n == 0:
+        return 0
+    cdef const jv_poseidon_params *params = _params_for(width)
+    with nogil:
+        jv_poseidon_many_threaded(params, <const jv_fe *>inputs, n, <jv_fe *>out, _threads)
+    return 0

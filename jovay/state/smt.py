@@ -18,7 +18,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Protocol
 
-from jovay._native import poseidon_impl
+from jovay._native import poseidon_impl, smt_impl
 from jovay.crypto.poseidon import FIELD_MODULUS, poseidon2, poseidon3
 from jovay.errors import CriticalError
 
@@ -241,8 +241,21 @@ class SparseMerkleTree:
         """Apply many writes (value 0 deletes) in one pass; returns the new root.
 
         The result is the same as setting them one by one in any order (the shape depends only on the
-        final map), but each touched node is hashed once.
+        final map), but each touched node is hashed once. The native twin (jovay/_native/_smt.pyx) does
+        it when built, with the same store calls; input it does not mirror exactly (not plain ints, a
+        corrupt store) it hands to the Python walk before writing anything.
         """
+        native = smt_impl()
+        if native is not None:
+            try:
+                self._root = native.update_many(self._store, self._root, items)
+                return self._root
+            except native.NotMirrored:
+                pass
+        return self.pure_update_many(items)
+
+    def pure_update_many(self, items: Mapping[int, int]) -> int:
+        """update_many in Python: the reference the native twin is tested against."""
         writes: list[_Entry] = []
         for key, value in items.items():
             _check_field("key", key)
