@@ -124,7 +124,7 @@ def breakdown(chain: Chain) -> dict[str, object]:
     """Where the bytes go: LMDB pages per table, tree nodes (inner vs leaf), caches, Python objects."""
     tables = chain.store.table_stats()
     inner, leaf = chain.store.count_nodes()
-    node_cache = chain.nodes._cache  # noqa: SLF001 (measuring the cache is the point)
+    node_generations = (chain.nodes._young, chain.nodes._old)  # noqa: SLF001 (measuring the cache is the point)
     leaf_cache = chain.store.leaves._values  # noqa: SLF001
     counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
     history = chain.store.stale_sizes()
@@ -138,7 +138,10 @@ def breakdown(chain: Chain) -> dict[str, object]:
         },
         "lmdb_tables": tables,
         "tree_nodes": {"inner": inner, "leaf": leaf, "state_leaves": tables["leaves"]["entries"]},
-        "node_cache": {"entries": len(node_cache), "approx_bytes": _sampled_bytes(node_cache)},
+        "node_cache": {
+            "entries": sum(len(generation) for generation in node_generations),
+            "approx_bytes": sum(_sampled_bytes(generation) for generation in node_generations),
+        },
         "leaf_cache": {"entries": len(leaf_cache), "approx_bytes": _sampled_bytes(leaf_cache)},
         "gc_objects_top": counts.most_common(8),
         "python_allocated_blocks": sys.getallocatedblocks(),

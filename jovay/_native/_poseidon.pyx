@@ -92,21 +92,8 @@ cdef extern from "poseidon.h" nogil:
     int jv_poseidon_set_simd(int enabled)
 
 
-# CPython's int <-> little-endian bytes without a temporary bytes object (what Cython itself uses;
-# 3.13 added an argument).
-cdef extern from *:
-    """
-    static int jv_long_to_le32(PyObject *v, unsigned char *out) {
-    #if PY_VERSION_HEX >= 0x030D0000
-        return _PyLong_AsByteArray((PyLongObject *)v, out, 32, 1, 0, 1);
-    #else
-        return _PyLong_AsByteArray((PyLongObject *)v, out, 32, 1, 0);
-    #endif
-    }
-    static PyObject *jv_long_from_le32(const unsigned char *bytes) {
-        return _PyLong_FromByteArray(bytes, 32, 1, 0);
-    }
-    """
+# CPython's int <-> 32 little-endian bytes (pylong_le32.h, shared with _smt.pyx).
+cdef extern from "pylong_le32.h":
     int jv_long_to_le32(object v, unsigned char *out) except -1
     object jv_long_from_le32(const unsigned char *bytes)
 

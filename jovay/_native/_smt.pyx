@@ -44,19 +44,14 @@ class NotMirrored(Exception):
     """Input this walk does not mirror exactly (see the module docstring): use the Python walk."""
 
 
-# CPython's int <-> 32 little-endian bytes (as _poseidon.pyx; 3.13 added an argument).
+# CPython's int <-> 32 little-endian bytes (pylong_le32.h, shared with _poseidon.pyx).
+cdef extern from "pylong_le32.h":
+    int jv_long_to_le32(PyObject *v, unsigned char *out)
+    object jv_long_from_le32(const unsigned char *bytes)
+
+
 cdef extern from *:
     """
-    static int jv_smt_long_to_le32(PyObject *v, unsigned char *out) {
-    #if PY_VERSION_HEX >= 0x030D0000
-        return _PyLong_AsByteArray((PyLongObject *)v, out, 32, 1, 0, 1);
-    #else
-        return _PyLong_AsByteArray((PyLongObject *)v, out, 32, 1, 0);
-    #endif
-    }
-    static PyObject *jv_smt_long_from_le32(const unsigned char *bytes) {
-        return _PyLong_FromByteArray(bytes, 32, 1, 0);
-    }
     static inline uint64_t jv_smt_bitrev64(uint64_t x) {
         x = ((x >> 1) & 0x5555555555555555ULL) | ((x & 0x5555555555555555ULL) << 1);
         x = ((x >> 2) & 0x3333333333333333ULL) | ((x & 0x3333333333333333ULL) << 2);
@@ -64,8 +59,6 @@ cdef extern from *:
         return __builtin_bswap64(x);
     }
     """
-    int jv_smt_long_to_le32(PyObject *v, unsigned char *out)
-    object jv_smt_long_from_le32(const unsigned char *bytes)
     uint64_t jv_smt_bitrev64(uint64_t x) nogil
 
 
@@ -110,7 +103,7 @@ cdef int _to_fe_256(object x, jv_fe_t *out) except -1:
     cdef unsigned char buf[32]
     if not PyLong_CheckExact(x):
         return 0
-    if jv_smt_long_to_le32(<PyObject *>x, buf) < 0:  # negative or >= 2^256: OverflowError
+    if jv_long_to_le32(<PyObject *>x, buf) < 0:  # negative or >= 2^256: OverflowError
         PyErr_Clear()
         return 0
     _fe_from_le32(out, buf)
@@ -125,7 +118,7 @@ cdef inline bint _to_field(object x, jv_fe_t *out) except -1:
 cdef inline object _from_fe(const jv_fe_t *a):
     cdef unsigned char buf[32]
     _fe_to_le32(buf, a)
-    return jv_smt_long_from_le32(buf)
+    return jv_long_from_le32(buf)
 
 
 def _init_constants():
