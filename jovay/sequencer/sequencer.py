@@ -64,6 +64,7 @@ class Sequencer:
         self.last_block_full = False
         self.pending_listeners: list[Callable[[bytes], None]] = []
         self._decoder_pool: ThreadPoolExecutor | None = None
+        self._decoder_pool_lock = threading.Lock()  # concurrent RPC batches must not start two pools
         self._predecoded: dict[bytes, SignedTx | InvalidTransaction] = {}
         self._admission_env_at: tuple[Header, BlockEnv] | None = None
 
@@ -132,12 +133,10 @@ class Sequencer:
         if len(todo) < MIN_PARALLEL_DECODE:
             yield from ((raw, None) for raw in raws)
             return
-        if self._decoder_pool is None:
-            self._decoder_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
         chain_id = self.chain.genesis.chain_id
         step = max(MIN_PARALLEL_DECODE, -(-len(todo) // DECODE_CHUNKS))
         futures = [
-            self._decoder_pool.submit(_decode_all, todo[i : i + step], chain_id)
+            self._decoders().submit(_decode_all, todo[i : i + step], chain_id)
             for i in range(0, len(todo), step)
         ]
         decoded = itertools.chain.from_iterable(future.result() for future in futures)  # waits lazily
@@ -154,14 +153,19 @@ class Sequencer:
         todo = [raw for raw in dict.fromkeys(raws) if type(raw) is bytes and raw not in self._predecoded]
         if len(todo) < MIN_PARALLEL_DECODE or len(self._predecoded) + len(todo) > MAX_PREDECODED:
             return
-        if self._decoder_pool is None:
-            self._decoder_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
         chain_id = self.chain.genesis.chain_id
         step = -(-len(todo) // DECODE_THREADS)
         chunks = [todo[i : i + step] for i in range(0, len(todo), step)]
-        decoded_chunks = self._decoder_pool.map(_decode_all, chunks, [chain_id] * len(chunks))
+        decoded_chunks = self._decoders().map(_decode_all, chunks, [chain_id] * len(chunks))
         for chunk, decoded in zip(chunks, decoded_chunks, strict=True):
             self._predecoded.update(zip(chunk, decoded, strict=True))
+
+    def _decoders(self) -> ThreadPoolExecutor:
+        """The decode pool, started on first use (once, even when RPC threads ask at the same time)."""
+        with self._decoder_pool_lock:
+            if self._decoder_pool is None:
+                self._decoder_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
+            return self._decoder_pool
 
     def pending_nonce(self, sender: bytes) -> int:
         nonce, _ = get_account(StateOverlay(self.chain.store.leaf), sender)
