@@ -9,7 +9,12 @@ process's RSS and the chain head. At the end it waits (bounded) until the chain 
 checks, sender by sender, that the on-chain nonce equals the run of that sender's transactions the node
 accepted (up to its first refused one, if any): a difference is a lost transaction. Memory growth is
 the RSS slope over the second half of the run (the first half includes warm-up: caches filling up to
-their bounds). Writes benchmarks/results/soak.{json,png}.
+their bounds). Each sample also records the head block (number, transactions, base fee) and the node's
+CPU time, so that a run which falls behind shows where: blocks grow past the gas target (half the
+limit), the base fee climbs, and the pre-signed fee caps stop being enough. The run passes when no
+accepted transaction is lost, none is refused, the chain seals at least 95% of the target rate, and the
+node's private memory grows by at most MAX_SLOPE_MIB_PER_MIN over the second half; it exits 1 otherwise.
+Writes benchmarks/results/soak.{json,png}.
 
     .venv/bin/python benchmarks/soak.py [--rate 5000] [--duration 600 | --minutes 10] [--senders 2000]
 """
@@ -17,11 +22,14 @@ their bounds). Writes benchmarks/results/soak.{json,png}.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +53,44 @@ from jovay.l1.anvil import free_port  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE_S = 5.0
+MAX_SLOPE_MIB_PER_MIN = 1.0  # "no memory growth": at most 5 MiB over the second half of a 10-minute run
+MIN_INCLUDED_SHARE = 0.95  # of the target rate
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What the parent sees every SAMPLE_S seconds."""
+
+    at_s: float  # since the load started
+    rss: int
+    private: int  # RSS less mapped files
+    sealed: int  # load transactions in sealed blocks (sum of the load senders' nonces)
+    head: int
+    head_txs: int
+    base_fee: int
+    node_cpu_s: float  # user + system CPU of the node process so far
+
+
+def sample(rpc: Rpc, pid: int, addresses: list[bytes], started: float) -> Sample:
+    rss, private = rss_of(pid)
+    head = rpc.call("eth_getBlockByNumber", ["latest", False])
+    return Sample(
+        at_s=time.monotonic() - started,
+        rss=rss,
+        private=private,
+        sealed=sum(nonces_of(rpc, addresses)),
+        head=int(head["number"], 16),
+        head_txs=len(head["transactions"]),
+        base_fee=int(head["baseFeePerGas"], 16),
+        node_cpu_s=cpu_seconds_of(pid),
+    )
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU seconds of a process (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def accepted_runs(stream: TransferStream, log: SendLog) -> tuple[list[int], int]:
@@ -73,49 +119,70 @@ def rss_of(pid: int) -> tuple[int, int]:
     return found.get("VmRSS", 0), found.get("RssAnon", 0)
 
 
-def slope_mib_per_min(samples: list[tuple[float, int, int, int]], column: int = 1) -> float:
-    """Least-squares slope of a memory column over the second half of the samples, in MiB per minute."""
+def slope_mib_per_min(samples: list[Sample], field: str = "rss") -> float:
+    """Least-squares slope of a memory field over the second half of the samples, in MiB per minute."""
     half = samples[len(samples) // 2 :]
     if len(half) < 2:
         return 0.0
-    xs = [sample[0] for sample in half]
-    ys = [sample[column] / 2**20 for sample in half]
+    xs = [s.at_s for s in half]
+    ys = [getattr(s, field) / 2**20 for s in half]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     var = sum((x - mx) ** 2 for x in xs)
     return 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
+def rates_between(samples: list[Sample]) -> tuple[list[float], list[float]]:
+    """(time, load transactions sealed per second) between consecutive samples."""
+    pairs = list(itertools.pairwise(samples))
+    return [b.at_s for _, b in pairs], [(b.sealed - a.sealed) / (b.at_s - a.at_s) for a, b in pairs]
+
+
+def plot(result: dict[str, Any], samples: list[Sample], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    samples = result["samples"]
-    fig, (mem, rate) = plt.subplots(1, 2, figsize=(11, 4))
-    mem.plot([s[0] for s in samples], [s[1] / 2**20 for s in samples], label="RSS")
-    mem.plot(
-        [s[0] for s in samples], [s[3] / 2**20 for s in samples], label="private (RSS less mapped files)"
-    )
+    times = [s.at_s for s in samples]
+    fig, (mem, rate, fee) = plt.subplots(1, 3, figsize=(15, 4))
+    mem.plot(times, [s.rss / 2**20 for s in samples], label="RSS")
+    mem.plot(times, [s.private / 2**20 for s in samples], label="private (RSS less mapped files)")
     mem.legend()
     mem.set_xlabel("seconds")
     mem.set_ylabel("node RSS (MiB)")
-    mem.set_title(f"RSS slope, second half: {result['rss_slope_mib_per_min']:+.1f} MiB/min")
-    times = [s[0] for s in samples]
-    txs = [s[2] for s in samples]
-    rates = [(txs[i] - txs[i - 1]) / (times[i] - times[i - 1]) for i in range(1, len(samples))]
-    rate.plot(times[1:], rates)
+    mem.set_title(f"private slope, second half: {result['private_slope_mib_per_min']:+.1f} MiB/min")
+    rate.plot(*rates_between(samples))
     rate.axhline(result["target_rate"], color="tab:red", linestyle="--", label="target")
     rate.set_xlabel("seconds")
     rate.set_ylabel("load tx/s sealed")
     rate.legend()
+    fee.plot(times, [s.base_fee / 1e9 for s in samples], color="tab:purple")
+    fee.axhline(result["fee_cap"] / 1e9, color="tab:red", linestyle="--", label="signed fee cap")
+    fee.set_xlabel("seconds")
+    fee.set_ylabel("base fee (gwei)")
+    fee.legend()
     fig.suptitle(
         f"Jovay soak: {result['duration_s']:.0f} s at {result['target_rate']:.0f} tx/s target, "
-        f"lost {result['lost']}"
+        f"lost {result['lost']}, refused {result['rejected']}: {'PASS' if result['passed'] else 'FAIL'}"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def verdict(result: dict[str, Any]) -> list[str]:
+    """Why the run fails the soak criteria (empty: it passes)."""
+    failures = []
+    if result["lost"]:
+        failures.append(f"{result['lost']} accepted transactions never sealed")
+    if result["rejected"]:
+        failures.append(f"{result['rejected']} transactions refused")
+    if result["included_tps"] < MIN_INCLUDED_SHARE * result["target_rate"]:
+        share = f"{MIN_INCLUDED_SHARE:.0%}"
+        failures.append(f"sealed {result['included_tps']:.0f} tx/s, under {share} of the target")
+    if result["private_slope_mib_per_min"] > MAX_SLOPE_MIB_PER_MIN:
+        failures.append(f"private memory grew {result['private_slope_mib_per_min']:+.2f} MiB/min")
+    return failures
 
 
 def main() -> None:
@@ -151,13 +218,12 @@ def main() -> None:
             batch_size = max(1, round(args.rate * args.tick_ms / 1000))
             source = FromStream(stream, 0, total)
             load = LoadProcess(rpc.url, source, batch_size, args.rate, args.connections, args.duration)
-            samples: list[tuple[float, int, int, int]] = []  # (s, RSS, load txs sealed, private)
+            samples: list[Sample] = []
             try:
                 load.start()
                 go = load.go()
                 while not load.done():
-                    rss, private = rss_of(node_pid)
-                    samples.append((time.monotonic() - go, rss, sum(nonces_of(rpc, addresses)), private))
+                    samples.append(sample(rpc, node_pid, addresses, go))
                     time.sleep(SAMPLE_S)
                 log = load.result()
             finally:
@@ -166,8 +232,7 @@ def main() -> None:
             deadline = time.monotonic() + 120  # bounded catch-up
             while (final := nonces_of(rpc, addresses)) != expected and time.monotonic() < deadline:
                 time.sleep(1)
-            rss, private = rss_of(node_pid)
-            samples.append((time.monotonic() - go, rss, sum(final), private))
+            samples.append(sample(rpc, node_pid, addresses, go))
             rpc.close()
         finally:
             devnet.stop()
@@ -185,16 +250,20 @@ def main() -> None:
         "stranded_after_a_rejection": stranded,
         "rejection_samples": log.error_samples,
         "included": included,
-        "included_tps": included / max(s[0] for s in samples),
+        "included_tps": included / samples[-1].at_s,
+        "fee_cap": stream.fees.max_fee,
+        "max_base_fee": max(s.base_fee for s in samples),
+        "max_block_txs": max(s.head_txs for s in samples),
+        "node_cpu_us_per_tx": 1e6 * (samples[-1].node_cpu_s - samples[0].node_cpu_s) / max(1, included),
         "lost": accepted - included,
-        "rss_start_bytes": samples[0][1],
-        "rss_end_bytes": samples[-1][1],
-        "rss_max_bytes": max(s[1] for s in samples),
+        "rss_start_bytes": samples[0].rss,
+        "rss_end_bytes": samples[-1].rss,
+        "rss_max_bytes": max(s.rss for s in samples),
         "rss_slope_mib_per_min": slope_mib_per_min(samples),
-        "private_start_bytes": samples[0][3],
-        "private_end_bytes": samples[-1][3],
-        "private_slope_mib_per_min": slope_mib_per_min(samples, column=3),
-        "samples": samples,
+        "private_start_bytes": samples[0].private,
+        "private_end_bytes": samples[-1].private,
+        "private_slope_mib_per_min": slope_mib_per_min(samples, "private"),
+        "samples": [asdict(s) for s in samples],
     }
     print(
         f"soak {args.duration:.0f} s at target {args.rate:.0f} tx/s: "
@@ -211,10 +280,21 @@ def main() -> None:
         f"{result['private_start_bytes'] / 2**20:.0f} -> {result['private_end_bytes'] / 2**20:.0f} MiB, "
         f"slope {result['private_slope_mib_per_min']:+.2f} MiB/min"
     )
+    print(
+        f"node CPU {result['node_cpu_us_per_tx']:.0f} us per sealed tx; largest head block seen "
+        f"{result['max_block_txs']} txs; base fee up to {result['max_base_fee']} "
+        f"(fee cap {result['fee_cap']})"
+    )
+    failures = verdict(result)
+    result["passed"] = not failures
+    result["failures"] = failures
     RESULTS.mkdir(exist_ok=True)
-    plot(result, RESULTS / "soak.png")
+    plot(result, samples, RESULTS / "soak.png")
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
     print(f"wrote {RESULTS / 'soak.json'} and {RESULTS / 'soak.png'}")
+    print("PASS" if not failures else "FAIL: " + "; ".join(failures))
+    if failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
