@@ -14,7 +14,11 @@ CPU time, so that a run which falls behind shows where: blocks grow past the gas
 limit), the base fee climbs, and the pre-signed fee caps stop being enough. The run passes when no
 accepted transaction is lost, none is refused, the chain seals at least 95% of the target rate, and the
 node's private memory grows by at most MAX_SLOPE_MIB_PER_MIN over the second half; it exits 1 otherwise.
-Writes benchmarks/results/soak.{json,png}.
+The devnet runs without its challenger unless `--challenger` is given: the challenger re-derives and
+re-executes every batch (signature recovery, STF, tree) to check the proposed outputs, so at 5,000 tx/s
+it needs about as much CPU as the sequencer itself, and on a two-core machine it would measure the
+machine rather than the node (a challenger runs on its own machine in any real deployment). The CPU
+each devnet process spent is printed either way. Writes benchmarks/results/soak.{json,png}.
 
     .venv/bin/python benchmarks/soak.py [--rate 5000] [--duration 600 | --minutes 10] [--senders 2000]
 """
@@ -84,6 +88,14 @@ def sample(rpc: Rpc, pid: int, addresses: list[bytes], started: float) -> Sample
         base_fee=int(head["baseFeePerGas"], 16),
         node_cpu_s=cpu_seconds_of(pid),
     )
+
+
+def devnet_cpu(devnet: Devnet) -> dict[str, float]:
+    """CPU seconds so far of each devnet process (anvil included)."""
+    pids = {name: process.pid for name, process in devnet.processes.items()}
+    if devnet.anvil is not None and devnet.anvil.process is not None:
+        pids["anvil"] = devnet.anvil.process.pid
+    return {name: cpu_seconds_of(pid) for name, pid in pids.items()}
 
 
 def cpu_seconds_of(pid: int) -> float:
@@ -194,13 +206,18 @@ def main() -> None:
     parser.add_argument("--tick-ms", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=4, help="requests in flight at most")
     parser.add_argument("--block-time-ms", type=int, default=250)
+    parser.add_argument("--challenger", action="store_true", help="also run the re-executing challenger")
     args = parser.parse_args()
     if args.minutes is not None:
         args.duration = 60 * args.minutes
     total = round(args.rate * args.duration)
     with tempfile.TemporaryDirectory(prefix="jovay-soak-") as tmp:
         config = DevnetConfig(
-            data_dir=Path(tmp), rpc_port=free_port(), l1_port=free_port(), block_time_ms=args.block_time_ms
+            data_dir=Path(tmp),
+            rpc_port=free_port(),
+            l1_port=free_port(),
+            block_time_ms=args.block_time_ms,
+            challenger=args.challenger,
         )
         devnet = Devnet(config)
         try:
@@ -222,6 +239,7 @@ def main() -> None:
             try:
                 load.start()
                 go = load.go()
+                cpu_before = devnet_cpu(devnet)
                 while not load.done():
                     samples.append(sample(rpc, node_pid, addresses, go))
                     time.sleep(SAMPLE_S)
@@ -233,6 +251,7 @@ def main() -> None:
             while (final := nonces_of(rpc, addresses)) != expected and time.monotonic() < deadline:
                 time.sleep(1)
             samples.append(sample(rpc, node_pid, addresses, go))
+            cpu_after = devnet_cpu(devnet)
             rpc.close()
         finally:
             devnet.stop()
@@ -256,6 +275,10 @@ def main() -> None:
         "max_block_txs": max(s.head_txs for s in samples),
         "node_cpu_us_per_tx": 1e6 * (samples[-1].node_cpu_s - samples[0].node_cpu_s) / max(1, included),
         "lost": accepted - included,
+        "challenger": args.challenger,
+        "cores_by_process": {
+            name: (cpu_after[name] - cpu_before[name]) / samples[-1].at_s for name in sorted(cpu_after)
+        },
         "rss_start_bytes": samples[0].rss,
         "rss_end_bytes": samples[-1].rss,
         "rss_max_bytes": max(s.rss for s in samples),
@@ -284,6 +307,10 @@ def main() -> None:
         f"node CPU {result['node_cpu_us_per_tx']:.0f} us per sealed tx; largest head block seen "
         f"{result['max_block_txs']} txs; base fee up to {result['max_base_fee']} "
         f"(fee cap {result['fee_cap']})"
+    )
+    print(
+        "cores used per devnet process: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in result["cores_by_process"].items())
     )
     failures = verdict(result)
     result["passed"] = not failures
