@@ -32,6 +32,10 @@ from jovay.stf.genesis import Genesis
 from jovay.storage.chain import Chain
 
 DEV_DEPOSIT_WEI = 1_000 * 10**18
+# The devnet's L1 blocks take 200M gas (mainnet: ~45M), standing in for blob space: batches go as
+# calldata at 40 gas a byte (EIP-7623), and at 5,000 L2 tx/s the batcher posts ~0.6 MB a second; one
+# L2 block of 20,000 transfers (~2.3 MB) must also fit in one commit (jovay/l1/batcher.py).
+DEVNET_L1_GAS_LIMIT = 200_000_000
 DEPLOYER_KEY_INDEX = 0
 BATCHER_KEY_INDEX = 1
 CHALLENGER_KEY_INDEX = 2
@@ -68,7 +72,7 @@ class Devnet:
         data_dir = config.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(data_dir / "chain", ignore_errors=True)  # a fresh L1 needs a fresh L2
-        self.anvil = Anvil(config.l1_port).start()
+        self.anvil = Anvil(config.l1_port, extra_args=["--gas-limit", str(DEVNET_L1_GAS_LIMIT)]).start()
         keys = self.anvil.dev_keys
         w3 = Web3(Web3.HTTPProvider(self.anvil.url))
         genesis = Genesis(

@@ -24,7 +24,18 @@ from jovay.l1.txmanager import L1TxManager
 log = logging.getLogger(__name__)
 
 DEPOSIT_TYPE_BYTE = 0x7E
-MAX_BATCH_RAW_BYTES = 1024 * 1024  # before compression; keeps one commit well inside an L1 block's gas
+MAX_BATCH_RAW_BYTES = 1024 * 1024  # before compression: bounds one commit's memory and L1 gas
+CALLDATA_FLOOR_GAS_PER_BYTE = 40  # EIP-7623 (Prague): 10 gas per token, 4 tokens per non-zero byte
+COMMIT_EXECUTION_GAS = 1_000_000  # commitBatch besides its calldata: storage, hashing, memory
+
+
+def batch_byte_budget(l1_block_gas_limit: int, gas_margin: float) -> int:
+    """The most transaction bytes one batch may carry so that its commit, priced at the calldata floor
+    (compressed data is mostly non-zero bytes and zstd never shrinks signatures much: the raw size
+    bounds it) and padded by the transaction manager's gas margin, fits in one L1 block. A bigger
+    commit is refused by L1 ("intrinsic gas too high") and would be retried forever."""
+    usable = l1_block_gas_limit / (1 + gas_margin) - COMMIT_EXECUTION_GAS
+    return max(0, min(MAX_BATCH_RAW_BYTES, int(usable // CALLDATA_FLOOR_GAS_PER_BYTE)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,8 @@ class Batcher:
         self.l2 = l2
         self.config = config or BatcherConfig()
         self.backlog = False  # whether the last batch stopped short of the L2 head it saw
+        l1_gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
+        self.max_batch_bytes = batch_byte_budget(l1_gas_limit, txm.gas_margin)
         self._stop = threading.Event()
 
     def submit_next(self) -> int | None:
@@ -130,15 +143,22 @@ class Batcher:
         return batch_index
 
     def _collect(self, first: int, last: int) -> tuple[list[BatchBlock], list[list[DepositTx]], Header]:
-        """Blocks first..last (with their deposits), cut short before their transactions pass
-        MAX_BATCH_RAW_BYTES."""
+        """Blocks first..last (with their deposits), cut short before their transactions pass the
+        batch's byte budget (a first block over it alone still goes, alone, and L1 says why not)."""
         header, raw_txs = self.l2.block(first)
         blocks, deposits = [batch_block(header, raw_txs)], [block_deposits(raw_txs)]
         size = sum(map(len, raw_txs))
+        if size > self.max_batch_bytes:
+            log.error(
+                "L2 block %d alone carries %d transaction bytes, over the %d an L1 commit can take",
+                first,
+                size,
+                self.max_batch_bytes,
+            )
         for number in range(first + 1, last + 1):
             next_header, raw_txs = self.l2.block(number)
             size += sum(map(len, raw_txs))
-            if size > MAX_BATCH_RAW_BYTES:
+            if size > self.max_batch_bytes:
                 break
             header = next_header
             blocks.append(batch_block(header, raw_txs))

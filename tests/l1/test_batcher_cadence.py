@@ -3,11 +3,12 @@
 Blocks come from a real Chain and Sequencer in this process (served to the batcher as the node's
 JSON-RPC would). An L2 that seals a block while each commit is being mined must not keep the batcher
 committing back to back (that was a busy loop of one-block batches on an idle devnet); a backlog larger
-than one batch is cleared at once.
+than one batch is cleared at once; a batch never carries more than one L1 block's gas can take.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,15 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from jovay.l1.anvil import Anvil
-from jovay.l1.batcher import Batcher, BatcherConfig, L2Client
+from jovay.l1.batcher import Batcher, BatcherConfig, L2Client, batch_byte_budget
 from jovay.l1.contracts import L1Deployment, deploy
 from jovay.l1.solc import CompiledContract
 from jovay.l1.txmanager import L1TxManager
+from jovay.params import ASSET_REGISTRY
 from jovay.sequencer.sequencer import Sequencer
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import Chain
-from tests.helpers import ADDRESSES
+from tests.helpers import ADDRESSES, ETH, KEYS, raw_tx
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
@@ -105,3 +107,39 @@ def test_a_backlog_is_cleared_in_one_round(
     assert batcher.submit_due() == 3  # blocks 1-2, 3-4, 5
     assert _committed(rollup) == (3, 5) and not batcher.backlog
     assert batcher.submit_due() == 0
+
+
+def test_batches_are_cut_to_what_one_l1_block_can_take(
+    w3: Web3, anvil: Anvil, artifacts: dict[str, CompiledContract], tmp_path: Path
+) -> None:
+    """Eight L2 blocks of 100 KB each are 800 KB: one commit of them would need ~32M gas at the
+    calldata floor, over this anvil's 30M block gas limit (L1 refuses it, the batcher would retry it
+    forever). The batcher cuts them into batches that each fit, and every commit is mined."""
+    chain = Chain(
+        tmp_path,
+        Genesis(identity_admin=ADDRESSES[0], timestamp=int(time.time()) - 5, alloc={ADDRESSES[1]: ETH}),
+    )
+    try:
+        sequencer = Sequencer(chain)
+        # A call with an unknown selector: it reverts, and is sealed with its 100 KB of calldata.
+        rng = random.Random(7)  # a different random payload each: incompressible, as signatures are
+        for nonce in range(8):
+            payload = b"\xff" * 4 + rng.randbytes(100_000)
+            sequencer.submit(raw_tx(KEYS[1], nonce=nonce, to=ASSET_REGISTRY, data=payload, gas=5_000_000))
+            sequencer.produce_block()
+        assert all(len(chain.block(n)[1]) == 1 for n in range(1, 9))  # type: ignore[index]
+        dep = _deploy(w3, anvil, artifacts, chain)
+        batcher = Batcher(w3, dep, L1TxManager(w3, anvil.dev_keys[0]), ChainL2(chain))
+        gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
+
+        assert batcher.submit_due() == 2  # blocks 1-5 (~500 KB), then 6-8
+        assert _committed(dep.rollup(w3)) == (2, 8) and not batcher.backlog
+        assert batcher.max_batch_bytes == batch_byte_budget(gas_limit, 0.2) < 8 * 100_000
+    finally:
+        chain.close()
+
+
+def test_the_batch_budget_follows_the_l1_gas_limit() -> None:
+    assert batch_byte_budget(30_000_000, 0.2) == (25_000_000 - 1_000_000) // 40
+    assert batch_byte_budget(1_000_000_000, 0.2) == 1024 * 1024  # never above the memory bound
+    assert batch_byte_budget(1_000_000, 0.2) == 0
