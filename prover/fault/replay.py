@@ -1,11 +1,16 @@
-"""Re-derivation of every batch's per-item roots from L1 data alone (batch calldata, deposit queue).
+"""Re-derivation of every batch's outputs, and per-item roots when a game needs them, from L1 data alone
+(batch calldata, the deposit queue).
 
 Both sides of a game use it: the challenger with the honest rule, to find and fight a wrong output; the
-proposer to compute the outputs it posts and the midpoint roots it claims. The state lives in memory,
-in a node store that keeps every version of the tree since the last finalized output, so any step of a
-batch that can still be disputed has its witness. Memory stays bounded: `forget_finalized` drops the
-roots and items of finalized batches (no game can open on them), and once the store has doubled since
-it was last pruned, it keeps only the trees the unfinalized batches still need.
+proposer to compute the outputs it posts and the midpoint roots it claims. Proposing and checking an
+output needs only the root after a batch, which one tree update gives (`post_root`); the root after
+every item (a tree update each) is computed only for a batch a game is played on (`roots`, `witness`),
+starting from the previous batch's post root. The state lives in memory, in a node store that keeps
+every version of the tree computed since the last finalized output, so any step of a batch that can
+still be disputed has its witness. Memory stays bounded: `forget_finalized` drops the roots and items
+of finalized batches (no game can open on them), and once the store has doubled since it was last
+pruned, it keeps only the trees the unfinalized batches still need (their post roots, and the per-item
+roots of those in a game).
 """
 
 from __future__ import annotations
@@ -15,21 +20,21 @@ from abc import ABC, abstractmethod
 from web3 import Web3
 
 from jovay.codec.batch import BatchItem, batch_items, decode_batch
-from jovay.errors import TemporaryError
+from jovay.errors import CriticalError, TemporaryError
 from jovay.l1.contracts import L1Deployment
 from jovay.l1.derivation import batch_deposits, fetch_batch_data
 from jovay.l1.watcher import L1Watcher
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
 from jovay.stf.genesis import Genesis
-from prover.fault.execution import Executor, ItemRules, StepWitness, item_roots, step_witness
+from prover.fault.execution import Executor, ItemRules, StepWitness, item_roots, post_root, step_witness
 
 MIN_PRUNE_NODES = 50_000
 """Below this many nodes the store is not pruned (copying the live trees would cost more than it saves)."""
 
 
 class BatchReplay(ABC):
-    """Per-item roots of batches, computed on demand over the state after the last finalized batch;
-    where the items come from is the subclass's business."""
+    """Post roots and per-item roots of batches, computed on demand over the state after the last
+    finalized batch; where the items come from is the subclass's business."""
 
     def __init__(
         self,
@@ -46,7 +51,8 @@ class BatchReplay(ABC):
         self.min_prune_nodes = min_prune_nodes
         self._prune_above = min_prune_nodes
         self._items: dict[int, list[BatchItem]] = {}
-        self._roots: dict[int, list[int]] = {}
+        self._posts: dict[int, int] = {}  # batch index -> root after its last item
+        self._roots: dict[int, list[int]] = {}  # per-item roots, only of batches a game asked for
 
     @abstractmethod
     def load_items(self, index: int) -> list[BatchItem]:
@@ -56,6 +62,7 @@ class BatchReplay(ABC):
         """Forget the computed roots (the items stay: they are L1 data), e.g. after a rule change."""
         if execute is not None:
             self.execute = execute
+        self._posts.clear()
         self._roots.clear()
 
     def items(self, index: int) -> list[BatchItem]:
@@ -64,18 +71,35 @@ class BatchReplay(ABC):
             self._items[index] = self.load_items(index)
         return self._items[index]
 
-    def roots(self, index: int) -> list[int]:
-        """[root before the batch, after item 0, ..., after its last item] for batch `index`."""
-        self._check_not_finalized(index)
-        first = next((i for i in range(index, self.base_index - 1, -1) if i in self._roots), None)
-        pre = self._roots[first][-1] if first is not None else self.base_root
-        for i in range((self.base_index if first is None else first + 1), index + 1):
-            self._roots[i] = item_roots(self.store, pre, self.items(i), self.execute)
-            pre = self._roots[i][-1]
-        return self._roots[index]
-
     def output_root(self, index: int) -> int:
-        return self.roots(index)[-1]
+        """The root after batch `index`'s last item (what a proposal claims), one tree update per batch
+        for it and any batch before it not computed yet."""
+        self._check_not_finalized(index)
+        known = next((i for i in range(index, self.base_index - 1, -1) if i in self._posts), None)
+        pre = self.base_root if known is None else self._posts[known]
+        for i in range(self.base_index if known is None else known + 1, index + 1):
+            pre = post_root(self.store, pre, self.items(i), self.execute, self.rules.predecode)
+            self._posts[i] = pre
+        return self._posts[index]
+
+    def pre_root(self, index: int) -> int:
+        """The root before batch `index`: the previous batch's post root (the base for the first)."""
+        self._check_not_finalized(index)
+        return self.base_root if index == self.base_index else self.output_root(index - 1)
+
+    def roots(self, index: int) -> list[int]:
+        """[root before the batch, after item 0, ..., after its last item] for batch `index` (a tree
+        update per item: only bisection and witnesses need them)."""
+        if index not in self._roots:
+            roots = item_roots(self.store, self.pre_root(index), self.items(index), self.execute)
+            post = self._posts.setdefault(index, roots[-1])
+            if post != roots[-1]:
+                raise CriticalError(
+                    f"batch {index}: the root after its last item is 0x{roots[-1]:064x}, "
+                    f"its one-pass post root 0x{post:064x}"
+                )
+            self._roots[index] = roots
+        return self._roots[index]
 
     def witness(self, index: int, step: int) -> StepWitness:
         """The honest witness of item `step` of batch `index` over this replay's root before it."""
@@ -87,12 +111,16 @@ class BatchReplay(ABC):
         if finalized_count <= self.base_index:
             return
         self.base_root = self.output_root(finalized_count - 1)
-        for cache in (self._roots, self._items):
+        for cache in (self._posts, self._roots, self._items):
             for index in [i for i in cache if i < finalized_count]:
                 del cache[index]
         self.base_index = finalized_count
         if len(self.store) > self._prune_above:
-            live = [self.base_root, *(root for roots in self._roots.values() for root in roots)]
+            live = [
+                self.base_root,
+                *self._posts.values(),
+                *(root for roots in self._roots.values() for root in roots),
+            ]
             self.store = self.store.pruned(live)
             self._prune_above = max(2 * len(self.store), self.min_prune_nodes)
 

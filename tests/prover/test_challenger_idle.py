@@ -1,7 +1,8 @@
 """The challenger service on a real anvil: it checks each proposal once and idles cheaply.
 
 Three batches of one transfer each are committed; the first two outputs are proposed correctly, the
-third wrongly. One tick of the challenger re-derives each batch once, challenges the wrong output and
+third wrongly. One tick of the challenger re-derives each batch's output once (one pass, no per-item
+roots), challenges the wrong output, computes the per-item roots of that batch only (the game's) and
 (its batch having one item) wins the game with the one-step proof at once. Further ticks re-derive
 nothing, and while L1 is quiet each one costs a single request (`eth_blockNumber`).
 """
@@ -64,13 +65,19 @@ def test_challenger_checks_each_proposal_once_and_idles_on_one_request(
         propose = rollup.encode_abi("proposeOutput", [index, root.to_bytes(32, "big")])
         proposer.send({"to": rollup.address, "data": propose, "value": 10**18})
 
-    derived: Counter[int] = Counter()  # pre-state roots the challenger executed a batch from
-    real_item_roots = replay_module.item_roots
+    derived: Counter[int] = Counter()  # pre-state roots the challenger executed a batch from, one pass
+    per_item: Counter[int] = Counter()  # ...and item by item (for a game)
+    real_post_root, real_item_roots = replay_module.post_root, replay_module.item_roots
+
+    def counting_post_root(store: Any, pre_root: int, items: Any, execute: Any, predecode: Any = None) -> int:
+        derived[pre_root] += 1
+        return real_post_root(store, pre_root, items, execute, predecode)
 
     def counting_item_roots(store: Any, pre_root: int, items: Any, execute: Any) -> list[int]:
-        derived[pre_root] += 1
+        per_item[pre_root] += 1
         return real_item_roots(store, pre_root, items, execute)
 
+    monkeypatch.setattr(replay_module, "post_root", counting_post_root)
     monkeypatch.setattr(replay_module, "item_roots", counting_item_roots)
     l1 = connect_l1(anvil.url)
     challenger = Challenger(
@@ -85,6 +92,7 @@ def test_challenger_checks_each_proposal_once_and_idles_on_one_request(
         WRONG
     ]
     assert sum(derived.values()) == BATCHES and set(derived.values()) == {1}
+    assert list(per_item.values()) == [1] and challenger.replay.pre_root(WRONG) in per_item  # the game's
 
     requests: Counter[str] = Counter()
     real_request = l1.provider._make_request  # type: ignore[attr-defined]
@@ -99,7 +107,7 @@ def test_challenger_checks_each_proposal_once_and_idles_on_one_request(
     for _ in range(5):  # ...then L1 is quiet
         challenger.tick()
     assert requests == Counter({"eth_blockNumber": 5})
-    assert sum(derived.values()) == BATCHES  # nothing re-derived
+    assert sum(derived.values()) == BATCHES and sum(per_item.values()) == 1  # nothing re-derived
     assert game.functions.gameCount().call() == 1  # and nothing challenged twice
 
 

@@ -1,0 +1,153 @@
+"""The fault replay's cost per transaction: a tree update per item against one pass per batch.
+
+Builds a state of `--accounts` funded accounts, signs `--txs` ETH transfers (each from its own sender
+among them, to a random account), and times three ways to get the root after the batch
+(prover/fault/execution.py), each on a fresh copy of the state's node store and with the decode memory
+emptied first (the proposer and challenger see the batch's bytes for the first time, from L1):
+
+- `per_item`: `item_roots` (the old output root: a tree update after every item);
+- `one_pass`: `post_root` (one overlay, one tree update), decoding item by item;
+- `one_pass_predecode`: `post_root` with `ItemRules.predecode` (the native `decode_many`).
+
+Also times decoding alone, one by one against `decode_many`. Figures are medians over `--repeats`
+interleaved runs of the process's CPU time (all threads: batch hashing may run on several), per
+transaction. All three must give the same root. Writes benchmarks/results/replay_batch.json.
+
+    .venv/bin/python benchmarks/replay_batch.py [--txs 2000] [--accounts 100000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jovay._native import smt_impl, txcodec_impl  # noqa: E402
+from jovay.codec import transactions  # noqa: E402
+from jovay.codec.batch import ITEM_TRANSACTION, BatchItem  # noqa: E402
+from jovay.codec.transactions import DynamicFeeTx, decode_many, decode_transaction, sign_transaction  # noqa: E402
+from jovay.crypto.secp256k1 import address_of  # noqa: E402
+from jovay.params import BLOCK_GAS_LIMIT, DEFAULT_L2_CHAIN_ID, MIN_BASE_FEE  # noqa: E402
+from jovay.state.keys import account_key, pack_account  # noqa: E402
+from jovay.state.smt import MemoryNodeStore, SparseMerkleTree  # noqa: E402
+from prover.fault.execution import ItemRules, item_roots, post_root  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RULES = ItemRules(DEFAULT_L2_CHAIN_ID, BLOCK_GAS_LIMIT)
+ETH = 10**18
+
+
+def build_state(accounts: int, txs: int, seed: int) -> tuple[MemoryNodeStore, int, list[BatchItem]]:
+    """The pre-batch state (node store, root) and a batch of `txs` signed transfers over it."""
+    rng = random.Random(seed)
+    keys = [(i + 1).to_bytes(32, "big") for i in range(txs)]
+    senders = [address_of(key) for key in keys]
+    others = [rng.randbytes(20) for _ in range(max(accounts - txs, 0))]
+    everyone = senders + others
+    store = MemoryNodeStore()
+    root = SparseMerkleTree(store).update_many({account_key(a): pack_account(0, 100 * ETH) for a in everyone})
+    items = []
+    for i, key in enumerate(keys):
+        tx = DynamicFeeTx(
+            DEFAULT_L2_CHAIN_ID, 0, 1_000, 2 * MIN_BASE_FEE, 21_000, rng.choice(everyone), 1 + i, b""
+        )
+        items.append(
+            BatchItem(
+                ITEM_TRANSACTION, 1 + i // 500, 1_000 + i // 500, MIN_BASE_FEE, sign_transaction(tx, key)
+            )
+        )
+    return store, root, items
+
+
+def cold_cpu(run: Callable[[], int]) -> tuple[float, int]:
+    """(CPU seconds, result) of `run` with the decode memory emptied first."""
+    transactions._recent.clear()  # what a replay of L1 data meets: bytes it has not decoded
+    cpu = time.process_time()
+    result = run()
+    return time.process_time() - cpu, result
+
+
+def replay_ways(store: MemoryNodeStore, root: int, items: list[BatchItem]) -> dict[str, Callable[[], int]]:
+    def fresh() -> MemoryNodeStore:
+        copy = MemoryNodeStore()
+        copy.nodes = dict(store.nodes)
+        return copy
+
+    return {
+        "per_item": lambda: item_roots(fresh(), root, items, RULES.apply)[-1],
+        "one_pass": lambda: post_root(fresh(), root, items, RULES.apply),
+        "one_pass_predecode": lambda: post_root(fresh(), root, items, RULES.apply, RULES.predecode),
+    }
+
+
+def decode_ways(items: list[BatchItem]) -> dict[str, Callable[[], int]]:
+    payloads = [item.payload for item in items]
+
+    def one_by_one() -> int:
+        return len([decode_transaction(raw, expected_chain_id=RULES.chain_id) for raw in payloads])
+
+    return {
+        "decode_one_by_one": one_by_one,
+        "decode_many": lambda: len(decode_many(payloads, RULES.chain_id)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--txs", type=int, default=2_000)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if smt_impl() is None or txcodec_impl() is None:
+        print("native tree or codec not built (or JOVAY_PURE=1): pure-path figures")
+    started = time.perf_counter()
+    store, root, items = build_state(args.accounts, args.txs, seed=2611)
+    print(
+        f"state of {args.accounts} accounts, {args.txs} signed transfers: "
+        f"{time.perf_counter() - started:.1f} s to build"
+    )
+    ways = replay_ways(store, root, items) | decode_ways(items)
+    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in ways}
+    for _ in range(args.repeats):  # interleaved, so that a shared machine's load drifts over all alike
+        for name, run in ways.items():
+            runs[name].append(cold_cpu(run))
+    roots = {result for name in replay_ways(store, root, items) for _, result in runs[name]}
+    if len(roots) != 1:
+        raise SystemExit(f"the ways disagree on the post root: {sorted(hex(r) for r in roots)}")
+    results = {}
+    for name, name_runs in runs.items():
+        per_tx = statistics.median(cpu for cpu, _ in name_runs) / args.txs * 1e6
+        results[name] = {"cpu_us_per_tx": round(per_tx, 1)}
+        print(f"{name:20s} {per_tx:8.1f} µs CPU per transaction")
+    speedup = results["per_item"]["cpu_us_per_tx"] / results["one_pass_predecode"]["cpu_us_per_tx"]
+    print(
+        f"one pass with batch decoding: {speedup:.1f}x less CPU per transaction than a tree update per item"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "replay_batch.json").write_text(
+        json.dumps(
+            {
+                "txs": args.txs,
+                "accounts": args.accounts,
+                "repeats": args.repeats,
+                "machine": platform.machine(),
+                "python": platform.python_version(),
+                "results": results,
+                "speedup_per_item_over_one_pass": round(speedup, 2),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
