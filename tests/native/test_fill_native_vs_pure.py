@@ -230,3 +230,35 @@ def test_fill_orders_by_tip_and_nonce_and_drops_reused_nonces() -> None:
         execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), ENV)
         included, _, stopped = fill(execution, queues, 2)
         assert included == [token, reused_then_next[1]] and stopped is True
+
+
+@needs_native
+def test_native_built_objects_are_the_dataclasses_themselves() -> None:
+    """The outcome, log, executed transaction and receipt the native code builds without calling the
+    classes are instances equal to the ones the classes build, frozen where the class is frozen."""
+    assert native is not None
+    leaves = genesis_state()
+    execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), ENV)
+    tx = DynamicFeeTx(1, 0, 3, 2 * MIN_BASE_FEE, 80_000, TOKEN, 0, transfer_data(USERS[1], 7))
+    signed = SignedTx(tx, USERS[0], b"", b"")
+    native.fill_from_queues(execution, [[signed]], 10)
+    (item,) = execution.executed
+    outcome = item.outcome
+    (log,) = outcome.logs
+    assert type(item) is ExecutedTx and type(outcome) is TxOutcome and type(log) is Log
+    assert log == Log(
+        TOKEN, [log.topics[0], bytes(12) + USERS[0], bytes(12) + USERS[1]], (7).to_bytes(32, "big")
+    )
+    assert outcome == TxOutcome(1, outcome.gas_used, outcome.effective_gas_price, [log], outcome.return_data)
+    assert item == ExecutedTx(signed.raw, signed.hash, signed.sender, signed, outcome)
+    (receipt,) = native.build_receipts(execution.executed)
+    assert type(receipt) is Receipt
+    assert receipt == Receipt(2, 1, outcome.gas_used, [log], logs_bloom([log]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        log.data = b""  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        receipt.status = 0  # type: ignore[misc]
+    eth = SignedTx(DynamicFeeTx(1, 1, 3, 2 * MIN_BASE_FEE, 21_000, USERS[1], 5, b""), USERS[0], b"", b"")
+    native.fill_from_queues(execution, [[eth]], 10)
+    plain = execution.executed[-1].outcome
+    assert plain == TxOutcome(1, 21_000, plain.effective_gas_price) and plain.logs is not outcome.logs
