@@ -9,7 +9,10 @@ tests/native/test_transfers_fast_path.py checks both twins against that general 
 It reads and writes a `StateOverlay`'s dictionaries and journal directly (the very entries
 `StateOverlay.get`/`set` would touch, in the same order), which saves a Python method call per access.
 `fill_from_queues` is the native twin of jovay.stf.block.fill_from_queues: the sequencer's loop that
-picks pooled transactions by tip and runs them, with the fast path inlined.
+picks pooled transactions by tip and runs them, with the fast path inlined; once the block's gas is
+spent, the pooled transactions left that would only wait (NotYetValid) are passed over here, not
+through the general path. `build_receipts` and `combined_bloom` are the twins of jovay.stf.block's
+`pure_build_receipts` and `pure_combined_bloom`: log blooms hashed in C (keccak.c).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
