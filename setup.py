@@ -79,7 +79,7 @@ def native_extensions() -> list[Extension]:
         _native_extension("_poseidon", c_sources=["poseidon.c"], threads=True),
         _native_extension("_txcodec", c_sources=["keccak.c"]),
         _native_extension("_blockroots", c_sources=["keccak.c"]),
-        _native_extension("_transfers"),
+        _native_extension("_transfers", c_sources=["keccak.c"]),  # log blooms
         _native_extension("_blockwrite"),
         _native_extension("_smt"),  # hashes through _poseidon (cimported: _poseidon.pxd)
     ]

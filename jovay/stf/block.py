@@ -172,7 +172,9 @@ def _select_fill() -> Callable[[BlockExecution, list[list[SignedTx]], int], Fill
 fill_from_queues = _select_fill()
 
 
-def build_receipts(executed: list[ExecutedTx]) -> list[Receipt]:
+def pure_build_receipts(executed: list[ExecutedTx]) -> list[Receipt]:
+    """Each transaction's receipt: cumulative gas, logs and their bloom (the pure twin of
+    jovay/_native/_transfers.pyx's `build_receipts`, which hashes the blooms in C)."""
     receipts, cumulative = [], 0
     for item in executed:
         outcome = item.outcome
@@ -197,7 +199,7 @@ def seal_block(
         state_root=root_to_bytes(tree.root),
         transactions_root=transactions_root([item.encoded for item in execution.executed]),
         receipts_root=receipts_root([encode_receipt(r) for r in receipts]),
-        logs_bloom=_combined_bloom(receipts),
+        logs_bloom=combined_bloom(receipts),
         difficulty=0,
         number=env.number,
         gas_limit=env.gas_limit,
@@ -211,11 +213,28 @@ def seal_block(
     return header, receipts
 
 
-def _combined_bloom(receipts: list[Receipt]) -> bytes:
+def pure_combined_bloom(receipts: list[Receipt]) -> bytes:
+    """The header's logsBloom: the OR of the receipts' blooms (the pure twin of
+    jovay/_native/_transfers.pyx's `combined_bloom`)."""
     bloom = 0
     for receipt in receipts:
         bloom |= int.from_bytes(receipt.bloom, "big")
     return bloom.to_bytes(256, "big")
+
+
+def _select_receipts() -> tuple[
+    Callable[[list[ExecutedTx]], list[Receipt]], Callable[[list[Receipt]], bytes]
+]:
+    """The native twins (jovay/_native/_transfers.pyx) when they are built and JOVAY_PURE=1 is not set."""
+    from jovay._native import transfers_impl
+
+    native = transfers_impl()
+    if native is None:
+        return pure_build_receipts, pure_combined_bloom
+    return cast(Callable, native.build_receipts), cast(Callable, native.combined_bloom)
+
+
+build_receipts, combined_bloom = _select_receipts()
 
 
 def per_transaction_roots(

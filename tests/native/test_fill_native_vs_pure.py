@@ -3,10 +3,13 @@
 of mixed transactions (plain ETH and token transfers, calls that take the general path, nonce gaps and
 reused nonces, short funds, fees below the base fee, too much gas), both include the same transactions
 in the same order, drop the same ones with the same error, stop for the same reason, and leave the
-same outcomes, state writes and journal."""
+same outcomes, state writes and journal; in blocks that fill up too (what is left in the pool then
+waits, decided natively without the general path); and the receipts built from those blocks (log blooms
+in C) are the pure ones."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -14,12 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jovay._native import transfers_impl
+from jovay.codec.blocks import EMPTY_BLOOM, Log, Receipt, logs_bloom
 from jovay.codec.transactions import DynamicFeeTx, SignedTx
 from jovay.errors import NonceTooLow
 from jovay.params import MIN_BASE_FEE
 from jovay.state.overlay import StateOverlay
 from jovay.stf import block
-from jovay.stf.block import BlockExecution
+from jovay.stf.block import BlockExecution, ExecutedTx
+from jovay.stf.transaction import BlockEnv, TxOutcome
 from tests.native.test_transfers_fast_path import (
     ENV,
     NONCES,
@@ -41,10 +46,14 @@ def outcome_fields(outcome: Any) -> tuple[Any, ...]:
     return outcome.status, outcome.gas_used, outcome.effective_gas_price, logs, outcome.return_data
 
 
-def fill_report(fill: Any, queues: list[list[SignedTx]], limit: int) -> dict[str, Any]:
+# Room for two token transfers and a plain one: most pools fill it, and the rest of them must wait.
+FULL_ENV = dataclasses.replace(ENV, gas_limit=2 * 80_000 + 21_000)
+
+
+def fill_report(fill: Any, queues: list[list[SignedTx]], limit: int, env: BlockEnv = ENV) -> dict[str, Any]:
     """Everything a fill decides and leaves behind, comparable across the twins."""
     leaves = genesis_state()
-    execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), ENV)
+    execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), env)
     included, dropped, stopped = fill(execution, queues, limit)
     return {
         "included": [id(signed) for signed in included],
@@ -55,7 +64,21 @@ def fill_report(fill: Any, queues: list[list[SignedTx]], limit: int) -> dict[str
         "has_transactions": execution.has_transactions,
         "writes": list(execution.state.writes().items()),  # insertion order too
         "journal": list(execution.state._journal),
+        "receipts": receipts_report(block.pure_build_receipts, execution.executed),
     }
+
+
+def receipts_report(build: Any, executed: list[ExecutedTx]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r.tx_type,
+            r.status,
+            r.cumulative_gas_used,
+            [(g.address, list(g.topics), g.data) for g in r.logs],
+            r.bloom,
+        )
+        for r in build(executed)
+    ]
 
 
 @st.composite
@@ -83,6 +106,105 @@ def test_native_fill_equals_pure_fill(queues: list[list[SignedTx]], limit: int) 
     )
 
 
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(queues=pools(), limit=st.sampled_from([3, 1_000]))
+def test_native_fill_equals_pure_fill_when_the_block_fills_up(
+    queues: list[list[SignedTx]], limit: int
+) -> None:
+    """A block with room for a few transactions: the ones that no longer fit (and those below the base
+    fee) wait, every other rule still drops what it drops, in both twins alike."""
+    assert native is not None
+    assert fill_report(native.fill_from_queues, queues, limit, FULL_ENV) == fill_report(
+        block.pure_fill_from_queues, queues, limit, FULL_ENV
+    )
+
+
+def test_a_full_block_leaves_the_rest_waiting_and_still_drops_the_invalid() -> None:
+    """Once the gas is spent, a transfer that no longer fits waits (not dropped, its sender's later ones
+    not tried), a transaction below the base fee waits, and one past the block gas limit is still
+    dropped; the fill then ran out of transactions, so it did not stop on a limit."""
+
+    def token_tx(
+        sender: int, nonce: int, tip: int, gas: int = 80_000, max_fee: int = 2 * MIN_BASE_FEE
+    ) -> SignedTx:
+        tx = DynamicFeeTx(1, nonce, tip, max_fee, gas, TOKEN, 0, transfer_data(USERS[1], 1))
+        return SignedTx(tx, USERS[sender], b"", b"")
+
+    first, second = token_tx(0, 0, 9), token_tx(1, 5, 8)
+    no_room = [token_tx(2, 1, 7), token_tx(2, 2, 7)]
+    too_cheap = token_tx(0, 0, 0, max_fee=MIN_BASE_FEE - 1)
+    too_big = token_tx(1, 5, 1, gas=FULL_ENV.gas_limit + 1)
+    queues = [[first], [second], no_room, [too_cheap], [too_big]]
+    fills = [block.pure_fill_from_queues] + ([native.fill_from_queues] if native is not None else [])
+    leaves = genesis_state()
+    for fill in fills:
+        execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), FULL_ENV)
+        included, dropped, stopped = fill(execution, queues, 1_000)
+        assert included == [first, second]
+        assert [(signed, str(exc)) for signed, exc in dropped] == [
+            (too_big, f"exceeds block gas limit: gas {FULL_ENV.gas_limit + 1}, limit {FULL_ENV.gas_limit}")
+        ]
+        assert stopped is False
+        assert execution.gas_used == 2 * first_gas(execution)
+
+
+def first_gas(execution: BlockExecution) -> int:
+    return execution.executed[0].outcome.gas_used
+
+
+@st.composite
+def executed_blocks(draw: Any) -> list[ExecutedTx]:
+    """Executed transactions with logs of any shape: none, token transfers, several, odd topic types."""
+    words = st.binary(min_size=0, max_size=40)
+    topic = st.one_of(words, words.map(memoryview))  # not bytes: left to the pure bloom
+    log = st.builds(
+        Log,
+        st.one_of(st.binary(min_size=20, max_size=20), words.map(memoryview)),
+        st.lists(topic, max_size=4),
+        words,
+    )
+    items = []
+    for _ in range(draw(st.integers(min_value=0, max_value=8))):
+        logs = draw(st.lists(log, max_size=3))
+        outcome = TxOutcome(draw(st.sampled_from([0, 1])), draw(st.integers(0, 10**6)), 7, logs)
+        signed = SignedTx(DynamicFeeTx(1, 0, 1, 2, 21_000, USERS[0], 0, b""), USERS[0], b"", b"")
+        items.append(ExecutedTx(b"", bytes(32), USERS[0], signed, outcome))
+    return items
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(executed=executed_blocks())
+def test_native_receipts_and_blooms_equal_the_pure_ones(executed: list[ExecutedTx]) -> None:
+    """build_receipts (blooms hashed in C; anything but plain bytes left to the pure bloom) and the
+    header's combined bloom."""
+    assert native is not None
+    receipts = native.build_receipts(executed)
+    assert receipts_report(native.build_receipts, executed) == receipts_report(
+        block.pure_build_receipts, executed
+    )
+    assert native.combined_bloom(receipts) == block.pure_combined_bloom(receipts)
+
+
+@needs_native
+def test_native_combined_bloom_takes_odd_blooms_to_the_pure_one() -> None:
+    """A receipt whose bloom is not 256 plain bytes: the pure function decides (its answer or error)."""
+    assert native is not None
+    token_log = Log(TOKEN, [bytes(32), bytes(12) + USERS[0]], b"")
+    good = Receipt(2, 1, 5, [token_log], logs_bloom([token_log]))
+    short = Receipt(2, 1, 5, [], b"\x01" * 8)
+    as_bytearray = Receipt(2, 1, 5, [], bytearray(good.bloom))
+    for receipts in ([good, short], [as_bytearray, good], [good, Receipt(0, 1, 5)], []):
+        assert native.combined_bloom(receipts) == block.pure_combined_bloom(receipts)
+    assert native.combined_bloom([Receipt(0, 1, 5)]) == EMPTY_BLOOM
+    too_long = Receipt(2, 1, 5, [], b"\xff" * 300)
+    with pytest.raises(OverflowError):
+        block.pure_combined_bloom([too_long])
+    with pytest.raises(OverflowError):
+        native.combined_bloom([too_long])
+
+
 def test_fill_orders_by_tip_and_nonce_and_drops_reused_nonces() -> None:
     """The policy itself (both twins): highest tip first, nonce order per sender, a used nonce dropped
     without holding back the sender's next one, a nonce gap waiting, the count limit stopping early."""
@@ -108,3 +230,35 @@ def test_fill_orders_by_tip_and_nonce_and_drops_reused_nonces() -> None:
         execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), ENV)
         included, _, stopped = fill(execution, queues, 2)
         assert included == [token, reused_then_next[1]] and stopped is True
+
+
+@needs_native
+def test_native_built_objects_are_the_dataclasses_themselves() -> None:
+    """The outcome, log, executed transaction and receipt the native code builds without calling the
+    classes are instances equal to the ones the classes build, frozen where the class is frozen."""
+    assert native is not None
+    leaves = genesis_state()
+    execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), ENV)
+    tx = DynamicFeeTx(1, 0, 3, 2 * MIN_BASE_FEE, 80_000, TOKEN, 0, transfer_data(USERS[1], 7))
+    signed = SignedTx(tx, USERS[0], b"", b"")
+    native.fill_from_queues(execution, [[signed]], 10)
+    (item,) = execution.executed
+    outcome = item.outcome
+    (log,) = outcome.logs
+    assert type(item) is ExecutedTx and type(outcome) is TxOutcome and type(log) is Log
+    assert log == Log(
+        TOKEN, [log.topics[0], bytes(12) + USERS[0], bytes(12) + USERS[1]], (7).to_bytes(32, "big")
+    )
+    assert outcome == TxOutcome(1, outcome.gas_used, outcome.effective_gas_price, [log], outcome.return_data)
+    assert item == ExecutedTx(signed.raw, signed.hash, signed.sender, signed, outcome)
+    (receipt,) = native.build_receipts(execution.executed)
+    assert type(receipt) is Receipt
+    assert receipt == Receipt(2, 1, outcome.gas_used, [log], logs_bloom([log]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        log.data = b""  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        receipt.status = 0  # type: ignore[misc]
+    eth = SignedTx(DynamicFeeTx(1, 1, 3, 2 * MIN_BASE_FEE, 21_000, USERS[1], 5, b""), USERS[0], b"", b"")
+    native.fill_from_queues(execution, [[eth]], 10)
+    plain = execution.executed[-1].outcome
+    assert plain == TxOutcome(1, 21_000, plain.effective_gas_price) and plain.logs is not outcome.logs
