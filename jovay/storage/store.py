@@ -246,34 +246,58 @@ class ChainStore:
 
     def write_block(self, block: BlockWrite, meta: Mapping[bytes, bytes] | None = None) -> None:
         """Store one block and its state changes atomically, and make it the head."""
-        with self.env.begin(write=True) as txn:
-            number_key = u64(block.number)
-            txn.put(number_key, block.block_rlp, db=self._blocks)
-            txn.put(number_key, block.receipts_rlp, db=self._receipts)
-            txn.put(block.block_hash, number_key, db=self._hashes)
-            # Many entries per table: one putmulti call each instead of a Python-level put per entry.
-            txn.cursor(db=self._txs).putmulti(block.tx_index)
-            self._mapped.touched(2 * len(block.tx_index))
-            leaves = txn.cursor(db=self._leaves)
-            for puts, deletes in block.leaf_records:
-                leaves.putmulti(puts)
-                for key in deletes:
-                    txn.delete(key, db=self._leaves)
-                self._mapped.touched(2 * (len(puts) + len(deletes)))
-            nodes = txn.cursor(db=self._nodes)
-            for records in block.node_records:
-                for start in range(0, len(records), WRITE_CHUNK):
-                    chunk = records[start : start + WRITE_CHUNK]
-                    nodes.putmulti(chunk)
-                    self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
+        txn = self.env.begin(write=True)
+        try:
+            self._put_block(txn, block)
+            self._put_leaves(txn, block.leaf_records)
+            self._put_nodes(txn, block.node_records)
             if block.state_from is not None:
                 if block.stale_nodes:
-                    txn.put(number_key, block.stale_nodes, db=self._stale)
+                    txn.put(u64(block.number), block.stale_nodes, db=self._stale)
                 self._prune(txn, block.state_from)
-            txn.put(HEAD_KEY, number_key, db=self._meta)
+            txn.put(HEAD_KEY, u64(block.number), db=self._meta)
             for meta_key, meta_value in (meta or {}).items():
                 txn.put(meta_key, meta_value, db=self._meta)
+        except BaseException:
+            txn.abort()
+            raise
+        self._commit(txn)
         self.leaves.committed(block.state_writes)
+        self._release()
+
+    def _put_block(self, txn: lmdb.Transaction, block: BlockWrite) -> None:
+        """The block, its receipts, its hash and its transactions' index entries."""
+        number_key = u64(block.number)
+        txn.put(number_key, block.block_rlp, db=self._blocks)
+        txn.put(number_key, block.receipts_rlp, db=self._receipts)
+        txn.put(block.block_hash, number_key, db=self._hashes)
+        # Many entries per table: one putmulti call each instead of a Python-level put per entry.
+        txn.cursor(db=self._txs).putmulti(block.tx_index)
+        self._mapped.touched(2 * len(block.tx_index))
+
+    def _put_leaves(
+        self, txn: lmdb.Transaction, leaf_records: Iterable[tuple[Pairs, Sequence[bytes]]]
+    ) -> None:
+        leaves = txn.cursor(db=self._leaves)
+        for puts, deletes in leaf_records:
+            leaves.putmulti(puts)
+            for key in deletes:
+                txn.delete(key, db=self._leaves)
+            self._mapped.touched(2 * (len(puts) + len(deletes)))
+
+    def _put_nodes(self, txn: lmdb.Transaction, node_records: Iterable[Pairs]) -> None:
+        nodes = txn.cursor(db=self._nodes)
+        for records in node_records:
+            for start in range(0, len(records), WRITE_CHUNK):
+                chunk = records[start : start + WRITE_CHUNK]
+                nodes.putmulti(chunk)
+                self._mapped.touched(2 * len(chunk))  # each put may read one page and write a copy
+
+    def _commit(self, txn: lmdb.Transaction) -> None:
+        """Commit the block's write transaction (and with it LMDB's fsync of the data file)."""
+        txn.commit()
+
+    def _release(self) -> None:
         self._mapped.release()
 
     def _prune(self, txn: lmdb.Transaction, state_from: int) -> None:
