@@ -336,7 +336,7 @@ class ChainStore:
         # Block n's history holds nodes of state n-1 that state n lost: dropped once n-1 is gone.
         history = txn.cursor(db=self._history)
         last = u64(state_from)
-        while history.first() and history.key() <= last:
+        while history.first() and bytes(history.key()) <= last:
             history.delete(dupdata=True)  # the block's whole history: its pages are freed, not read
         txn.put(STATE_FROM_KEY, last, db=self._meta)
 
@@ -430,7 +430,7 @@ class ChainStore:
         history = txn.cursor(db=self._history)
         for later in range(number + 1, _U64.unpack(raw_head)[0] + 1):
             if history.set_range_dup(u64(later), key):  # the first record at or after the hash
-                record = history.value()
+                record = bytes(history.value())  # bytes: the transaction is not opened with buffers
                 if record[:HASH_SIZE] == key:
                     return record[HASH_SIZE:]
         return None
