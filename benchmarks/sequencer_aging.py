@@ -43,11 +43,13 @@ def instrument(spent: Counter[str]) -> None:
     for cls, name in phases:
         original: Callable[..., Any] = getattr(cls, name)
 
-        def timed(*args: Any, _original: Callable[..., Any] = original, _name: str = name) -> Any:
+        def timed(
+            *args: Any, _original: Callable[..., Any] = original, _name: str = name, **kwargs: Any
+        ) -> Any:
             wall, cpu = time.perf_counter(), time.thread_time()
             faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
             try:
-                return _original(*args)
+                return _original(*args, **kwargs)
             finally:
                 spent[f"{_name}_cpu_s"] += time.thread_time() - cpu
                 faults_after = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt

@@ -92,30 +92,50 @@ class BlockWrite:
 
 
 class MappedFile:
-    """The pages of a file that this process has mapped (LMDB's data file), released on request.
+    """The pages of a file that this process has mapped (LMDB's data file), released when too many.
 
     Tree nodes are keyed by hash, so every block reads pages all over the node table; each page read
     stays mapped, so the process's RSS would grow to the whole file although the pages are only the
-    kernel's page cache. Releasing the mapping after each block (madvise MADV_DONTNEED on the shared,
-    file-backed map: nothing is lost, a later read maps the page again from the page cache) keeps the
-    RSS to what one block touches, and `touched` releases within a block too, every
-    `RELEASE_EVERY` pages read or written (a bulk block reads and rewrites most of the node table).
-    A no-op where /proc or madvise is missing.
+    kernel's page cache. Releasing the mapping (madvise MADV_DONTNEED on the shared, file-backed map:
+    nothing is lost, a later access maps the page again from the page cache) keeps the RSS bounded:
+    `trim` releases it when the process's resident file pages have grown by more than
+    `RESIDENT_LIMIT` since the store opened. The writer trims after each block, and `touched` every
+    `CHECK_EVERY` pages read or written (a bulk block reads and rewrites most of the node table).
+    Releasing only when over the limit, not after every block, keeps the pages that every block
+    writes again (the live tree's, the leaves') mapped: each release costs a fault per page on the
+    next access. A no-op where /proc or madvise is missing.
     """
 
     MADV_DONTNEED = 4
-    RELEASE_EVERY = 1 << 15  # pages (of 4 KiB): at most ~128 MiB mapped between releases, per kind
+    RESIDENT_LIMIT = 1 << 15  # pages (of 4 KiB): at most ~128 MiB of the file mapped, checked every:
+    CHECK_EVERY = 1 << 12  # pages counted by `touched` (reads of /proc/self/statm are ~10 us each)
 
     def __init__(self, path: Path) -> None:
         self._ranges = self._find_ranges(str(path.resolve()))
         self._madvise = self._libc_madvise() if self._ranges else None
         self._touched = 0
+        self._baseline = self._resident_file_pages()  # the libraries' pages, mapped before the store
 
     def touched(self, pages: int = 1) -> None:
-        """Count pages mapped since the last release (approximate across threads: it only paces)."""
+        """Count pages mapped since the last check (approximate across threads: it only paces)."""
         self._touched += pages
-        if self._touched >= self.RELEASE_EVERY:
+        if self._touched >= self.CHECK_EVERY:
+            self.trim()
+
+    def trim(self) -> None:
+        """Release the mapping if the process's resident file pages grew by more than the limit."""
+        self._touched = 0
+        if self._resident_file_pages() - self._baseline > self.RESIDENT_LIMIT:
             self.release()
+
+    @staticmethod
+    def _resident_file_pages() -> int:
+        """Resident pages of the process's file mappings (and shared memory): statm's third field."""
+        try:
+            with open("/proc/self/statm") as statm:
+                return int(statm.read().split()[2])
+        except (OSError, IndexError, ValueError):
+            return 0
 
     @staticmethod
     def _find_ranges(path: str) -> list[tuple[int, int]]:
@@ -213,6 +233,10 @@ class ChainStore:
             # Tree nodes and leaves are read at random: read-ahead would only map (and count in
             # the process's RSS) pages around each one that are never used.
             readahead=False,
+            # One fsync per commit, not two: the meta page is synced with the next commit's data
+            # (or the OS's writeback). LMDB keeps its integrity; an OS crash (not a process crash:
+            # the page cache survives kill -9) may lose the last committed block.
+            metasync=False,
         )
         self._meta = self.env.open_db(b"meta")
         self._blocks = self.env.open_db(b"blocks")
@@ -325,7 +349,7 @@ class ChainStore:
         txn.commit()
 
     def _release(self) -> None:
-        self._mapped.release()
+        self._mapped.trim()
 
     def _prune(self, txn: lmdb.Transaction, state_from: int) -> None:
         """Forget the states of blocks below `state_from`: drop the history only they need."""

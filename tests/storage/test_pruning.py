@@ -259,7 +259,9 @@ def _rss_file_kib() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-def test_released_map_pages_leave_rss_and_read_back_intact(tmp_path: Path) -> None:
+def test_released_map_pages_leave_rss_and_read_back_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from jovay.storage.store import ChainStore, MappedFile
 
     store = ChainStore(tmp_path)
@@ -267,13 +269,24 @@ def test_released_map_pages_leave_rss_and_read_back_intact(tmp_path: Path) -> No
     with store.env.begin(write=True) as txn:
         for i in range(100_000):
             txn.put(i.to_bytes(32, "big"), i.to_bytes(65, "big"), db=nodes)
-    with store.env.begin() as txn:
-        assert sum(1 for _ in txn.cursor(db=nodes)) == 100_000  # maps every page (~20 MiB)
+
+    def map_every_page() -> None:
+        with store.env.begin() as txn:
+            assert sum(1 for _ in txn.cursor(db=nodes)) == 100_000  # maps every page (~20 MiB)
+
+    map_every_page()
     before = _rss_file_kib()
+    store._mapped.trim()  # noqa: SLF001
+    assert before - _rss_file_kib() < 1_000  # under the limit: the pages stay mapped
     store._mapped.release()  # noqa: SLF001
     assert before - _rss_file_kib() > 10_000
     assert store.node(77) == (77).to_bytes(65, "big")  # read back
-    store._mapped._touched = MappedFile.RELEASE_EVERY - 1  # noqa: SLF001
-    store.node(5)  # this read reaches the threshold: released again
+
+    map_every_page()
+    monkeypatch.setattr(MappedFile, "RESIDENT_LIMIT", 1_000)  # pages: ~4 MiB
+    store._mapped._touched = MappedFile.CHECK_EVERY - 1  # noqa: SLF001
+    before = _rss_file_kib()
+    store.node(5)  # this read reaches the check, over the limit: released
     assert store._mapped._touched == 0  # noqa: SLF001
+    assert before - _rss_file_kib() > 10_000
     store.close()
