@@ -26,6 +26,11 @@ inside each put and the commit: the next block would have to read this block's s
 durable, while RPC must not (the head, the leaf cache and the listeners would need a second, "sealed
 but not durable" head), and on two cores the released time already goes to admission's signature
 recovery.
+
+Durability: each commit is synced (LMDB's defaults: the data, then the meta page), so a block is on
+disk when `write_block` returns, even across an OS crash. Skipping the meta page's sync (MDB_NOMETASYNC)
+measured no faster (50-70 ms per commit of 30,000 random nodes either way, within the noise), so the
+safe default stays and there is no option to relax it.
 """
 
 from __future__ import annotations
@@ -233,10 +238,6 @@ class ChainStore:
             # Tree nodes and leaves are read at random: read-ahead would only map (and count in
             # the process's RSS) pages around each one that are never used.
             readahead=False,
-            # One fsync per commit, not two: the meta page is synced with the next commit's data
-            # (or the OS's writeback). LMDB keeps its integrity; an OS crash (not a process crash:
-            # the page cache survives kill -9) may lose the last committed block.
-            metasync=False,
         )
         self._meta = self.env.open_db(b"meta")
         self._blocks = self.env.open_db(b"blocks")
