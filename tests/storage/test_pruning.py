@@ -253,6 +253,35 @@ def test_a_store_in_the_old_layout_is_refused(tmp_path: Path) -> None:
         Chain(tmp_path, make_genesis())
 
 
+def test_a_store_in_layout_2_is_refused(tmp_path: Path) -> None:
+    """Layout 2 kept old states' nodes among the live ones: this layout would never prune them."""
+    chain = Chain(tmp_path, make_genesis())
+    with chain.store.env.begin(write=True) as txn:
+        txn.put(b"format", b"2", db=chain.store.env.open_db(b"meta", txn=txn))
+    chain.close()
+    with pytest.raises(CriticalError, match="layout b'2'.*writes b'3'"):
+        Chain(tmp_path, make_genesis())
+
+
+def test_a_state_pruned_while_it_is_read_is_unavailable_not_wrong(tmp_path: Path) -> None:
+    chain = Chain(tmp_path, make_genesis(), StateRetention(blocks=3))
+    rng = random.Random(7)
+    for _ in range(5):
+        seal_writes(chain, random_writes(rng))
+    oldest = chain.store.oldest_state()
+    tree = chain.state_tree(oldest)  # opened inside the window
+    root = root_at(chain, oldest)
+    assert chain.store.node_at(root, oldest) is not None
+    for _ in range(4):
+        seal_writes(chain, random_writes(rng))
+    assert chain.store.oldest_state() > oldest and root != chain.tree.root
+    assert chain.store.node_at(root, oldest) is None  # its history was dropped with the window
+    with pytest.raises(StateUnavailable, match="missing trie node"):
+        tree.get(1)
+    assert chain.store.node_at(12345, chain.head.number) is None  # not a node of any tree
+    chain.close()
+
+
 def _rss_file_kib() -> int:
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
