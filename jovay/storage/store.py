@@ -350,6 +350,7 @@ class ChainStore:
         txn.commit()
 
     def _release(self) -> None:
+        """Release the mapped pages if too many are resident (`MappedFile.trim`)."""
         self._mapped.trim()
 
     def _prune(self, txn: lmdb.Transaction, state_from: int) -> None:
