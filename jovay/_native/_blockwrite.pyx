@@ -33,8 +33,6 @@ cdef extern from *:
 cdef enum:
     HASH_SIZE = 32
     NODE_SIZE = 65  # tag, then two 32-byte field elements (jovay.state.smt.encode_node)
-    STAMP_SIZE = 8
-    RECORD_SIZE = NODE_SIZE + STAMP_SIZE
     MAX_HEADER = 9  # an RLP header: one byte, then up to 8 length bytes
 
 
@@ -102,17 +100,17 @@ cdef list _sorted_pairs(list keys, list values):
     return out
 
 
-def node_records(items, uint64_t stamp) -> list:
-    """[(key32(hash), encode_node(node) + u64(stamp))] for the (hash, (tag, a, b)) `items`, by key."""
+def node_records(items) -> list:
+    """[(key32(hash), encode_node(node))] for the (hash, (tag, a, b)) `items`, by key."""
     cdef int gc_was_on = PyGC_Disable()  # ~100k new tuples, none cyclic: no collection passes meanwhile
     try:
-        return _node_records(items, stamp)
+        return _node_records(items)
     finally:
         if gc_was_on:
             PyGC_Enable()
 
 
-cdef list _node_records(items, uint64_t stamp):
+cdef list _node_records(items):
     cdef list keys = []
     cdef list values = []
     cdef bytes record
@@ -126,12 +124,11 @@ cdef list _node_records(items, uint64_t stamp):
         tag = triple[0]
         if tag != 0 and tag != 1:
             raise ValueError(f"unknown tree node tag {tag!r}")
-        record = PyBytes_FromStringAndSize(NULL, RECORD_SIZE)
+        record = PyBytes_FromStringAndSize(NULL, NODE_SIZE)
         out = <unsigned char *> PyBytes_AS_STRING(record)
         out[0] = 1 if tag == 1 else 0
         jovay_int_to_be(triple[1], out + 1, HASH_SIZE)
         jovay_int_to_be(triple[2], out + 1 + HASH_SIZE, HASH_SIZE)
-        _put_u64(out + NODE_SIZE, stamp)
         keys.append(_key32(node_hash))
         values.append(record)
     return _sorted_pairs(keys, values)
@@ -163,13 +160,23 @@ cdef tuple _leaf_records(items):
 
 
 def joined_keys(hashes) -> bytes:
-    """b"".join(key32(h) for h in hashes): a block's stale list as stored."""
+    """b"".join(sorted(key32(h) for h in hashes)): a block's stale list as the store takes it."""
     cdef list held = hashes if type(hashes) is list else list(hashes)
     cdef Py_ssize_t n = len(held), i
     cdef bytes out = PyBytes_FromStringAndSize(NULL, n * HASH_SIZE)
     cdef unsigned char *ptr = <unsigned char *> PyBytes_AS_STRING(out)
-    for i in range(n):
-        jovay_int_to_be(held[i], ptr + i * HASH_SIZE, HASH_SIZE)
+    cdef KeyIndex *order = <KeyIndex *> malloc((n or 1) * sizeof(KeyIndex))
+    if order == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            jovay_int_to_be(held[i], order[i].key, HASH_SIZE)
+            order[i].prefix = _prefix(order[i].key)
+        qsort(order, n, sizeof(KeyIndex), _compare_keys)
+        for i in range(n):
+            memcpy(ptr + i * HASH_SIZE, order[i].key, HASH_SIZE)
+    finally:
+        free(order)
     return out
 
 

@@ -106,7 +106,7 @@ class LmdbNodeStore:
         node = self._old.get(node_hash)
         if node is None:
             self.lmdb_reads += 1
-            raw = self._store.node(node_hash)
+            raw = self._read(node_hash)
             if raw is None:
                 return None
             node = decode_node(raw)
@@ -115,6 +115,10 @@ class LmdbNodeStore:
         if len(young) >= self._generation_size:
             self._old, self._young = young, {}
         return node
+
+    def _read(self, node_hash: int) -> bytes | None:
+        """A node of the head's tree from LMDB (the writer's tree is the head's)."""
+        return self._store.node(node_hash)
 
     def put(self, node_hash: int, node: tuple) -> None:
         self.pending[node_hash] = node
@@ -154,6 +158,9 @@ class HistoricalNodes(LmdbNodeStore):
     def __init__(self, store: ChainStore, number: int) -> None:
         super().__init__(store, cache_size=1 << 12)
         self.number = number
+
+    def _read(self, node_hash: int) -> bytes | None:
+        return self._store.node_at(node_hash, self.number)
 
     def get(self, node_hash: int) -> tuple | None:
         node = super().get(node_hash)
@@ -266,8 +273,8 @@ class Chain:
             tx_index=_records.tx_locations([item.tx_hash for item in executed], header.number),
             state_writes=writes,
             leaf_records=map(_records.leaf_records, batches(writes)),
-            node_records=(_records.node_records(batch, header.number) for batch in batches(nodes)),
-            stale_nodes=_records.joined_keys(stale),
+            node_records=map(_records.node_records, batches(nodes)),
+            stale_keys=_records.joined_keys(stale),
             state_from=self.retention.oldest_kept(header.number, history),
         )
         self.store.write_block(write)

@@ -19,16 +19,16 @@ from jovay.codec._rlp import encode_bytes, encode_list, encode_uint
 from jovay.codec.blocks import Log, Receipt
 from jovay.state.smt import encode_node
 from jovay.stf.block import ExecutedTx
-from jovay.storage.store import TX_LOCATION, Pairs, key32, node_record
+from jovay.storage.store import TX_LOCATION, Pairs, key32
 
 K = TypeVar("K")
 V = TypeVar("V")
 SORT_BATCH = 1 << 17  # records sorted and held at once: a 20,000-transfer block's nodes in one batch
 
 
-def node_records(items: Iterable[tuple[int, tuple]], stamp: int) -> Pairs:
-    """(key32(hash), node_record(encode_node(node), stamp)) for each new (hash, node), by key."""
-    return sorted((key32(node_hash), node_record(encode_node(node), stamp)) for node_hash, node in items)
+def node_records(items: Iterable[tuple[int, tuple]]) -> Pairs:
+    """(key32(hash), encode_node(node)) for each new (hash, node), by key."""
+    return sorted((key32(node_hash), encode_node(node)) for node_hash, node in items)
 
 
 def leaf_records(items: Iterable[tuple[int, int]]) -> tuple[Pairs, list[bytes]]:
@@ -54,8 +54,9 @@ def batches(mapping: Mapping[K, V], size: int | None = None) -> Iterator[list[tu
 
 
 def joined_keys(hashes: Iterable[int]) -> bytes:
-    """A block's stale list as stored: the hashes as 32-byte keys, end to end."""
-    return b"".join(key32(node_hash) for node_hash in hashes)
+    """A block's stale list as the store takes it: the hashes as 32-byte keys, end to end, in key order
+    (the store moves them to the block's history in that order)."""
+    return b"".join(sorted(key32(node_hash) for node_hash in hashes))
 
 
 def tx_locations(tx_hashes: Iterable[bytes], number: int) -> Pairs:
@@ -99,7 +100,7 @@ def drop_keys(mapping: dict, keys: Iterable[object]) -> None:
 class RecordsImpl(Protocol):
     """What both implementations provide (this module's functions)."""
 
-    def node_records(self, items: Iterable[tuple[int, tuple]], stamp: int) -> Pairs: ...
+    def node_records(self, items: Iterable[tuple[int, tuple]]) -> Pairs: ...
 
     def leaf_records(self, items: Iterable[tuple[int, int]]) -> tuple[Pairs, list[bytes]]: ...
 

@@ -34,11 +34,10 @@ from jovay.params import ASSET_REGISTRY, IDENTITY_REGISTRY, MIN_BASE_FEE, TOKEN_
 from jovay.sequencer.mempool import MempoolLimits
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig
 from jovay.state.overlay import StateOverlay
-from jovay.state.smt import SparseMerkleTree
 from jovay.stf.accounts import get_account
 from jovay.stf.block import child_env, per_transaction_roots
 from jovay.stf.genesis import Genesis
-from jovay.storage.chain import Chain, LmdbNodeStore
+from jovay.storage.chain import Chain
 from tests.helpers import calldata
 
 CHAIN_ID = 202611
@@ -148,7 +147,7 @@ def _per_tx_roots(seq: Sequencer, number: int) -> list[str]:
     chain = seq.chain
     parent, _ = chain.block(number - 1)  # type: ignore[misc]
     header, raws = chain.block(number)  # type: ignore[misc]
-    tree = SparseMerkleTree(LmdbNodeStore(chain.store), int.from_bytes(parent.state_root, "big"))
+    tree = chain.state_tree(number - 1)  # its updates stay in memory: the store only reads
     state = StateOverlay(chain.state_reader(number - 1))
     env = child_env(parent, header.timestamp, chain.genesis.chain_id)
     txs = [decode_transaction(raw, expected_chain_id=CHAIN_ID) for raw in raws]

@@ -39,8 +39,9 @@ def root_at(chain: Chain, number: int) -> int:
     return int.from_bytes(found[0].state_root, "big")
 
 
-def reachable(chain: Chain, root: int) -> set[int]:
-    """Every node hash the tree at `root` references, read from the store."""
+def reachable(chain: Chain, number: int) -> set[int]:
+    """Every node hash the tree of block `number` references, read from the store."""
+    root = root_at(chain, number)
     seen: set[int] = set()
     todo = [root] if root else []
     while todo:
@@ -48,7 +49,7 @@ def reachable(chain: Chain, root: int) -> set[int]:
         if h in seen:
             continue
         seen.add(h)
-        raw = chain.store.node(h)
+        raw = chain.store.node_at(h, number)
         assert raw is not None, f"node {h:#x} of root {root:#x} is missing"
         tag, a, b = decode_node(raw)
         if tag == INNER:
@@ -61,7 +62,7 @@ def assert_store_is_the_window(chain: Chain) -> None:
     oldest = chain.store.oldest_state()
     needed: set[int] = set()
     for number in range(oldest, chain.head.number + 1):
-        needed |= reachable(chain, root_at(chain, number))
+        needed |= reachable(chain, number)
     assert set(chain.store.node_hashes()) == needed
 
 
@@ -130,7 +131,7 @@ def test_node_count_stays_bounded_over_many_blocks(tmp_path: Path) -> None:
         counts.append(chain.store.table_stats()["nodes"]["entries"])
     # 64 keys + genesis: a live tree of a few hundred nodes, plus 3 states of changes; never growing.
     assert max(counts[50:]) <= max(counts[:50]) * 1.5
-    assert chain.store.table_stats()["stale"]["entries"] <= 3
+    assert len(chain.store.stale_sizes()) <= 3
     assert_store_is_the_window(chain)
     chain.close()
 
@@ -252,27 +253,69 @@ def test_a_store_in_the_old_layout_is_refused(tmp_path: Path) -> None:
         Chain(tmp_path, make_genesis())
 
 
+def test_a_store_in_layout_2_is_refused(tmp_path: Path) -> None:
+    """Layout 2 kept old states' nodes among the live ones: this layout would never prune them."""
+    chain = Chain(tmp_path, make_genesis())
+    with chain.store.env.begin(write=True) as txn:
+        txn.put(b"format", b"2", db=chain.store.env.open_db(b"meta", txn=txn))
+    chain.close()
+    with pytest.raises(CriticalError, match="layout b'2'.*writes b'3'"):
+        Chain(tmp_path, make_genesis())
+
+
+def test_a_state_pruned_while_it_is_read_is_unavailable_not_wrong(tmp_path: Path) -> None:
+    chain = Chain(tmp_path, make_genesis(), StateRetention(blocks=3))
+    rng = random.Random(7)
+    for _ in range(5):
+        seal_writes(chain, random_writes(rng))
+    oldest = chain.store.oldest_state()
+    tree = chain.state_tree(oldest)  # opened inside the window
+    root = root_at(chain, oldest)
+    assert chain.store.node_at(root, oldest) is not None
+    for _ in range(4):
+        seal_writes(chain, random_writes(rng))
+    assert chain.store.oldest_state() > oldest and root != chain.tree.root
+    assert chain.store.node_at(root, oldest) is None  # its history was dropped with the window
+    with pytest.raises(StateUnavailable, match="missing trie node"):
+        tree.get(1)
+    assert chain.store.node_at(12345, chain.head.number) is None  # not a node of any tree
+    chain.close()
+
+
 def _rss_file_kib() -> int:
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-def test_released_map_pages_leave_rss_and_read_back_intact(tmp_path: Path) -> None:
+def test_released_map_pages_leave_rss_and_read_back_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from jovay.storage.store import ChainStore, MappedFile
 
     store = ChainStore(tmp_path)
     nodes = store.env.open_db(b"nodes")
     with store.env.begin(write=True) as txn:
         for i in range(100_000):
-            txn.put(i.to_bytes(32, "big"), i.to_bytes(73, "big"), db=nodes)
-    with store.env.begin() as txn:
-        assert sum(1 for _ in txn.cursor(db=nodes)) == 100_000  # maps every page (~20 MiB)
+            txn.put(i.to_bytes(32, "big"), i.to_bytes(65, "big"), db=nodes)
+
+    def map_every_page() -> None:
+        with store.env.begin() as txn:
+            assert sum(1 for _ in txn.cursor(db=nodes)) == 100_000  # maps every page (~20 MiB)
+
+    map_every_page()
     before = _rss_file_kib()
+    store._mapped.trim()  # noqa: SLF001
+    assert before - _rss_file_kib() < 1_000  # under the limit: the pages stay mapped
     store._mapped.release()  # noqa: SLF001
     assert before - _rss_file_kib() > 10_000
-    assert store.node(77) == (77).to_bytes(73, "big")[:-8]  # a record's node part, read back
-    store._mapped._touched = MappedFile.RELEASE_EVERY - 1  # noqa: SLF001
-    store.node(5)  # this read reaches the threshold: released again
+    assert store.node(77) == (77).to_bytes(65, "big")  # read back
+
+    map_every_page()
+    monkeypatch.setattr(MappedFile, "RESIDENT_LIMIT", 1_000)  # pages: ~4 MiB
+    store._mapped._touched = MappedFile.CHECK_EVERY - 1  # noqa: SLF001
+    before = _rss_file_kib()
+    store.node(5)  # this read reaches the check, over the limit: released
     assert store._mapped._touched == 0  # noqa: SLF001
+    assert before - _rss_file_kib() > 10_000
     store.close()
