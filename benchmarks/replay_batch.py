@@ -12,6 +12,8 @@ emptied first (the proposer and challenger see the batch's bytes for the first t
   prover/fault/replay.py does batch after batch) instead of a tree walk per leaf read; the mirror's
   move to the post root is timed, its copy is not.
 
+And the parts alone: `execute_walk` / `execute_mirror` (the items over one overlay, decoded beforehand,
+reads by tree walk or through the mirror) and `update_many` (the one tree update of the batch's writes).
 Also measures the mirror's memory per leaf (tracemalloc: dict entry, key and value ints).
 
 Also times decoding alone, one by one against `decode_many`. Figures are medians over `--repeats`
@@ -43,6 +45,7 @@ from jovay.codec.transactions import DynamicFeeTx, decode_many, decode_transacti
 from jovay.crypto.secp256k1 import address_of  # noqa: E402
 from jovay.params import BLOCK_GAS_LIMIT, DEFAULT_L2_CHAIN_ID, MIN_BASE_FEE  # noqa: E402
 from jovay.state.keys import account_key, pack_account  # noqa: E402
+from jovay.state.overlay import StateOverlay  # noqa: E402
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree  # noqa: E402
 from prover.fault.execution import ItemRules, LeafMirror, item_roots, post_root  # noqa: E402
 
@@ -82,9 +85,9 @@ Way = Callable[[], Callable[[], int]]
 
 
 def cold_cpu(way: Way) -> tuple[float, int]:
-    """(CPU seconds, result) of `way`'s run with the decode memory emptied first."""
-    run = way()
+    """(CPU seconds, result) of `way`'s run with the decode memory emptied before its preparation."""
     transactions._recent.clear()  # what a replay of L1 data meets: bytes it has not decoded
+    run = way()
     cpu = time.process_time()
     result = run()
     return time.process_time() - cpu, result
@@ -111,7 +114,36 @@ def replay_ways(state: State) -> dict[str, Way]:
 
         return prepare
 
+    def execute_only(mirrored: bool) -> Way:
+        """The items executed over one overlay, nothing else: decoded beforehand (not timed), no tree
+        update; the reads walk the tree or go through the mirror."""
+
+        def prepare() -> Callable[[], int]:
+            RULES.predecode(items)
+            read = LeafMirror(root, leaves.items()).leaves.__getitem__ if mirrored else None
+
+            def run() -> int:
+                state = StateOverlay(read or SparseMerkleTree(store, root).get)
+                for item in items:
+                    RULES.apply(state, item)
+                return len(state.writes())
+
+            return run
+
+        return prepare
+
+    def update_only() -> Callable[[], int]:
+        state = StateOverlay(SparseMerkleTree(store, root).get)
+        RULES.predecode(items)
+        for item in items:
+            RULES.apply(state, item)
+        tree = SparseMerkleTree(fresh(), root)
+        return lambda: tree.update_many(state.writes())
+
     return {
+        "execute_walk": execute_only(mirrored=False),
+        "execute_mirror": execute_only(mirrored=True),
+        "update_many": update_only,
         "per_item": per_item,
         "one_pass": one_pass(predecode=False, mirrored=False),
         "one_pass_predecode": one_pass(predecode=True, mirrored=False),
@@ -160,7 +192,8 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so that a shared machine's load drifts over all alike
         for name, run in ways.items():
             runs[name].append(cold_cpu(run))
-    roots = {result for name in replay_ways(state) for _, result in runs[name]}
+    root_ways = [name for name in replay_ways(state) if not name.startswith("execute_")]
+    roots = {result for name in root_ways for _, result in runs[name]}
     if len(roots) != 1:
         raise SystemExit(f"the ways disagree on the post root: {sorted(hex(r) for r in roots)}")
     results = {}
