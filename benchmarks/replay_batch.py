@@ -7,7 +7,14 @@ emptied first (the proposer and challenger see the batch's bytes for the first t
 
 - `per_item`: `item_roots` (the old output root: a tree update after every item);
 - `one_pass`: `post_root` (one overlay, one tree update), decoding item by item;
-- `one_pass_predecode`: `post_root` with `ItemRules.predecode` (the native `decode_many`).
+- `one_pass_predecode`: `post_root` with `ItemRules.predecode` (the native `decode_many`);
+- `one_pass_mirror`: the same, reading through a `LeafMirror` of the pre-batch state (what
+  prover/fault/replay.py does batch after batch) instead of a tree walk per leaf read; the mirror's
+  move to the post root is timed, its copy is not.
+
+And the parts alone: `execute_walk` / `execute_mirror` (the items over one overlay, decoded beforehand,
+reads by tree walk or through the mirror) and `update_many` (the one tree update of the batch's writes).
+Also measures the mirror's memory per leaf (tracemalloc: dict entry, key and value ints).
 
 Also times decoding alone, one by one against `decode_many`. Figures are medians over `--repeats`
 interleaved runs of the process's CPU time (all threads: batch hashing may run on several), per
@@ -25,6 +32,7 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,23 +45,28 @@ from jovay.codec.transactions import DynamicFeeTx, decode_many, decode_transacti
 from jovay.crypto.secp256k1 import address_of  # noqa: E402
 from jovay.params import BLOCK_GAS_LIMIT, DEFAULT_L2_CHAIN_ID, MIN_BASE_FEE  # noqa: E402
 from jovay.state.keys import account_key, pack_account  # noqa: E402
+from jovay.state.overlay import StateOverlay  # noqa: E402
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree  # noqa: E402
-from prover.fault.execution import ItemRules, item_roots, post_root  # noqa: E402
+from prover.fault.execution import ItemRules, LeafMirror, item_roots, post_root  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RULES = ItemRules(DEFAULT_L2_CHAIN_ID, BLOCK_GAS_LIMIT)
 ETH = 10**18
 
 
-def build_state(accounts: int, txs: int, seed: int) -> tuple[MemoryNodeStore, int, list[BatchItem]]:
-    """The pre-batch state (node store, root) and a batch of `txs` signed transfers over it."""
+State = tuple[MemoryNodeStore, int, dict[int, int], list[BatchItem]]
+
+
+def build_state(accounts: int, txs: int, seed: int) -> State:
+    """The pre-batch state (node store, root, leaves) and a batch of `txs` signed transfers over it."""
     rng = random.Random(seed)
     keys = [(i + 1).to_bytes(32, "big") for i in range(txs)]
     senders = [address_of(key) for key in keys]
     others = [rng.randbytes(20) for _ in range(max(accounts - txs, 0))]
     everyone = senders + others
     store = MemoryNodeStore()
-    root = SparseMerkleTree(store).update_many({account_key(a): pack_account(0, 100 * ETH) for a in everyone})
+    leaves = {account_key(a): pack_account(0, 100 * ETH) for a in everyone}
+    root = SparseMerkleTree(store).update_many(leaves)
     items = []
     for i, key in enumerate(keys):
         tx = DynamicFeeTx(
@@ -64,39 +77,99 @@ def build_state(accounts: int, txs: int, seed: int) -> tuple[MemoryNodeStore, in
                 ITEM_TRANSACTION, 1 + i // 500, 1_000 + i // 500, MIN_BASE_FEE, sign_transaction(tx, key)
             )
         )
-    return store, root, items
+    return store, root, leaves, items
 
 
-def cold_cpu(run: Callable[[], int]) -> tuple[float, int]:
-    """(CPU seconds, result) of `run` with the decode memory emptied first."""
+Way = Callable[[], Callable[[], int]]
+"""Prepares a fresh copy of what a run changes (not timed), and returns the timed run."""
+
+
+def cold_cpu(way: Way) -> tuple[float, int]:
+    """(CPU seconds, result) of `way`'s run with the decode memory emptied before its preparation."""
     transactions._recent.clear()  # what a replay of L1 data meets: bytes it has not decoded
+    run = way()
     cpu = time.process_time()
     result = run()
     return time.process_time() - cpu, result
 
 
-def replay_ways(store: MemoryNodeStore, root: int, items: list[BatchItem]) -> dict[str, Callable[[], int]]:
+def replay_ways(state: State) -> dict[str, Way]:
+    store, root, leaves, items = state
+
     def fresh() -> MemoryNodeStore:
         copy = MemoryNodeStore()
         copy.nodes = dict(store.nodes)
         return copy
 
+    def per_item() -> Callable[[], int]:
+        tree_store = fresh()
+        return lambda: item_roots(tree_store, root, items, RULES.apply)[-1]
+
+    def one_pass(predecode: bool, mirrored: bool) -> Way:
+        def prepare() -> Callable[[], int]:
+            tree_store = fresh()
+            mirror = LeafMirror(root, leaves.items()) if mirrored else None
+            decode = RULES.predecode if predecode else None
+            return lambda: post_root(tree_store, root, items, RULES.apply, decode, mirror)
+
+        return prepare
+
+    def execute_only(mirrored: bool) -> Way:
+        """The items executed over one overlay, nothing else: decoded beforehand (not timed), no tree
+        update; the reads walk the tree or go through the mirror."""
+
+        def prepare() -> Callable[[], int]:
+            RULES.predecode(items)
+            read = LeafMirror(root, leaves.items()).leaves.__getitem__ if mirrored else None
+
+            def run() -> int:
+                state = StateOverlay(read or SparseMerkleTree(store, root).get)
+                for item in items:
+                    RULES.apply(state, item)
+                return len(state.writes())
+
+            return run
+
+        return prepare
+
+    def update_only() -> Callable[[], int]:
+        state = StateOverlay(SparseMerkleTree(store, root).get)
+        RULES.predecode(items)
+        for item in items:
+            RULES.apply(state, item)
+        tree = SparseMerkleTree(fresh(), root)
+        return lambda: tree.update_many(state.writes())
+
     return {
-        "per_item": lambda: item_roots(fresh(), root, items, RULES.apply)[-1],
-        "one_pass": lambda: post_root(fresh(), root, items, RULES.apply),
-        "one_pass_predecode": lambda: post_root(fresh(), root, items, RULES.apply, RULES.predecode),
+        "execute_walk": execute_only(mirrored=False),
+        "execute_mirror": execute_only(mirrored=True),
+        "update_many": update_only,
+        "per_item": per_item,
+        "one_pass": one_pass(predecode=False, mirrored=False),
+        "one_pass_predecode": one_pass(predecode=True, mirrored=False),
+        "one_pass_mirror": one_pass(predecode=True, mirrored=True),
     }
 
 
-def decode_ways(items: list[BatchItem]) -> dict[str, Callable[[], int]]:
+def mirror_bytes_per_leaf(leaves: dict[int, int]) -> float:
+    """Memory a LeafMirror holds per leaf: its dict entry and its own key and value ints."""
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    mirror = LeafMirror(0, ((int(str(k)), int(str(v))) for k, v in leaves.items()))
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return held / max(len(mirror.leaves), 1)
+
+
+def decode_ways(items: list[BatchItem]) -> dict[str, Way]:
     payloads = [item.payload for item in items]
 
     def one_by_one() -> int:
         return len([decode_transaction(raw, expected_chain_id=RULES.chain_id) for raw in payloads])
 
     return {
-        "decode_one_by_one": one_by_one,
-        "decode_many": lambda: len(decode_many(payloads, RULES.chain_id)),
+        "decode_one_by_one": lambda: one_by_one,
+        "decode_many": lambda: lambda: len(decode_many(payloads, RULES.chain_id)),
     }
 
 
@@ -109,17 +182,18 @@ def main() -> None:
     if smt_impl() is None or txcodec_impl() is None:
         print("native tree or codec not built (or JOVAY_PURE=1): pure-path figures")
     started = time.perf_counter()
-    store, root, items = build_state(args.accounts, args.txs, seed=2611)
+    state = build_state(args.accounts, args.txs, seed=2611)
     print(
         f"state of {args.accounts} accounts, {args.txs} signed transfers: "
         f"{time.perf_counter() - started:.1f} s to build"
     )
-    ways = replay_ways(store, root, items) | decode_ways(items)
+    ways = replay_ways(state) | decode_ways(state[3])
     runs: dict[str, list[tuple[float, int]]] = {name: [] for name in ways}
     for _ in range(args.repeats):  # interleaved, so that a shared machine's load drifts over all alike
         for name, run in ways.items():
             runs[name].append(cold_cpu(run))
-    roots = {result for name in replay_ways(store, root, items) for _, result in runs[name]}
+    root_ways = [name for name in replay_ways(state) if not name.startswith("execute_")]
+    roots = {result for name in root_ways for _, result in runs[name]}
     if len(roots) != 1:
         raise SystemExit(f"the ways disagree on the post root: {sorted(hex(r) for r in roots)}")
     results = {}
@@ -127,10 +201,13 @@ def main() -> None:
         per_tx = statistics.median(cpu for cpu, _ in name_runs) / args.txs * 1e6
         results[name] = {"cpu_us_per_tx": round(per_tx, 1)}
         print(f"{name:20s} {per_tx:8.1f} µs CPU per transaction")
-    speedup = results["per_item"]["cpu_us_per_tx"] / results["one_pass_predecode"]["cpu_us_per_tx"]
+    speedup = results["per_item"]["cpu_us_per_tx"] / results["one_pass_mirror"]["cpu_us_per_tx"]
     print(
-        f"one pass with batch decoding: {speedup:.1f}x less CPU per transaction than a tree update per item"
+        f"one pass with batch decoding and mirrored reads: {speedup:.1f}x less CPU per transaction "
+        "than a tree update per item"
     )
+    per_leaf = mirror_bytes_per_leaf(state[2])
+    print(f"leaf mirror: {per_leaf:.0f} bytes per leaf")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "replay_batch.json").write_text(
         json.dumps(
@@ -142,6 +219,7 @@ def main() -> None:
                 "python": platform.python_version(),
                 "results": results,
                 "speedup_per_item_over_one_pass": round(speedup, 2),
+                "mirror_bytes_per_leaf": round(per_leaf),
             },
             indent=2,
         )

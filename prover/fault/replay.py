@@ -11,6 +11,11 @@ still be disputed has its witness. Memory stays bounded: `forget_finalized` drop
 of finalized batches (no game can open on them), and once the store has doubled since it was last
 pruned, it keeps only the trees the unfinalized batches still need (their post roots, and the per-item
 roots of those in a game).
+
+Reads of the state a batch starts from go through a `LeafMirror` of the latest post root computed in
+order (one dict entry per live leaf, no history) rather than a tree walk each; a batch computed over
+any other root (after a reset, a recomputation from the base) walks the tree, and the mirror waits
+for the chain of post roots to come back to its root.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ from jovay.l1.derivation import batch_deposits, fetch_batch_data
 from jovay.l1.watcher import L1Watcher
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
 from jovay.stf.genesis import Genesis
-from prover.fault.execution import Executor, ItemRules, StepWitness, item_roots, post_root, step_witness
+from prover.fault.execution import (
+    Executor,
+    ItemRules,
+    LeafMirror,
+    StepWitness,
+    item_roots,
+    post_root,
+    step_witness,
+)
 
 MIN_PRUNE_NODES = 50_000
 """Below this many nodes the store is not pruned (copying the live trees would cost more than it saves)."""
@@ -45,7 +58,9 @@ class BatchReplay(ABC):
         self.rules = ItemRules(genesis.chain_id, genesis.gas_limit)
         self.execute = execute or self.rules.apply
         self.store = MemoryNodeStore()
-        self.genesis_root = SparseMerkleTree(self.store).update_many(genesis.state_writes())
+        writes = genesis.state_writes()
+        self.genesis_root = SparseMerkleTree(self.store).update_many(writes)
+        self.mirror = LeafMirror(self.genesis_root, writes.items())  # the tree started empty: complete
         self.base_index = 0  # batches below it are finalized: their roots and items are gone
         self.base_root = self.genesis_root  # the state after batch base_index - 1
         self.min_prune_nodes = min_prune_nodes
@@ -78,7 +93,7 @@ class BatchReplay(ABC):
         known = next((i for i in range(index, self.base_index - 1, -1) if i in self._posts), None)
         pre = self.base_root if known is None else self._posts[known]
         for i in range(self.base_index if known is None else known + 1, index + 1):
-            pre = post_root(self.store, pre, self.items(i), self.execute, self.rules.predecode)
+            pre = post_root(self.store, pre, self.items(i), self.execute, self.rules.predecode, self.mirror)
             self._posts[i] = pre
         return self._posts[index]
 
@@ -91,8 +106,8 @@ class BatchReplay(ABC):
         """[root before the batch, after item 0, ..., after its last item] for batch `index` (a tree
         update per item: only bisection and witnesses need them)."""
         if index not in self._roots:
+            post = self.output_root(index)  # first: it moves the leaf mirror along the chain of posts
             roots = item_roots(self.store, self.pre_root(index), self.items(index), self.execute)
-            post = self._posts.setdefault(index, roots[-1])
             if post != roots[-1]:
                 raise CriticalError(
                     f"batch {index}: the root after its last item is 0x{roots[-1]:064x}, "

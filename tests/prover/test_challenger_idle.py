@@ -69,9 +69,11 @@ def test_challenger_checks_each_proposal_once_and_idles_on_one_request(
     per_item: Counter[int] = Counter()  # ...and item by item (for a game)
     real_post_root, real_item_roots = replay_module.post_root, replay_module.item_roots
 
-    def counting_post_root(store: Any, pre_root: int, items: Any, execute: Any, predecode: Any = None) -> int:
+    def counting_post_root(
+        store: Any, pre_root: int, items: Any, execute: Any, predecode: Any = None, mirror: Any = None
+    ) -> int:
         derived[pre_root] += 1
-        return real_post_root(store, pre_root, items, execute, predecode)
+        return real_post_root(store, pre_root, items, execute, predecode, mirror)
 
     def counting_item_roots(store: Any, pre_root: int, items: Any, execute: Any) -> list[int]:
         per_item[pre_root] += 1

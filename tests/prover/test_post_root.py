@@ -6,25 +6,41 @@ with right and wrong nonces, values beyond the balance, another chain, corrupted
 token transfers of a whole balance (a leaf deleted) or to a recipient off the allowlist, deposits in
 and out of queue order, deposit payloads that are not deposits. Both ways must agree, with the honest
 rule and with each faulty rule; a faulty rule must not agree with the honest one where it breaks it.
+
+The one pass also reads through a `LeafMirror` of the pre-batch state (a flat map of every leaf) and
+must give the same root, leaving the mirror equal to the post root's leaves; a mirror of another root
+must never be read. `ItemRules.apply` takes the STF's transfer fast path first, and must give the
+same roots as the general rules alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from functools import cache
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jovay.codec.batch import ITEM_DEPOSIT, ITEM_TRANSACTION, BatchItem, deposit_payload
+from jovay.codec.batch import (
+    ITEM_DEPOSIT,
+    ITEM_TRANSACTION,
+    BatchItem,
+    decode_deposit_payload,
+    deposit_payload,
+)
 from jovay.codec.transactions import DynamicFeeTx, decode_transaction, encode_transaction, sign_transaction
 from jovay.crypto.secp256k1 import SECP256K1_N, address_of
+from jovay.errors import InvalidTransaction
 from jovay.params import BLOCK_GAS_LIMIT, DEFAULT_L2_CHAIN_ID, MIN_BASE_FEE, TOKEN_ADDRESS_PREFIX
 from jovay.state.keys import account_key, allowlist_key, pack_account, system_field_key, token_balance_key
 from jovay.state.overlay import StateOverlay
-from jovay.state.smt import MemoryNodeStore, SparseMerkleTree
+from jovay.state.smt import LEAF, MemoryNodeStore, NodeStore, SparseMerkleTree
 from jovay.stf.genesis import Genesis
-from prover.fault.execution import Executor, ItemRules, item_roots, post_root
+from jovay.stf.transaction import process_deposit, process_transaction_general
+from prover.fault import execution
+from prover.fault.execution import Executor, ItemRules, LeafMirror, item_roots, post_root
 from prover.fault.faulty import FAULTY_MODES, FaultyMode
 from prover.fault.replay import BatchReplay
 
@@ -117,12 +133,48 @@ def _pre_state() -> tuple[MemoryNodeStore, int]:
     return store, SparseMerkleTree(store).update_many(STATE)
 
 
+def _leaves(store: NodeStore, root: int) -> dict[int, int]:
+    """Every leaf of the tree at `root` (a walk over all of its nodes)."""
+    out, todo = {}, [root]
+    while todo:
+        h = todo.pop()
+        if h:
+            tag, a, b = store.get(h)  # type: ignore[misc]
+            if tag == LEAF:
+                out[a] = b
+            else:
+                todo += [a, b]
+    return out
+
+
 def _both_ways(items: list[BatchItem], execute: Executor) -> tuple[int, int]:
-    """(one-pass post root, last per-item root), each over its own store from the same pre-state."""
+    """(one-pass post root, last per-item root), each over its own store from the same pre-state; the
+    one pass also through a mirror of the pre-state, which must give the same root and end up holding
+    exactly the post root's leaves."""
     one_store, pre = _pre_state()
     one_pass = post_root(one_store, pre, items, execute, RULES.predecode)
+    mirror_store, pre = _pre_state()
+    mirror = LeafMirror(pre, STATE.items())
+    assert post_root(mirror_store, pre, items, execute, RULES.predecode, mirror) == one_pass
+    assert mirror.root == one_pass and mirror.leaves == _leaves(mirror_store, one_pass)
     item_store, pre = _pre_state()
     return one_pass, item_roots(item_store, pre, items, execute)[-1]
+
+
+def _general_rules_only(state: StateOverlay, item: BatchItem) -> None:
+    """The item rule without the transfer fast path: the STF's general rules for every transaction."""
+    snapshot = state.snapshot()
+    try:
+        if item.kind == ITEM_TRANSACTION:
+            signed = decode_transaction(item.payload, expected_chain_id=CHAIN_ID)
+            env = RULES.env(item)
+            process_transaction_general(state, env, signed, env.gas_limit)
+        elif item.kind == ITEM_DEPOSIT:
+            deposit = decode_deposit_payload(item.payload)
+            if deposit is not None:
+                process_deposit(state, deposit)
+    except InvalidTransaction:
+        state.revert(snapshot)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -130,6 +182,8 @@ def _both_ways(items: list[BatchItem], execute: Executor) -> tuple[int, int]:
 def test_one_pass_post_root_equals_the_last_per_item_root(items: list[BatchItem]) -> None:
     one_pass, per_item = _both_ways(items, RULES.apply)
     assert one_pass == per_item
+    store, pre = _pre_state()  # the fast path changes how fast, never what
+    assert post_root(store, pre, items, _general_rules_only) == one_pass
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -252,3 +306,77 @@ def test_replay_reset_to_another_rule_recomputes_post_and_item_roots() -> None:
     mode.active = False
     replay.reset()
     assert replay.output_root(2) == honest.output_root(2) and replay.roots(1) == honest.roots(1)
+
+
+def test_transfers_take_the_fast_path_and_give_the_general_rules_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ETH and token transfers really go through the STF's fast path in the replay (outcomes counted),
+    a refused one falls back to the general rules and leaves nothing, and the roots are the general
+    rules' ones."""
+    outcomes: list[bool] = []
+    fast = execution._apply_transfer
+
+    def counting(*args: Any) -> Any:
+        outcome = fast(*args)
+        outcomes.append(outcome is not None)
+        return outcome
+
+    monkeypatch.setattr(execution, "_apply_transfer", counting)
+    items = [
+        BatchItem(ITEM_TRANSACTION, 1, 1_000, MIN_BASE_FEE, _signed(0, 0, SENDERS[1], ETH, b"", CHAIN_ID)),
+        BatchItem(
+            ITEM_TRANSACTION,
+            1,
+            1_000,
+            MIN_BASE_FEE,
+            _signed(1, 0, TOKEN, 0, _token_call(SENDERS[2], 7), CHAIN_ID),
+        ),
+        BatchItem(ITEM_TRANSACTION, 2, 1_001, MIN_BASE_FEE, _signed(2, 3, SENDERS[1], 1, b"", CHAIN_ID)),
+    ]
+    store, pre = _pre_state()
+    roots = item_roots(store, pre, items, RULES.apply)
+    assert outcomes == [True, True, False]
+    assert roots[1] != roots[0] and roots[2] != roots[1] and roots[3] == roots[2]  # wrong nonce: skipped
+    assert roots == item_roots(store, pre, items, _general_rules_only)
+    after = SparseMerkleTree(store, roots[-1])
+    assert after.get(token_balance_key(TOKEN, SENDERS[2])) == TOKEN_BALANCE + 7
+
+
+def test_a_mirror_of_another_root_is_neither_read_nor_moved() -> None:
+    """Negative: the mirror must only ever serve the state of its own root. One at the pre-batch root
+    is really read (a tampered leaf in it changes the result: the reads skip the tree), one at any
+    other root is ignored and left as it was."""
+    items = [BatchItem(ITEM_TRANSACTION, 1, 1_000, MIN_BASE_FEE, _signed(0, 0, SENDERS[1], 1, b"", CHAIN_ID))]
+    store, pre = _pre_state()
+    honest = post_root(store, pre, items, RULES.apply)
+    richer = {**STATE, account_key(SENDERS[1]): pack_account(0, 11 * ETH)}
+    assert post_root(store, pre, items, RULES.apply, mirror=LeafMirror(pre, richer.items())) != honest
+    elsewhere = LeafMirror(pre + 1, richer.items())
+    assert post_root(store, pre, items, RULES.apply, mirror=elsewhere) == honest
+    assert elsewhere.root == pre + 1 and dict(elsewhere.leaves) == richer
+
+
+def test_replay_reads_through_its_mirror_and_never_for_a_root_it_does_not_hold() -> None:
+    """The replay's mirror follows its posts batch after batch; after a reset to another rule the
+    recomputation from the base walks the tree (a mirror still at the last honest post would give
+    wrong roots), a game on an earlier batch does not disturb it, and once the recomputed posts reach
+    its root again it serves the batches after it."""
+    batches = _eth_batches(8, 3)
+    eager = _ListReplay(batches)
+    expected = [eager.roots(i)[-1] for i in range(8)]
+    replay = _ListReplay(batches)
+    assert replay.output_root(4) == expected[4] and replay.mirror.root == expected[4]
+    assert replay.mirror.leaves == _leaves(replay.store, expected[4])
+    mode = FaultyMode("inflate-balance", RULES)
+    replay.reset(mode.executor())
+    faulty = [_ListReplay(batches, mode.executor()).output_root(i) for i in range(6)]
+    assert [replay.output_root(i) for i in range(6)] == faulty
+    assert replay.mirror.root == expected[4]  # held, not moved onto the faulty chain
+    mode.active = False
+    replay.reset()
+    assert replay.roots(2) == eager.roots(2) and replay.witness(2, 1).encode() == eager.witness(2, 1).encode()
+    assert [replay.output_root(i) for i in range(8)] == expected
+    assert replay.mirror.root == expected[7] and replay.mirror.leaves == _leaves(replay.store, expected[7])
+    replay.forget_finalized(6)
+    assert replay.roots(7) == eager.roots(7)
