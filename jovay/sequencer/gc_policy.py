@@ -4,8 +4,9 @@ Why: a full (generation 2) collection walks every tracked object the process hol
 objects, the decode cache's 2^16 transactions, the pool, the state-key caches. At 100,000 accounts one
 took 0.2-0.5 s of CPU with the GIL held, and CPython starts one whenever the objects promoted to the
 oldest generation since the last grow by a quarter, which the pool's churn (each admitted transaction
-lives a few blocks) did every ~9,000 transactions: 25-30 µs of CPU per transaction
-(benchmarks/profile_sequencer.py --threaded shows it as gc_collect_main, visit_decref, visit_reachable).
+lives a few blocks) did every ~9,000 transactions: ~38 µs of CPU per transaction (11 passes per
+100,000; perf shows them as gc_collect_main, visit_decref, visit_reachable). With this policy: 0 passes,
+and 380 instead of 444 µs CPU per tx, runs interleaved on one chain (benchmarks/sequencer_tps.py).
 
 So the node (1) freezes what exists once it has started (imported modules, genesis, the open store:
 nothing there becomes garbage, and full collections then skip it), and (2) considers a full
