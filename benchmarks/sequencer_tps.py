@@ -2,7 +2,8 @@
 
 A chain with `--accounts` funded accounts (100,000 by default; every one also an allowlisted holder
 of one RWA token, set up through the STF before the timing) runs its sequencer thread with the
-node's default configuration (a block every 250 ms, state root per block, LMDB write per block).
+node's default configuration (a block every 250 ms, state root per block, LMDB write per block, the
+node's GC policy: jovay/sequencer/gc_policy.py).
 Each run pre-signs one transfer per account (outside the timing), then the main thread submits them
 in batches of 250 through `Sequencer.submit_many` (decode and sender recovery on a 2-thread pool,
 then checks and pool in order, as the RPC server admits a JSON-RPC batch) while the sequencer thread
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import statistics
 import sys
@@ -40,6 +42,7 @@ from jovay.codec.transactions import DynamicFeeTx, sign_transaction  # noqa: E40
 from jovay.crypto.secp256k1 import address_of  # noqa: E402
 from jovay.errors import InvalidTransaction  # noqa: E402
 from jovay.params import ASSET_REGISTRY, IDENTITY_REGISTRY, MIN_BASE_FEE, TOKEN_ADDRESS_PREFIX  # noqa: E402
+from jovay.sequencer.gc_policy import apply_gc_policy  # noqa: E402
 from jovay.sequencer.mempool import MempoolLimits  # noqa: E402
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig  # noqa: E402
 from jovay.stf.block import ExecutedTx  # noqa: E402
@@ -61,6 +64,7 @@ class Run:
     admit_s: float  # first submission -> last submission returned
     seal_s: float  # last submission returned -> the last transaction sealed
     cpu_s: float  # CPU time of the whole process (all threads) over the run: steadier on a shared machine
+    full_gcs: int  # full (generation 2) garbage collections during the run
     timeline: list[tuple[float, int]]  # (seconds since the first submission, txs sealed) per block
 
     @property
@@ -87,7 +91,8 @@ def sign(key: bytes, nonce: int, to: bytes, data: bytes = b"", value: int = 0, g
 
 
 def new_sequencer(data_dir: Path, keys: list[bytes]) -> Sequencer:
-    """A sequencer with the node's default block cadence; the pool holds a whole run at once."""
+    """A sequencer with the node's default block cadence and its start-up GC policy (jovay/node.py);
+    the pool holds a whole run at once."""
     admin = address_of(keys[0])
     alloc = {address_of(k): 10**21 for k in keys}
     chain = Chain(data_dir, Genesis(identity_admin=admin, timestamp=int(time.time()) - 1, alloc=alloc))
@@ -95,7 +100,9 @@ def new_sequencer(data_dir: Path, keys: list[bytes]) -> Sequencer:
     limits = MempoolLimits(
         max_nonce_gap=4 * len(keys) + 8, max_per_sender=4 * len(keys) + 8, max_total=4 * len(keys) + 8
     )
-    return Sequencer(chain, dataclasses.replace(SequencerConfig(), mempool=limits))
+    sequencer = Sequencer(chain, dataclasses.replace(SequencerConfig(), mempool=limits))
+    apply_gc_policy()
+    return sequencer
 
 
 def drain(seq: Sequencer) -> int:
@@ -171,7 +178,7 @@ def measure(seq: Sequencer, raws: list[bytes], kind: str, timeout_s: float) -> R
     seq.chain.listeners.append(counter)
     seq.start()
     try:
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start, gcs_start = time.perf_counter(), time.process_time(), _full_collections()
         refused: Counter[str] = Counter()
         for i in range(0, len(raws), SUBMIT_BATCH):  # as the RPC server admits a JSON-RPC batch
             results = seq.submit_many(raws[i : i + SUBMIT_BATCH])
@@ -187,13 +194,25 @@ def measure(seq: Sequencer, raws: list[bytes], kind: str, timeout_s: float) -> R
             )
             counter.finished_at = time.perf_counter()
         cpu_s = time.process_time() - cpu_start
+        full_gcs = _full_collections() - gcs_start
     finally:
         seq.stop()
         seq.chain.listeners.remove(counter)
     timeline = [(round(t - start, 4), n) for t, n in counter.timeline]
     return Run(
-        kind, counter.count, counter.blocks, admitted - start, counter.finished_at - admitted, cpu_s, timeline
+        kind,
+        counter.count,
+        counter.blocks,
+        admitted - start,
+        counter.finished_at - admitted,
+        cpu_s,
+        full_gcs,
+        timeline,
     )
+
+
+def _full_collections() -> int:
+    return int(gc.get_stats()[2]["collections"])
 
 
 def plot(runs: list[Run], summary: dict[str, dict[str, float]], path: Path) -> None:
@@ -249,7 +268,8 @@ def main() -> None:
                 print(
                     f"{kind:5s} {run.txs} txs in {run.blocks} blocks: submitted in {run.admit_s:.1f} s "
                     f"({run.txs / run.admit_s:.0f} tx/s), all sealed {run.seal_s:.1f} s later: "
-                    f"{run.tps:.0f} tx/s end to end; {run.cpu_s / run.txs * 1e6:.0f} us CPU per tx",
+                    f"{run.tps:.0f} tx/s end to end; {run.cpu_s / run.txs * 1e6:.0f} us CPU per tx, "
+                    f"{run.full_gcs} full GC passes",
                     flush=True,
                 )
         seq.chain.close()
