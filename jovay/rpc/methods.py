@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +29,8 @@ from jovay.stf.system import SYSTEM_CODE, call_system_contract, is_system_contra
 from jovay.storage.chain import Chain, StoredReceipt
 
 MAX_FEE_HISTORY_BLOCKS = 1024
+BLOCK_CACHE_ENTRIES = 128
+BLOCK_CACHE_BYTES = 16 * 2**20  # of stored block RLP; decoded, a block takes a few times its stored size
 
 
 class HeadTracker(Protocol):
@@ -71,13 +75,57 @@ class LoadedBlock:
         )
 
 
+class BlockCache:
+    """Recently served blocks, least recently used out first, bounded by count AND by their stored size:
+    a count alone lets memory follow block size (128 blocks of 10,000 transfers are ~300 MB decoded, and
+    every poll of "latest" on a busy chain caches another one). Thread-safe (RPC handlers run on threads);
+    a block is loaded outside the lock, so two threads may load the same one once each."""
+
+    def __init__(
+        self,
+        load: Callable[[int, bytes], LoadedBlock | None],
+        max_entries: int = BLOCK_CACHE_ENTRIES,
+        max_bytes: int = BLOCK_CACHE_BYTES,
+    ) -> None:
+        self._load = load
+        self._entries: OrderedDict[tuple[int, bytes], LoadedBlock] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self.bytes = 0  # stored size of the cached blocks
+        self._lock = threading.Lock()
+
+    def get(self, number: int, head_hash: bytes) -> LoadedBlock | None:
+        key = (number, head_hash)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        block = self._load(number, head_hash)
+        if block is not None and block.size <= self._max_bytes:
+            with self._lock:
+                if key not in self._entries:
+                    self._entries[key] = block
+                    self.bytes += block.size
+                    self._evict()
+        return block
+
+    def _evict(self) -> None:
+        while len(self._entries) > self._max_entries or self.bytes > self._max_bytes:
+            _, old = self._entries.popitem(last=False)
+            self.bytes -= old.size
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class EthApi:
     def __init__(self, chain: Chain, sequencer: Sequencer | None, heads: HeadTracker | None = None) -> None:
         self.chain = chain
         self.sequencer = sequencer
         self.heads = heads
         self.chain_id = chain.genesis.chain_id
-        self._load_cached = functools.lru_cache(maxsize=128)(self._load_block)
+        self.blocks = BlockCache(self._load_block)
 
     def methods(self) -> dict[str, Callable[[list[Any]], Any]]:
         names = [n for n in dir(self) if n.startswith(("eth_", "net_", "web3_", "debug_"))]
@@ -102,7 +150,7 @@ class EthApi:
     def load_block(self, number: int) -> LoadedBlock | None:
         if number > self.chain.head.number or number < 0:
             return None
-        return self._load_cached(number, b"" if number < self.chain.head.number else self.chain.head_hash)
+        return self.blocks.get(number, b"" if number < self.chain.head.number else self.chain.head_hash)
 
     def block_number_of(self, tag: Any, index: int = 0) -> int:
         """Resolve a block tag, number or EIP-1898 object to a stored block number."""
