@@ -274,22 +274,27 @@ cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes 
     return _TxOutcome.make((1, gas_used, price, logs, b""))  # (logs: the empty list of the default)
 
 
+cdef object _token_number(object to):
+    """jovay.stf.system.is_system_contract's address test: -1 for a fixed system contract, the token's
+    number for an address in the token range (a system contract if 1 <= number <= tokens created), None
+    otherwise."""
+    if to in _FIXED:
+        return -1
+    if not to.startswith(_PREFIX):
+        return None
+    return int.from_bytes(to[len(_PREFIX):], "big")
+
+
 cdef bint _is_system(object state, object to) except -1:
     """jovay.stf.system.is_system_contract: a fixed system contract, or a token created so far."""
-    if to in _FIXED:
-        return True
-    if not to.startswith(_PREFIX):
-        return False
-    return 1 <= int.from_bytes(to[len(_PREFIX):], "big") <= state.get(_token_count_key)
+    number = _token_number(to)
+    return number is not None and (number == -1 or 1 <= number <= state.get(_token_count_key))
 
 
 cdef bint _is_system_in(_State state, object to) except -1:
     """`_is_system` on a block's overlay innards."""
-    if to in _FIXED:
-        return True
-    if not to.startswith(_PREFIX):
-        return False
-    return 1 <= int.from_bytes(to[len(_PREFIX):], "big") <= state.get(_token_count_key)
+    number = _token_number(to)
+    return number is not None and (number == -1 or 1 <= number <= state.get(_token_count_key))
 
 
 cdef bint _waits(_State state, object block_gas_limit, object base_fee, object signed_tx,

@@ -39,6 +39,7 @@ USERS = [bytes([0x10 + i]) * 20 for i in range(5)]
 TOKEN = TOKEN_ADDRESS_PREFIX + (1).to_bytes(14, "big")
 ASSET_TOKEN = TOKEN_ADDRESS_PREFIX + (2).to_bytes(14, "big")  # governed by an asset lifecycle
 UNKNOWN_TOKEN = TOKEN_ADDRESS_PREFIX + (9).to_bytes(14, "big")
+TOKEN_ZERO = TOKEN_ADDRESS_PREFIX + bytes(14)  # in the token range, but token numbers start at 1
 RECIPIENTS = [*USERS, COINBASE, ZERO_ADDRESS, IDENTITY_REGISTRY, TOKEN, bytes([0x77]) * 20]
 ENV = BlockEnv(7, 1_700_000_000, MIN_BASE_FEE, 30_000_000, CHAIN_ID, COINBASE)
 # Rich, rich, almost full (a credit overflows), short of gas, empty.
@@ -80,7 +81,7 @@ def transactions(draw: Any) -> Build:
     tip = draw(st.sampled_from([3, 3, 0, 2 * MIN_BASE_FEE + 1]))
     data = b""
     if kind in ("token", "token_odd"):
-        token = draw(st.sampled_from([TOKEN, TOKEN, TOKEN, ASSET_TOKEN, UNKNOWN_TOKEN]))
+        token = draw(st.sampled_from([TOKEN, TOKEN, TOKEN, ASSET_TOKEN, UNKNOWN_TOKEN, TOKEN_ZERO]))
         amount = draw(st.sampled_from([1, 1, 0, 999, 1_001, MAX_UINT128 + 1]))
         data = transfer_data(to, amount)
         if kind == "token_odd":  # dirty address bytes, extra bytes, another selector
