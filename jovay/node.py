@@ -119,6 +119,7 @@ def check_faulty_allowed(w3: Web3, devnet: bool) -> None:
 
 def run_batcher(config: BatcherRoleConfig) -> None:
     """Commit batches; with a genesis file, also propose each batch's output and defend it."""
+    apply_gc_policy()  # the proposer's replay holds every unfinalized batch's items and tree nodes
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
     txm = L1TxManager(w3, config.private_key)
@@ -166,6 +167,7 @@ class ChallengerRoleConfig:
 
 def run_challenger(config: ChallengerRoleConfig) -> None:
     """Watch outputs, dispute wrong ones and play the games to the end (prover/fault/challenger.py)."""
+    apply_gc_policy()  # as the proposer: full collections would walk the replay's items and tree nodes
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
     txm = L1TxManager(w3, config.private_key)

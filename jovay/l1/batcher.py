@@ -101,6 +101,7 @@ class Batcher:
         self.backlog = False  # whether the last batch stopped short of the L2 head it saw
         l1_gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
         self.max_batch_bytes = batch_byte_budget(l1_gas_limit, txm.gas_margin)
+        self._last_committed: Header | None = None  # the last block of the batch this batcher committed
         self._stop = threading.Event()
 
     def submit_next(self) -> int | None:
@@ -113,7 +114,7 @@ class Batcher:
             return None
         batch_index = int(self.rollup.functions.nextBatchIndex().call())
         queue_position = int(self.rollup.functions.lastL1MessageQueuePosition().call())
-        parent_header, _ = self.l2.block(first - 1)
+        parent_header = self._parent_header(first)
         blocks, deposits, header = self._collect(first, last)
         if self.tamper is not None:
             blocks = self.tamper(blocks)
@@ -130,7 +131,10 @@ class Batcher:
             header.number,
             queue_position,
         )
-        self.txm.send({"to": self.rollup.address, "data": call._encode_transaction_data()})
+        # As bytes: web3 and eth-account check a hex string with a regex over its whole length (~1 MB).
+        calldata = bytes.fromhex(call._encode_transaction_data().removeprefix("0x"))
+        self.txm.send({"to": self.rollup.address, "data": calldata})
+        self._last_committed = header
         self.backlog = header.number < head  # cut short by size or block count: more is waiting
         log.info(
             "batch %d: L2 blocks %d..%d, %d items, %d bytes",
@@ -141,6 +145,14 @@ class Batcher:
             len(data),
         )
         return batch_index
+
+    def _parent_header(self, first: int) -> Header:
+        """The header of block `first - 1`: the last block this batcher committed when it is that one
+        (no need to fetch and decode the whole block again), else the node's."""
+        last = self._last_committed
+        if last is not None and last.number == first - 1:
+            return last
+        return self.l2.block(first - 1)[0]
 
     def _collect(self, first: int, last: int) -> tuple[list[BatchBlock], list[list[DepositTx]], Header]:
         """Blocks first..last (with their deposits), cut short before their transactions pass the
