@@ -23,6 +23,7 @@ from jovay.l1.batcher import Batcher, BatcherConfig, L2Client, batch_byte_budget
 from jovay.l1.contracts import L1Deployment, deploy
 from jovay.l1.solc import CompiledContract
 from jovay.l1.txmanager import L1TxManager
+from jovay.l1.watcher import L1Watcher
 from jovay.params import ASSET_REGISTRY
 from jovay.sequencer.sequencer import Sequencer
 from jovay.stf.genesis import Genesis
@@ -37,11 +38,13 @@ class ChainL2(L2Client):
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
+        self.fetched: list[int] = []  # block numbers asked for, in order
 
     def call(self, method: str, params: list) -> object:
         if method == "eth_blockNumber":
             return hex(self.chain.head.number)
         if method == "debug_getRawBlock":
+            self.fetched.append(int(params[0], 16))
             raw = self.chain.store.block_rlp(int(params[0], 16))
             assert raw is not None
             return "0x" + raw.hex()
@@ -107,6 +110,33 @@ def test_a_backlog_is_cleared_in_one_round(
     assert batcher.submit_due() == 3  # blocks 1-2, 3-4, 5
     assert _committed(rollup) == (3, 5) and not batcher.backlog
     assert batcher.submit_due() == 0
+
+
+def test_each_block_is_fetched_once_and_batches_chain_on_the_committed_roots(
+    w3: Web3, anvil: Anvil, artifacts: dict[str, CompiledContract], l2: Any
+) -> None:
+    """The next batch's parent is the last block the batcher committed: its header is reused, not
+    fetched again, and each commit still carries the node's parent and post state roots (the Rollup
+    contract refuses a batch whose pre-state root is not the last one committed)."""
+    chain, sequencer = l2
+    for _ in range(5):
+        sequencer.produce_block()
+    dep = _deploy(w3, anvil, artifacts, chain)
+    node = ChainL2(chain)
+    batcher = Batcher(w3, dep, L1TxManager(w3, anvil.dev_keys[0]), node, BatcherConfig(max_blocks_per_batch=2))
+    watcher = L1Watcher(w3, dep)
+
+    assert batcher.submit_due() == 3  # blocks 1-2, 3-4, 5
+    assert node.fetched == [0, 1, 2, 3, 4, 5]  # the genesis block as the first parent, then each once
+    watcher.poll()
+    roots = [(b.pre_state_root, b.post_state_root, b.last_l2_block) for b in watcher.batches]
+    header = {n: chain.block(n)[0].state_root for n in range(6)}  # type: ignore[index]
+    assert roots == [(header[0], header[2], 2), (header[2], header[4], 4), (header[4], header[5], 5)]
+
+    sequencer.produce_block()
+    node.fetched.clear()
+    batcher.submit_due()
+    assert node.fetched == [6]
 
 
 def test_batches_are_cut_to_what_one_l1_block_can_take(
