@@ -123,7 +123,8 @@ def test_each_block_is_fetched_once_and_batches_chain_on_the_committed_roots(
         sequencer.produce_block()
     dep = _deploy(w3, anvil, artifacts, chain)
     node = ChainL2(chain)
-    batcher = Batcher(w3, dep, L1TxManager(w3, anvil.dev_keys[0]), node, BatcherConfig(max_blocks_per_batch=2))
+    txm = L1TxManager(w3, anvil.dev_keys[0])
+    batcher = Batcher(w3, dep, txm, node, BatcherConfig(max_blocks_per_batch=2))
     watcher = L1Watcher(w3, dep)
 
     assert batcher.submit_due() == 3  # blocks 1-2, 3-4, 5
