@@ -54,6 +54,14 @@ cdef inline bytes _key32(object n):
 cdef extern from "Python.h":
     int PyGC_Disable()
     int PyGC_Enable()
+    void PyObject_GC_UnTrack(object op)
+
+
+cdef inline tuple _pair(object first, object second):
+    """(first, second) of two bytes: never in a cycle, so untracked at once (no collector pass visits it)."""
+    cdef tuple pair = (first, second)
+    PyObject_GC_UnTrack(pair)
+    return pair
 
 
 cdef struct KeyIndex:
@@ -94,7 +102,7 @@ cdef list _sorted_pairs(list keys, list values):
             order[i].index = i
         qsort(order, n, sizeof(KeyIndex), _compare_keys)
         for i in range(n):
-            out[i] = (keys[order[i].index], values[order[i].index])
+            out[i] = _pair(keys[order[i].index], values[order[i].index])
     finally:
         free(order)
     return out
@@ -180,6 +188,31 @@ def joined_keys(hashes) -> bytes:
     return out
 
 
+def history_records(pop, bytes stale_keys, bytes number_key) -> list:
+    """[(number_key, key + pop(key))] for each 32-byte key of `stale_keys` that `pop` finds (not None), in
+    order: the store moving a block's dropped nodes into its history (jovay.storage.store's
+    `history_records`), one C loop instead of a Python one per node."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(stale_keys), start
+    cdef const char *keys = PyBytes_AS_STRING(stale_keys)
+    cdef list moved = []
+    cdef bytes key, record, found
+    cdef Py_ssize_t size
+    if n % HASH_SIZE:
+        raise ValueError(f"stale keys of {n} bytes are not 32-byte keys end to end")
+    for start in range(0, n, HASH_SIZE):
+        key = PyBytes_FromStringAndSize(keys + start, HASH_SIZE)
+        node = pop(key)
+        if node is None:
+            continue
+        found = node if type(node) is bytes else bytes(node)
+        size = PyBytes_GET_SIZE(found)
+        record = PyBytes_FromStringAndSize(NULL, HASH_SIZE + size)
+        memcpy(PyBytes_AS_STRING(record), keys + start, HASH_SIZE)
+        memcpy(PyBytes_AS_STRING(record) + HASH_SIZE, PyBytes_AS_STRING(found), size)
+        moved.append(_pair(number_key, record))
+    return moved
+
+
 def tx_locations(tx_hashes, uint64_t number) -> list:
     """[(tx_hash, u64(number) + u32(index))]: the transaction index entries of one block."""
     cdef int gc_was_on = PyGC_Disable()  # (as in node_records)
@@ -205,7 +238,7 @@ cdef list _tx_locations(tx_hashes, uint64_t number):
         ptr[11] = <unsigned char> (index & 0xFF)
         if index > 0xFFFFFFFF:
             raise OverflowError("more than 2**32 transactions in a block")
-        out.append((tx_hash, location))
+        out.append(_pair(tx_hash, location))
         index += 1
     return out
 
