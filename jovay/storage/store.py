@@ -349,7 +349,8 @@ class ChainStore:
         """Move the nodes the block's root dropped out of the live table, into the block's history
         (kept while state number-1 is: `keep`). A key that is not stored was written and dropped
         within the block: no kept state has it."""
-        take = txn.cursor(db=self._nodes).pop
+        # bytes: the transaction is not opened with buffers
+        take = cast(Callable[[bytes], bytes | None], txn.cursor(db=self._nodes).pop)
         history = txn.cursor(db=self._history)
         number_key = u64(number)
         step = WRITE_CHUNK * HASH_SIZE

@@ -113,12 +113,12 @@ def test_history_records_match(keys: list[bytes], data: st.DataObject) -> None:
     assert native is not None
     stored = {key: data.draw(st.binary(min_size=65, max_size=65)) for key in keys if data.draw(st.booleans())}
     joined = b"".join(keys + keys[:3])
-    results = []
+    number_key, results = b"\x00" * 7 + b"\x05", []
     for impl in (native.history_records, history_records):
         left = dict(stored)
-        results.append(impl(lambda key, left=left: left.pop(key, None), joined, b"\x00" * 7 + b"\x05"))
+        results.append(impl(lambda key, left=left: left.pop(key, None), joined, number_key))
     assert results[0] == results[1]
-    assert results[0] == [(b"\x00" * 7 + b"\x05", key + stored[key]) for key in dict.fromkeys(keys) if key in stored]
+    assert results[0] == [(number_key, key + stored[key]) for key in dict.fromkeys(keys) if key in stored]
     for impl in (native.history_records, history_records):
         with pytest.raises(ValueError, match="not 32-byte keys"):
             impl(stored.get, joined + b"\x01", b"")
