@@ -4,7 +4,10 @@
 `update_many(store, root, items)` walks the same nodes in the same order as the Python walk (so the
 store sees the same `get` calls), then makes the same `put` calls (same hashes, same (tag, a, b)
 tuples, in the same order) and the same `drop` call, and returns the same new root; errors are the
-same too (ValueError for out-of-range keys and values, CriticalError for a missing node).
+same too (ValueError for out-of-range keys and values, CriticalError for a missing node). A store with
+`cached_nodes` (the node's LmdbNodeStore) is looked up in the dicts it names before its `get`, and its
+new nodes are inserted there instead of `put`: what those calls would have done, without a Python call
+per node.
 
 What changes is the representation: the writes are sorted once in path order (a key's bits, least
 significant first), so the writes below any node are a contiguous range of that array and a level's
