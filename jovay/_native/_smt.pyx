@@ -4,7 +4,10 @@
 `update_many(store, root, items)` walks the same nodes in the same order as the Python walk (so the
 store sees the same `get` calls), then makes the same `put` calls (same hashes, same (tag, a, b)
 tuples, in the same order) and the same `drop` call, and returns the same new root; errors are the
-same too (ValueError for out-of-range keys and values, CriticalError for a missing node).
+same too (ValueError for out-of-range keys and values, CriticalError for a missing node). A store with
+`cached_nodes` (the node's LmdbNodeStore) is looked up in the dicts it names before its `get`, and its
+new nodes are inserted there instead of `put`: what those calls would have done, without a Python call
+per node.
 
 What changes is the representation: the writes are sorted once in path order (a key's bits, least
 significant first), so the writes below any node are a contiguous range of that array and a level's
@@ -17,6 +20,7 @@ not 3-tuples of plain ints in range, chains deeper than 256 levels) raises `NotM
 store is written: the caller then runs the Python walk, which decides what happens.
 """
 
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.exc cimport PyErr_Clear
 from cpython.list cimport PyList_Append
 from cpython.long cimport PyLong_CheckExact
@@ -42,6 +46,10 @@ MAX_DEPTH = DEPTH
 
 class NotMirrored(Exception):
     """Input this walk does not mirror exactly (see the module docstring): use the Python walk."""
+
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(object op)
 
 
 # CPython's int <-> 32 little-endian bytes (pylong_le32.h, shared with _poseidon.pyx).
@@ -214,6 +222,9 @@ cdef class _Update:
 
     cdef object store
     cdef object get
+    cdef object cached       # the store's `cached_nodes` (None: every lookup calls `get`)
+    cdef dict store_pending  # where the store answers first with no side effect: its pending nodes,
+    cdef dict store_young    # then its young cache generation (None: call `get`)
     cdef list owners    # every object whose pointer the C arrays hold
     cdef list replaced  # old nodes the walk rewrote, in the Python walk's order
     cdef Entry *writes
@@ -271,6 +282,16 @@ cdef class _Update:
         for i in range(self.n):
             self.nonzero_before[i + 1] = self.nonzero_before[i] + self.writes[i].nonzero
         self.get = store.get
+        self.cached = getattr(store, "cached_nodes", None)
+        self.refresh_cached()
+        return 0
+
+    cdef int refresh_cached(self) except -1:
+        """The store's side-effect-free lookup dicts, again after a `get` that may have replaced them."""
+        if self.cached is None:
+            self.store_pending = self.store_young = None
+        else:
+            self.store_pending, self.store_young = self.cached()
         return 0
 
     # --- ranges of writes ---
@@ -323,8 +344,18 @@ cdef class _Update:
     # --- the store ---
 
     cdef tuple node(self, object h):
-        """The stored node h (the Python walk's `_node`), checked to be a plain 3-tuple."""
-        node = self.get(h)
+        """The stored node h (the Python walk's `_node`), checked to be a plain 3-tuple. A store with
+        `cached_nodes` is looked up there first, as its `get` would (without a Python call per node)."""
+        cdef PyObject *found = NULL
+        if self.store_pending is not None:
+            found = PyDict_GetItem(self.store_pending, h)
+            if found == NULL:
+                found = PyDict_GetItem(self.store_young, h)
+        if found != NULL and PyObject_IsTrue(<object>found):
+            node = <object>found
+        else:
+            node = self.get(h)
+            self.refresh_cached()
         if node is None:
             from jovay.errors import CriticalError  # lazily: jovay._native imports nothing at import
 
@@ -564,6 +595,8 @@ cdef class _Update:
         cdef list made = [None] * count
         cdef Py_ssize_t k, index
         cdef Pending *p
+        cdef tuple node
+        cdef dict direct = self.pending_dict()
         put = self.store.put
         for k in range(count):
             index = order[k]
@@ -571,10 +604,21 @@ cdef class _Update:
             h = _from_fe(&hashes[index])
             made[index] = h
             if p.is_leaf:
-                put(h, (LEAF, <object>p.a.obj, <object>p.b.obj))
+                node = (LEAF, <object>p.a.obj, <object>p.b.obj)
             else:
-                put(h, (INNER, _child_obj(p.a, made), _child_obj(p.b, made)))
+                node = (INNER, _child_obj(p.a, made), _child_obj(p.b, made))
+            PyObject_GC_UnTrack(node)  # three plain ints: never in a cycle, no collector pass need visit it
+            if direct is not None:
+                PyDict_SetItem(direct, h, node)
+            else:
+                put(h, node)
         return made
+
+    cdef dict pending_dict(self):
+        """The store's pending dict when its `put` is exactly an insert there (`cached_nodes`), else None."""
+        if self.cached is None:
+            return None
+        return self.store_pending
 
     # --- the whole update ---
 

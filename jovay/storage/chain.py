@@ -116,6 +116,13 @@ class LmdbNodeStore:
             self._old, self._young = young, {}
         return node
 
+    def cached_nodes(self) -> tuple[dict[int, tuple], dict[int, tuple]]:
+        """Where `get` looks first, with no side effect (the pending nodes, then the young generation),
+        and `put` is exactly an insert into the first: the native tree walk (jovay/_native/_smt.pyx)
+        looks there and inserts there itself, without a Python call per node, and calls `get` only
+        on a miss (after which it asks again: a miss may start a new generation)."""
+        return self.pending, self._young
+
     def _read(self, node_hash: int) -> bytes | None:
         """A node of the head's tree from LMDB (the writer's tree is the head's)."""
         return self._store.node(node_hash)
@@ -125,9 +132,7 @@ class LmdbNodeStore:
 
     def drop(self, hashes: list[int]) -> None:
         """Nodes the new root lost: one written earlier in this block is not written at all."""
-        pending = self.pending
-        for node_hash in hashes:
-            pending.pop(node_hash, None)
+        _records.drop_keys(self.pending, hashes)  # one C-level call for the list
         self.stale.extend(hashes)
 
     def take_pending(self) -> tuple[dict[int, tuple], list[int]]:

@@ -47,6 +47,7 @@ from typing import cast
 
 import lmdb
 
+from jovay._native import blockwrite_impl
 from jovay.errors import CriticalError
 
 _U64 = struct.Struct(">Q")
@@ -94,6 +95,29 @@ class BlockWrite:
     # key32 of each node the parent's root referenced and this block's does not, end to end, in key order
     stale_keys: bytes = b""
     state_from: int | None = None  # oldest block whose state stays stored; None: keep every state
+
+
+def history_records(pop: Callable[[bytes], bytes | None], stale_keys: bytes, number_key: bytes) -> Pairs:
+    """[(number_key, key + pop(key))] for each 32-byte key of `stale_keys` that `pop` finds, in order: the
+    history records of a block's dropped nodes (the pure twin of jovay/_native/_blockwrite.pyx's)."""
+    if len(stale_keys) % HASH_SIZE:
+        raise ValueError(f"stale keys of {len(stale_keys)} bytes are not 32-byte keys end to end")
+    moved = []
+    for start in range(0, len(stale_keys), HASH_SIZE):
+        key = stale_keys[start : start + HASH_SIZE]
+        node = pop(key)
+        if node is not None:
+            moved.append((number_key, key + bytes(node)))
+    return moved
+
+
+def _select_history_records() -> Callable[[Callable[[bytes], bytes | None], bytes, bytes], Pairs]:
+    """The native twin when it is built and JOVAY_PURE=1 is not set."""
+    native = blockwrite_impl()
+    return history_records if native is None else cast(Callable, native.history_records)
+
+
+_history_records = _select_history_records()
 
 
 class MappedFile:
@@ -325,18 +349,14 @@ class ChainStore:
         """Move the nodes the block's root dropped out of the live table, into the block's history
         (kept while state number-1 is: `keep`). A key that is not stored was written and dropped
         within the block: no kept state has it."""
-        take = txn.cursor(db=self._nodes).pop
+        # bytes: the transaction is not opened with buffers
+        take = cast(Callable[[bytes], bytes | None], txn.cursor(db=self._nodes).pop)
         history = txn.cursor(db=self._history)
         number_key = u64(number)
         step = WRITE_CHUNK * HASH_SIZE
         for chunk_start in range(0, len(stale_keys), step):
             keys = stale_keys[chunk_start : chunk_start + step]
-            moved = []
-            for start in range(0, len(keys), HASH_SIZE):
-                key = keys[start : start + HASH_SIZE]
-                node = take(key)
-                if node is not None:
-                    moved.append((number_key, key + node))
+            moved = _history_records(take, keys, number_key)
             self._mapped.touched(2 * len(keys) // HASH_SIZE)  # each delete may read one page, write a copy
             if keep and moved:
                 # Sorted and past every earlier block's history: appended, each page written once.

@@ -29,6 +29,7 @@ from jovay.stf.block import ExecutedTx
 from jovay.stf.transaction import TxOutcome
 from jovay.storage import records
 from jovay.storage.chain import decode_receipts
+from jovay.storage.store import history_records
 
 ROOT = Path(__file__).resolve().parents[2]
 native = blockwrite_impl()
@@ -102,6 +103,25 @@ def test_stale_lists_and_tx_index_match(hashes: list[int], tx_hashes: list[bytes
     keys = [joined[i : i + 32] for i in range(0, len(joined), 32)]
     assert keys == sorted(h.to_bytes(32, "big") for h in hashes)  # in key order, as the store takes them
     assert native.tx_locations(tx_hashes, number) == records.tx_locations(tx_hashes, number)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=60), st.data())
+def test_history_records_match(keys: list[bytes], data: st.DataObject) -> None:
+    """The dropped nodes' move into a block's history: each key `pop` finds (some twice in the list: the
+    second time it is gone), as (block key, key + node), in order, the same in both twins."""
+    assert native is not None
+    stored = {key: data.draw(st.binary(min_size=65, max_size=65)) for key in keys if data.draw(st.booleans())}
+    joined = b"".join(keys + keys[:3])
+    number_key, results = b"\x00" * 7 + b"\x05", []
+    for impl in (native.history_records, history_records):
+        left = dict(stored)
+        results.append(impl(lambda key, left=left: left.pop(key, None), joined, number_key))
+    assert results[0] == results[1]
+    assert results[0] == [(number_key, key + stored[key]) for key in dict.fromkeys(keys) if key in stored]
+    for impl in (native.history_records, history_records):
+        with pytest.raises(ValueError, match="not 32-byte keys"):
+            impl(stored.get, joined + b"\x01", b"")
 
 
 @settings(max_examples=150, deadline=None)

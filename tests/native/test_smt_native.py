@@ -6,7 +6,7 @@ falls back to the Python walk and still ends the same."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,10 @@ from jovay.crypto.poseidon import FIELD_MODULUS
 from jovay.errors import CriticalError
 from jovay.state import smt
 from jovay.state.smt import INNER, LEAF, MemoryNodeStore, SparseMerkleTree
-from jovay.storage.chain import LmdbNodeStore
+from jovay.storage.chain import Chain, LmdbNodeStore
 from jovay.storage.store import ChainStore
+from tests.storage.test_chain import make_genesis
+from tests.storage.test_pruning import seal_writes
 
 P = FIELD_MODULUS
 native = smt_impl()
@@ -297,4 +299,39 @@ def test_lmdb_node_store_same_pending_and_stale(
             results.append((roots, list(pending.items()), stale))
         finally:
             chain_store.close()
+    assert results[0] == results[1]
+
+
+
+class PureWalkTree(SparseMerkleTree):
+    """The tree with the Python walk, which calls the store's `get` and `put` for every node."""
+
+    __slots__ = ()
+
+    def update_many(self, items: Mapping[int, int]) -> int:
+        return self.pure_update_many(items)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(1, 64), st.integers(0, 3)), min_size=2, max_size=8))
+def test_cache_hits_without_get_leave_the_cache_as_the_python_walk(
+    tmp_path_factory: pytest.TempPathFactory, blocks: list[Batch]
+) -> None:
+    """The native walk finds cached nodes in LmdbNodeStore's dicts itself (`cached_nodes`) and inserts
+    the new ones there without a `put` call: over sealed blocks with a cache small enough to start new
+    generations, the cache's contents, its LMDB reads and the headers are those of the Python walk,
+    which calls `get` and `put` for every node."""
+    results = []
+    for tree_type in (PureWalkTree, SparseMerkleTree):
+        chain = Chain(tmp_path_factory.mktemp("chain"), make_genesis(), node_cache_size=16)
+        try:
+            chain.tree = tree_type(chain.nodes, chain.tree.root)
+            seen = []
+            for writes in blocks:
+                seal_writes(chain, writes)
+                nodes = chain.nodes
+                seen.append((chain.head, dict(nodes._young), dict(nodes._old), nodes.lmdb_reads))
+            results.append(seen)
+        finally:
+            chain.close()
     assert results[0] == results[1]
