@@ -29,6 +29,13 @@ def _bumped_enough(old: int, new: int) -> bool:
     return new * 100 >= old * (100 + REPLACEMENT_BUMP_PERCENT)
 
 
+def _in_nonce_order(queue: dict[int, SignedTx]) -> list[SignedTx]:
+    """A sender's pooled transactions in nonce order (most senders have one: no sort needed)."""
+    if len(queue) == 1:
+        return list(queue.values())
+    return [queue[n] for n in sorted(queue)]
+
+
 class Mempool:
     """Thread-safe: RPC handlers add while the block producer takes and removes."""
 
@@ -107,7 +114,7 @@ class Mempool:
                     continue
                 ordered = in_order.get(sender)
                 if ordered is None:
-                    ordered = in_order[sender] = [queue[n] for n in sorted(queue)]
+                    ordered = in_order[sender] = _in_nonce_order(queue)
                 out.append(ordered)
             return out
 
