@@ -183,3 +183,79 @@ def test_admission_answers_nonce_too_low_after_a_block(tmp_path: Path) -> None:
         assert native == admit_with(pure_admit_many, decoded, chain, env, [])
     finally:
         chain.close()
+
+
+pool_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(0, 3), st.integers(0, 5), st.sampled_from([1, 2, 4])),
+        st.tuples(st.just("remove"), st.lists(st.integers(0, 40), max_size=6)),
+        st.tuples(st.just("snapshot")),
+    ),
+    max_size=40,
+)
+_SIGNED: dict[tuple[int, int, int], SignedTx] = {}
+
+
+def _pooled_tx(key: int, nonce: int, fee: int) -> SignedTx:
+    """Signed transfers, signed once per (key, nonce, fee) for the whole module."""
+    found = _SIGNED.get((key, nonce, fee))
+    if found is None:
+        decoded = decode_many([_raw(key, nonce, fee, 1, "plain")], CHAIN_ID)[0]
+        assert isinstance(decoded, SignedTx)
+        found = _SIGNED[(key, nonce, fee)] = decoded
+    return found
+
+
+def run_pool_ops(ops: list[Any], snapshot: Any, remove: Any) -> list[Any]:
+    """Apply the operations to a fresh pool with the given `snapshot_by_sender` and `remove`; what each
+    answered and the pool's state after it."""
+    pool = Mempool(MempoolLimits(max_nonce_gap=3, max_per_sender=3, max_total=8))
+    seen: list[SignedTx] = []
+    trace: list[Any] = []
+    for op in ops:
+        if op[0] == "add":
+            signed = _pooled_tx(op[1], op[2], op[3])
+            seen.append(signed)
+            try:
+                replaced = pool.add(signed, 1)
+                trace.append(None if replaced is None else replaced.hash)
+            except InvalidTransaction as exc:
+                trace.append(exc.message)
+        elif op[0] == "remove":
+            remove(pool, [seen[i] for i in op[1] if i < len(seen)])
+        else:
+            trace.append([[s.hash for s in queue] for queue in snapshot(pool)])
+        trace.append(pool_state_without_snapshot(pool))
+    return trace
+
+
+def pool_state_without_snapshot(pool: Mempool) -> Any:
+    return (
+        list(pool._by_hash),
+        [(sender, list(queue.items())) for sender, queue in pool._by_sender.items()],
+        [(sender, [s.hash for s in queue]) for sender, queue in pool._in_order.items()],
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=pool_ops)
+def test_native_snapshot_and_remove_equal_the_pure_ones(ops: list[Any]) -> None:
+    assert NATIVE is not None
+    native = run_pool_ops(ops, NATIVE.snapshot_by_sender, NATIVE.remove)
+    pure = run_pool_ops(ops, Mempool.pure_snapshot_by_sender, Mempool.pure_remove)
+    assert native == pure
+
+
+def test_snapshot_lists_are_shared_until_the_sender_changes() -> None:
+    assert NATIVE is not None
+    pool = Mempool()
+    for nonce in (1, 0):
+        pool.add(_pooled_tx(0, nonce, 1), 0)
+    pool.add(_pooled_tx(1, 0, 1), 0)
+    first = NATIVE.snapshot_by_sender(pool)
+    assert [[s.tx.nonce for s in queue] for queue in first] == [[0, 1], [0]]
+    again = NATIVE.snapshot_by_sender(pool)
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    NATIVE.remove(pool, [_pooled_tx(0, 0, 1)])
+    after = NATIVE.snapshot_by_sender(pool)
+    assert [[s.tx.nonce for s in queue] for queue in after] == [[1], [0]] and after[1] is first[1]
