@@ -14,11 +14,14 @@ outside by a profiler that sees native code and every thread:
 - `--sampler py-spy` (default): Python and native frames of the Python threads; prints the CPU share
   of each thread and the top frames by own samples (where the CPU is) and by inclusive samples (which
   Python functions it is under). py-spy does not see threads started in C (Poseidon's hashing threads);
+  with `--gil`, only the samples of the thread holding the GIL (what serialises the threads), also in
+  microseconds per transaction (wall-clock samples: a holder the OS preempted still counts);
 - `--sampler perf`: `perf record -g` of every thread, then `perf report` by library and symbol
   (kernel page faults and GC passes included; Python frames show as the interpreter's C functions).
 
     .venv/bin/python benchmarks/profile_sequencer.py [--accounts 100000] [--kind eth|token] [--top 12]
-    .venv/bin/python benchmarks/profile_sequencer.py --threaded [--sampler py-spy|perf] [--accounts 20000]
+    .venv/bin/python benchmarks/profile_sequencer.py --threaded [--sampler py-spy|perf] [--gil]
+        [--accounts 20000]
 
 `JOVAY_PURE=1` profiles the pure-Python path.
 """
