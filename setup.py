@@ -82,6 +82,7 @@ def native_extensions() -> list[Extension]:
         _native_extension("_transfers", c_sources=["keccak.c"]),  # log blooms
         _native_extension("_blockwrite"),
         _native_extension("_smt"),  # hashes through _poseidon (cimported: _poseidon.pxd)
+        _native_extension("_admission"),
     ]
     try:
         return cythonize(extensions, build_dir="build/cython", quiet=True)

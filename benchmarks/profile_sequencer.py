@@ -14,11 +14,14 @@ outside by a profiler that sees native code and every thread:
 - `--sampler py-spy` (default): Python and native frames of the Python threads; prints the CPU share
   of each thread and the top frames by own samples (where the CPU is) and by inclusive samples (which
   Python functions it is under). py-spy does not see threads started in C (Poseidon's hashing threads);
+  with `--gil`, only the samples of the thread holding the GIL (what serialises the threads), also in
+  microseconds per transaction (wall-clock samples: a holder the OS preempted still counts);
 - `--sampler perf`: `perf record -g` of every thread, then `perf report` by library and symbol
   (kernel page faults and GC passes included; Python frames show as the interpreter's C functions).
 
     .venv/bin/python benchmarks/profile_sequencer.py [--accounts 100000] [--kind eth|token] [--top 12]
-    .venv/bin/python benchmarks/profile_sequencer.py --threaded [--sampler py-spy|perf] [--accounts 20000]
+    .venv/bin/python benchmarks/profile_sequencer.py --threaded [--sampler py-spy|perf] [--gil]
+        [--accounts 20000]
 
 `JOVAY_PURE=1` profiles the pure-Python path.
 """
@@ -71,8 +74,11 @@ def profile_serial(seq: Sequencer, raws: list[bytes], top: int, sort: str, timer
     print_phases(stats, len(raws))
 
 
-def profile_threaded(seq: Sequencer, raws: list[bytes], kind: str, sampler: str, top: int) -> None:
-    """Run the benchmark's threaded measurement with a sampling profiler attached to this process."""
+def profile_threaded(
+    seq: Sequencer, raws: list[bytes], kind: str, sampler: str, top: int, gil: bool = False
+) -> None:
+    """Run the benchmark's threaded measurement with a sampling profiler attached to this process
+    (`gil`: py-spy keeps only the samples of the thread holding the GIL)."""
     tool = "py-spy" if sampler == "py-spy" else "perf"
     executable = shutil.which(tool, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     if executable is None:
@@ -82,7 +88,7 @@ def profile_threaded(seq: Sequencer, raws: list[bytes], kind: str, sampler: str,
         pid = str(os.getpid())
         if sampler == "py-spy":
             command = [executable, "record", "--native", "--threads", "--format", "raw"]
-            command += ["-r", str(SAMPLE_HZ), "-o", str(out), "-p", pid]
+            command += ["-r", str(SAMPLE_HZ), "-o", str(out), "-p", pid] + (["--gil"] if gil else [])
         else:
             command = [executable, "record", "-g", "-F", str(SAMPLE_HZ), "-o", str(out), "-p", pid]
         recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -95,7 +101,7 @@ def profile_threaded(seq: Sequencer, raws: list[bytes], kind: str, sampler: str,
             f"{run.cpu_s / run.txs * 1e6:.0f} us CPU per tx (all threads), {run.full_gcs} full GC passes"
         )
         if sampler == "py-spy":
-            print_py_spy_summary(out.read_text().splitlines(), top)
+            print_py_spy_summary(out.read_text().splitlines(), top, run.txs, gil)
         else:
             report = [executable, "report", "-i", str(out), "--no-children", "--sort", "dso,sym"]
             report += ["--stdio", "-g", "none", "--percent-limit", "0.5"]
@@ -120,9 +126,10 @@ def wait_kind(names: list[str]) -> str | None:
     return None
 
 
-def print_py_spy_summary(lines: list[str], top: int) -> None:
-    """Per thread: running and waiting samples; then the top frames of the running samples by own
-    samples and by inclusive samples (Python functions), from py-spy's raw stacks."""
+def print_py_spy_summary(lines: list[str], top: int, txs: int, gil: bool = False) -> None:
+    """Per thread: running and waiting samples (with `gil`: the samples holding the GIL), also as
+    microseconds per transaction; then the top frames of the running samples by own samples and by
+    inclusive samples (Python functions), from py-spy's raw stacks."""
     threads: Counter[tuple[str, str]] = Counter()
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -146,13 +153,17 @@ def print_py_spy_summary(lines: list[str], top: int) -> None:
     if not running:
         print("no running samples (is py-spy allowed to attach? it needs ptrace rights)")
         return
-    print(f"\nthreads (samples at {SAMPLE_HZ} Hz; running = on a CPU or runnable):")
+    what = "holding the GIL" if gil else "running = on a CPU or runnable"
+    print(f"\nthreads (samples at {SAMPLE_HZ} Hz; {what}):")
     for (thread, state), count in sorted(threads.items(), key=lambda item: (item[0][0], -item[1])):
-        print(f"  {thread:12s} {state:40s} {count / SAMPLE_HZ:7.2f} s")
+        seconds = count / SAMPLE_HZ
+        print(f"  {thread:12s} {state:40s} {seconds:7.2f} s {seconds / txs * 1e6:7.1f} us/tx")
+    total = running / SAMPLE_HZ
+    print(f"  {'all':12s} {'running':40s} {total:7.2f} s {total / txs * 1e6:7.1f} us/tx")
     for title, counter in (("own samples", own), ("inclusive (Python)", inclusive)):
-        print(f"\n{title}: share of the {running} running samples")
+        print(f"\n{title}: share of the {running} running samples (us per tx)")
         for name, count in counter.most_common(top):
-            print(f"  {100 * count / running:5.1f}%  {name}")
+            print(f"  {100 * count / running:5.1f}% {count / SAMPLE_HZ / txs * 1e6:6.1f}  {name}")
 
 
 def main() -> None:
@@ -169,6 +180,7 @@ def main() -> None:
     )
     parser.add_argument("--threaded", action="store_true", help="the benchmark's threaded path, sampled")
     parser.add_argument("--sampler", choices=("py-spy", "perf"), default="py-spy")
+    parser.add_argument("--gil", action="store_true", help="py-spy: only the samples holding the GIL")
     args = parser.parse_args()
     keys = [(i + 1).to_bytes(32, "big") for i in range(args.accounts)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,7 +189,7 @@ def main() -> None:
             bench.setup_token(seq, keys)
         raws = bench.workload(seq, keys, args.kind)
         if args.threaded:
-            profile_threaded(seq, raws, args.kind, args.sampler, args.top)
+            profile_threaded(seq, raws, args.kind, args.sampler, args.top, args.gil)
         else:
             profile_serial(seq, raws, args.top, args.sort, args.timer)
         seq.chain.close()
@@ -187,7 +199,7 @@ def main() -> None:
 # functions are invisible to cProfile, so each phase is named by the Python function around it.
 PHASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "decode + sender recovery (_decoded)": (("_decoded",), ()),
-    "admission checks (_admit - mempool add)": (("_admit",), ("add",)),
+    "admission checks (admit - mempool add)": (("admit",), ("add",)),
     "mempool add": (("add",), ()),
     "fill/execution (_fill)": (("_fill",), ()),
     "tree update (update_many)": (("update_many",), ()),

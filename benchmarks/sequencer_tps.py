@@ -65,6 +65,9 @@ class Run:
     seal_s: float  # last submission returned -> the last transaction sealed
     cpu_s: float  # CPU time of the whole process (all threads) over the run: steadier on a shared machine
     full_gcs: int  # full (generation 2) garbage collections during the run
+    young_gcs: int  # generation 0 and 1 collections during the run
+    gc_cpu_s: list[float]  # CPU time in collections of generation 0, 1 and 2 (gc.callbacks)
+    thread_cpu_s: dict[str, float]  # CPU time per thread (main: admission; decode; sequencer; other)
     timeline: list[tuple[float, int]]  # (seconds since the first submission, txs sealed) per block
 
     @property
@@ -178,7 +181,10 @@ def measure(seq: Sequencer, raws: list[bytes], kind: str, timeout_s: float) -> R
     seq.chain.listeners.append(counter)
     seq.start()
     try:
+        threads = ThreadClocks()
+        gc_clock = GcClock()
         start, cpu_start, gcs_start = time.perf_counter(), time.process_time(), _full_collections()
+        young_start = _young_collections()
         refused: Counter[str] = Counter()
         for i in range(0, len(raws), SUBMIT_BATCH):  # as the RPC server admits a JSON-RPC batch
             results = seq.submit_many(raws[i : i + SUBMIT_BATCH])
@@ -195,6 +201,9 @@ def measure(seq: Sequencer, raws: list[bytes], kind: str, timeout_s: float) -> R
             counter.finished_at = time.perf_counter()
         cpu_s = time.process_time() - cpu_start
         full_gcs = _full_collections() - gcs_start
+        young_gcs = _young_collections() - young_start
+        thread_cpu = threads.elapsed(cpu_s)
+        gc_clock.stop()
     finally:
         seq.stop()
         seq.chain.listeners.remove(counter)
@@ -207,12 +216,71 @@ def measure(seq: Sequencer, raws: list[bytes], kind: str, timeout_s: float) -> R
         counter.finished_at - admitted,
         cpu_s,
         full_gcs,
+        young_gcs,
+        gc_clock.seconds,
+        thread_cpu,
         timeline,
     )
 
 
 def _full_collections() -> int:
     return int(gc.get_stats()[2]["collections"])
+
+
+def _young_collections() -> int:
+    return sum(int(stats["collections"]) for stats in gc.get_stats()[:2])
+
+
+class GcClock:
+    """CPU time (of the collecting thread) spent in garbage collections, per generation."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.seconds[info["generation"]] += time.thread_time() - self._started
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self)
+
+
+class ThreadClocks:
+    """CPU time of each Python thread of the run (main: admission; decode: decoding and recovery;
+    sequencer: block production), from the threads' own CPU clocks; the rest of the process (Poseidon's
+    C threads, threads that ended) is "other". Threads started after this are measured from zero."""
+
+    def __init__(self) -> None:
+        self.start = {name: seconds for name, seconds in self._now().items()}
+
+    @staticmethod
+    def _now() -> dict[str, float]:
+        out: dict[str, float] = {}
+        for thread in threading.enumerate():
+            if thread.ident is None:
+                continue
+            try:
+                clock = time.pthread_getcpuclockid(thread.ident)
+                seconds = time.clock_gettime(clock)
+            except (OSError, OverflowError):  # ended meanwhile
+                continue
+            name = thread.name.split("_")[0] if thread.name.startswith("decode") else thread.name
+            name = "main" if thread is threading.main_thread() else name
+            out[f"{name}#{thread.ident}"] = seconds
+        return out
+
+    def elapsed(self, process_s: float) -> dict[str, float]:
+        """Seconds per thread kind since the start, and "other" (the process total minus those)."""
+        out: dict[str, float] = {}
+        for key, seconds in self._now().items():
+            kind = key.split("#")[0]
+            out[kind] = out.get(kind, 0.0) + seconds - self.start.get(key, 0.0)
+        out["other"] = process_s - sum(out.values())
+        return out
 
 
 def plot(runs: list[Run], summary: dict[str, dict[str, float]], path: Path) -> None:
@@ -269,9 +337,15 @@ def main() -> None:
                     f"{kind:5s} {run.txs} txs in {run.blocks} blocks: submitted in {run.admit_s:.1f} s "
                     f"({run.txs / run.admit_s:.0f} tx/s), all sealed {run.seal_s:.1f} s later: "
                     f"{run.tps:.0f} tx/s end to end; {run.cpu_s / run.txs * 1e6:.0f} us CPU per tx, "
-                    f"{run.full_gcs} full GC passes",
+                    f"{run.full_gcs} full GC passes, {run.young_gcs} young; GC CPU per tx by generation "
+                    f"{' / '.join(f'{seconds / run.txs * 1e6:.1f}' for seconds in run.gc_cpu_s)} us",
                     flush=True,
                 )
+                per_thread = ", ".join(
+                    f"{name} {seconds / run.txs * 1e6:.0f}"
+                    for name, seconds in sorted(run.thread_cpu_s.items())
+                )
+                print(f"      us CPU per tx by thread: {per_thread}", flush=True)
         seq.chain.close()
     summary = {}
     for kind in ("eth", "token"):

@@ -57,5 +57,7 @@ class EventHub:
             subscriber(event)
 
     def publish_pending(self, tx_hash: bytes) -> None:
+        if not self._pending_subscribers:  # (the usual case: called for every admitted transaction)
+            return
         for subscriber in list(self._pending_subscribers.values()):
             subscriber(tx_hash)

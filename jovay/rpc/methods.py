@@ -265,12 +265,17 @@ class EthApi:
         positions: list[int] = []
         for params in params_list:
             try:
-                raws.append(p.data(p.param(params, 0), 0))
+                raws.append(p.data_param0(params))
             except RpcError as exc:
                 outcomes.append(exc)
             else:
                 positions.append(len(outcomes))
                 outcomes.append("")
+        if len(positions) == len(outcomes):  # (the usual case: every call's parameter parsed)
+            return [
+                submitted if isinstance(submitted, Exception) else "0x" + submitted.hex()
+                for submitted in self.sequencer.submit_many(raws)
+            ]
         for position, submitted in zip(positions, self.sequencer.submit_many(raws), strict=True):
             outcomes[position] = submitted if isinstance(submitted, Exception) else p.hex_bytes(submitted)
         return outcomes

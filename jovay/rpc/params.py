@@ -55,6 +55,19 @@ def data(value: Any, index: int) -> bytes:
         raise invalid_argument(index, "invalid hex string") from None
 
 
+def data_param0(params: list[Any]) -> bytes:
+    """`data(param(params, 0), 0)`, with a shortcut for the usual "0x" + hex digits (a batch of
+    transactions parses thousands); anything else takes the general path and its errors."""
+    if params:
+        value = params[0]
+        if type(value) is str and not len(value) % 2 and value.startswith("0x"):
+            try:
+                return bytes.fromhex(value[2:])
+            except ValueError:
+                pass
+    return data(param(params, 0), 0)
+
+
 def fixed_bytes(value: Any, index: int, size: int, what: str) -> bytes:
     raw = data(value, index)
     if len(raw) != size:

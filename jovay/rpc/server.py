@@ -136,14 +136,30 @@ def _batched_run(
 ) -> list[tuple[Any, str, list[Any]]]:
     """The well-formed calls to one BatchedMethod from `start` on, up to the first request that is not one."""
     run: list[tuple[Any, str, list[Any]]] = []
-    for index in range(start, len(payload)):
-        parsed = _envelope(payload[index])
-        if isinstance(parsed, dict) or (run and parsed[1] != run[0][1]):
-            break
-        if not isinstance(methods.get(parsed[1]), BatchedMethod):
+    first = _envelope(payload[start])
+    if isinstance(first, dict) or not isinstance(methods.get(first[1]), BatchedMethod):
+        return run
+    run.append(first)
+    name = first[1]
+    for index in range(start + 1, len(payload)):
+        request = payload[index]
+        parsed = _plain_call(request, name) or _envelope(request)
+        if isinstance(parsed, dict) or parsed[1] != name:
             break
         run.append(parsed)
     return run
+
+
+def _plain_call(request: Any, name: str) -> tuple[Any, str, list[Any]] | None:
+    """`_envelope(request)` for the usual shape of a call to `name` (a JSON-RPC 2.0 object with an
+    integer or string id and a list of params: what a batch of transactions is made of); None for
+    anything else, which `_envelope` then checks in full."""
+    if type(request) is not dict or request.get("method") != name or request.get("jsonrpc") != "2.0":
+        return None
+    request_id, params = request.get("id"), request.get("params")
+    if (type(request_id) is int or type(request_id) is str) and type(params) is list:
+        return request_id, name, params
+    return None
 
 
 def _answer_run(
@@ -157,7 +173,9 @@ def _answer_run(
         log.exception("internal error in %s (a run of %d calls)", method_name, len(calls))
         outcomes = [RpcError(INTERNAL_ERROR, "internal error")] * len(calls)
     return [
-        _answer(request_id, method_name, outcome)
+        {"jsonrpc": "2.0", "id": request_id, "result": outcome}
+        if type(outcome) is str  # (the usual answer: a transaction hash; `_answer` would give the same)
+        else _answer(request_id, method_name, outcome)
         for (request_id, _), outcome in zip(calls, outcomes, strict=True)
     ]
 

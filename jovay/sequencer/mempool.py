@@ -8,8 +8,9 @@ happen before `add`, in the sequencer, against the latest state.
 
 from __future__ import annotations
 
+import importlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from jovay.codec.transactions import SignedTx
@@ -27,6 +28,13 @@ class MempoolLimits:
 
 def _bumped_enough(old: int, new: int) -> bool:
     return new * 100 >= old * (100 + REPLACEMENT_BUMP_PERCENT)
+
+
+def _in_nonce_order(queue: dict[int, SignedTx]) -> list[SignedTx]:
+    """A sender's pooled transactions in nonce order (most senders have one: no sort needed)."""
+    if len(queue) == 1:
+        return list(queue.values())
+    return [queue[n] for n in sorted(queue)]
 
 
 class Mempool:
@@ -99,6 +107,10 @@ class Mempool:
     def snapshot_by_sender(self) -> list[list[SignedTx]]:
         """Each sender's transactions in nonce order, for the block producer to pick from (the lists are
         shared with later snapshots until the sender's queue changes: read them, never modify them)."""
+        return _snapshot_by_sender(self)
+
+    def pure_snapshot_by_sender(self) -> list[list[SignedTx]]:
+        """`snapshot_by_sender`'s pure twin (jovay/_native/_admission.pyx has the compiled one)."""
         with self._lock:
             in_order = self._in_order
             out = []
@@ -107,11 +119,16 @@ class Mempool:
                     continue
                 ordered = in_order.get(sender)
                 if ordered is None:
-                    ordered = in_order[sender] = [queue[n] for n in sorted(queue)]
+                    ordered = in_order[sender] = _in_nonce_order(queue)
                 out.append(ordered)
             return out
 
     def remove(self, txs: Iterable[SignedTx]) -> None:
+        """Drop these transactions (those still pooled): the ones a block included or dropped."""
+        _remove(self, txs)
+
+    def pure_remove(self, txs: Iterable[SignedTx]) -> None:
+        """`remove`'s pure twin (jovay/_native/_admission.pyx has the compiled one)."""
         with self._lock:
             for signed in txs:
                 if self._by_hash.pop(signed.hash, None) is None:
@@ -133,3 +150,22 @@ class Mempool:
     def content(self) -> dict[bytes, list[SignedTx]]:
         with self._lock:
             return {sender: [q[n] for n in sorted(q)] for sender, q in self._by_sender.items()}
+
+
+def _select_pool_ops() -> tuple[
+    Callable[[Mempool], list[list[SignedTx]]], Callable[[Mempool, Iterable[SignedTx]], None]
+]:
+    """The compiled `snapshot_by_sender` and `remove` (jovay/_native/_admission.pyx) when they are built
+    and JOVAY_PURE=1 is not set, else the pure twins."""
+    from jovay._native import pure_forced
+
+    try:
+        native = importlib.import_module("jovay._native._admission")
+    except ImportError:  # not built (no compiler or Cython at install time)
+        native = None
+    if native is None or pure_forced():
+        return Mempool.pure_snapshot_by_sender, Mempool.pure_remove
+    return native.snapshot_by_sender, native.remove
+
+
+_snapshot_by_sender, _remove = _select_pool_ops()

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from jovay.codec.blocks import Header
 from jovay.codec.transactions import DepositTx, SignedTx, decode_many, decode_transaction
 from jovay.errors import InvalidTransaction
+from jovay.sequencer.admission import admit, admit_many
 from jovay.sequencer.mempool import Mempool, MempoolLimits
 from jovay.state.keys import account_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf.accounts import get_account
 from jovay.stf.block import BlockExecution, child_env, fill_from_queues
-from jovay.stf.transaction import BlockEnv, check_admission, next_l1_message_index
+from jovay.stf.transaction import BlockEnv, next_l1_message_index
 from jovay.storage.chain import Chain
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class Sequencer:
     def submit(self, raw: bytes) -> bytes:
         """Validate and pool a raw signed transaction; returns its hash or raises InvalidTransaction."""
         signed = self._decoded(raw)
-        return self._admit(signed, StateOverlay(self.chain.store.leaf), self._admission_env())
+        state = StateOverlay(self.chain.store.leaf)
+        return admit(self.mempool, signed, state, self._admission_env(), self.pending_listeners)
 
     def _decoded(self, raw: bytes) -> SignedTx:
         """The transaction `predecode` decoded ahead, else decoded now; raises its decoding error."""
@@ -83,13 +85,11 @@ class Sequencer:
             raise decoded
         return decoded
 
-    def _admit(self, signed: SignedTx, state: StateOverlay, env: BlockEnv) -> bytes:
-        """The stateful checks against the head's state, then the pool and the listeners."""
-        nonce = check_admission(state, env, signed)
-        self.mempool.add(signed, nonce)
-        for listener in self.pending_listeners:
-            listener(signed.hash)
-        return signed.hash
+    def _decoded_or_error(self, raw: bytes) -> SignedTx | InvalidTransaction:
+        try:
+            return self._decoded(raw)
+        except InvalidTransaction as exc:
+            return exc
 
     def _admission_env(self) -> BlockEnv:
         """The next block's environment as admission sees it (the head's timestamp), kept per head:
@@ -108,30 +108,25 @@ class Sequencer:
         Decoding and sender recovery run ahead on both cores, chunk by chunk, while this thread
         admits the chunks already decoded (the native decoder recovers senders without the GIL, so
         recovery overlaps admission and the sequencer thread). The stateful checks and the pool see
-        the transactions one by one, in order, so the outcome is the one of a loop of `submit` calls
-        made at the moment of the batch's state reads: the batch reads each account once (admission
-        writes no state, so only a block sealed meanwhile could change what a second read finds, as
-        it could between two submits)."""
+        the transactions one by one, in order (`admit_many`), so the outcome is the one of a loop of
+        `submit` calls made at the moment of the batch's state reads: the batch reads each account
+        once (admission writes no state, so only a block sealed meanwhile could change what a second
+        read finds, as it could between two submits)."""
         state = StateOverlay(self.chain.store.leaf)  # one read per account per batch
         env = self._admission_env()
         out: list[bytes | InvalidTransaction] = []
-        for raw, decoded in self._decode_ahead(raws):
-            try:
-                signed = self._decoded(raw) if decoded is None else _raise_or_return(decoded)
-                out.append(self._admit(signed, state, env))
-            except InvalidTransaction as exc:
-                out.append(exc)
+        for chunk in self._decoded_chunks(raws):
+            out += admit_many(self.mempool, chunk, state, env, self.pending_listeners)
         return out
 
-    def _decode_ahead(
-        self, raws: Sequence[bytes]
-    ) -> Iterator[tuple[bytes, SignedTx | InvalidTransaction | None]]:
-        """Each raw with its decoding (None: `_decoded` decides, inline or from `predecode`), in
-        order; large batches are decoded on the pool in chunks, yielded as each chunk is ready."""
+    def _decoded_chunks(self, raws: Sequence[bytes]) -> Iterator[list[SignedTx | InvalidTransaction]]:
+        """The raws decoded (or their decoding errors), in order, in chunks: a large batch is decoded
+        on the pool, each chunk yielded as soon as it is ready; a small one, or the transactions
+        `predecode` already decoded, here."""
         ahead = [type(raw) is bytes and raw not in self._predecoded for raw in raws]
         todo = [raw for raw, here in zip(raws, ahead, strict=True) if here]
         if len(todo) < MIN_PARALLEL_DECODE:
-            yield from ((raw, None) for raw in raws)
+            yield [self._decoded_or_error(raw) for raw in raws]
             return
         chain_id = self.chain.genesis.chain_id
         step = max(MIN_PARALLEL_DECODE, -(-len(todo) // DECODE_CHUNKS))
@@ -139,9 +134,19 @@ class Sequencer:
             self._decoders().submit(_decode_all, todo[i : i + step], chain_id)
             for i in range(0, len(todo), step)
         ]
+        if len(todo) == len(raws):  # (the usual case: nothing was decoded ahead)
+            for future in futures:
+                yield future.result()
+            return
         decoded = itertools.chain.from_iterable(future.result() for future in futures)  # waits lazily
+        chunk: list[SignedTx | InvalidTransaction] = []
         for raw, here in zip(raws, ahead, strict=True):
-            yield raw, next(decoded) if here else None
+            chunk.append(next(decoded) if here else self._decoded_or_error(raw))
+            if len(chunk) == step:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     def predecode(self, raws: Sequence[bytes]) -> None:
         """Decode and recover the senders of transactions about to be submitted, on a thread pool.
@@ -221,12 +226,6 @@ class Sequencer:
         if self._decoder_pool is not None:
             self._decoder_pool.shutdown(wait=False)
             self._decoder_pool = None
-
-
-def _raise_or_return(decoded: SignedTx | InvalidTransaction) -> SignedTx:
-    if isinstance(decoded, InvalidTransaction):
-        raise decoded
-    return decoded
 
 
 def _decode_all(raws: list[bytes], chain_id: int) -> list[SignedTx | InvalidTransaction]:

@@ -218,3 +218,22 @@ def test_decode_many_remembers_like_decode_transaction() -> None:
     assert isinstance(refused, InvalidTransactionType)
     [other_chain] = decode_many([raw], CHAIN_ID + 1)
     assert isinstance(other_chain, InvalidTransactionType) and "invalid chain id" in str(other_chain)
+
+
+@needs_native
+@pytest.mark.parametrize("raw", VALID[:4])
+def test_natively_built_transactions_are_plain_frozen_dataclasses(native: ModuleType, raw: bytes) -> None:
+    """The native decoder sets the fields without calling the classes and leaves the objects out of the
+    cyclic GC (they hold no containers that could close a cycle): they must still be equal, hash alike,
+    stay frozen and copy with `dataclasses.replace`."""
+    import dataclasses
+    import gc
+
+    signed = native.decode_transaction(raw, expected_chain_id=CHAIN_ID)
+    pure = pure_decode_transaction(raw, expected_chain_id=CHAIN_ID)
+    assert signed == pure and hash(signed) == hash(pure) and type(signed.tx) is type(pure.tx)
+    assert repr(signed) == repr(pure)
+    assert not gc.is_tracked(signed) and not gc.is_tracked(signed.tx)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        signed.tx.nonce = 1  # type: ignore[misc]
+    assert dataclasses.replace(signed.tx, nonce=9) == dataclasses.replace(pure.tx, nonce=9)
