@@ -320,9 +320,9 @@ def test_purged_entries_count_for_stopped_as_the_plain_loop_would_hold_them(
     first = _eth(1, 5, 10, gas=21_000)  # ... this one, included first
     fitting = _eth(1, 6, fitting_tip)
     queues = [[waiting[0]], [first, fitting], [waiting[1]]]
+    leaves = genesis_state()
     with purging_every_heap():
         for fill in (native.fill_from_queues, block.pure_fill_from_queues):
-            leaves = genesis_state()
             execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), env)
             included, dropped, got_stopped = fill(execution, queues, 2)
             assert (included, dropped, got_stopped) == ([first, fitting], [], stopped)
