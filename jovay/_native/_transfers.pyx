@@ -351,6 +351,16 @@ cdef inline object _tip(object signed, object base_fee):
     return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
 
 
+cdef object _LOW_64 = (1 << 64) - 1
+
+
+cdef inline object _heap_key(object signed, object base_fee, Py_ssize_t queue, Py_ssize_t pos):
+    """The pure fill's heap entry `(-tip, queue, pos)` as one int that orders the same way
+    (`-tip * 2^64 + queue * 2^32 + pos`; queue and pos < 2^32): an int comparison instead of a
+    tuple's, which with equal tips compared two items per step, and no tuple per entry."""
+    return (-_tip(signed, base_fee) << 64) | (<unsigned long long> queue << 32 | <unsigned long long> pos)
+
+
 cdef Py_ssize_t _purge_min_heap = 64  # smaller pools are passed over one pop at a time
 cdef Py_ssize_t _PURGE_PERIOD = 8  # another purge once the pops since the last reach len(heap) / 8
 
@@ -385,14 +395,19 @@ def fill_from_queues(execution, queues, limit):
     block_gas_limit = env.gas_limit
     cdef bytes coinbase = env.coinbase
     cdef list executed = execution.executed
-    cdef list heap = [(-_tip(queue[0], base_fee), i, 0) for i, queue in enumerate(queues)]
+    if len(queues) >= (<Py_ssize_t> 1 << 32):  # (the heap keys' bound; a pool never comes near it)
+        from jovay.stf import block
+
+        return block.pure_fill_from_queues(execution, queues, limit)
+    cdef Py_ssize_t i
+    cdef list heap = [_heap_key(queue[0], base_fee, i, 0) for i, queue in enumerate(queues)]
     _heapify(heap)
     cdef list included = []
     cdef list dropped = []
     cdef Py_ssize_t max_count = limit
     cdef Py_ssize_t pos
     cdef list queue
-    cdef tuple entry
+    cdef unsigned long long low
     cdef list purged_largest = []  # per purge: the largest heap entry it set aside
     cdef list purged_marks = []  # per purge: how many entries had been popped after the first purge
     cdef list popped = []  # the heap entries popped since the first purge
@@ -402,8 +417,9 @@ def fill_from_queues(execution, queues, limit):
         if purged_largest:
             popped.append(entry)
         pops_since_purge += 1
-        i = entry[1]
-        pos = entry[2]
+        low = entry & _LOW_64
+        i = <Py_ssize_t> (low >> 32)
+        pos = <Py_ssize_t> (low & 0xFFFFFFFF)
         queue = queues[i]
         signed = queue[pos]
         gas_left = block_gas_limit - execution.gas_used
@@ -436,7 +452,7 @@ def fill_from_queues(execution, queues, limit):
             else:
                 included.append(signed)
         if pos + 1 < len(queue):
-            _heappush(heap, (-_tip(queue[pos + 1], base_fee), i, pos + 1))
+            _heappush(heap, _heap_key(queue[pos + 1], base_fee, i, pos + 1))
     if heap or not purged_largest:
         return included, dropped, bool(heap)
     if len(included) < max_count and block_gas_limit - execution.gas_used >= _TX_BASE_GAS:
@@ -449,10 +465,11 @@ cdef tuple _purge(_State state, list heap, list queues, object block_gas_limit, 
     """(the heap without the entries whose next transaction can only wait, re-heapified; the largest
     entry set aside, None when none was)."""
     cdef list kept = []
-    cdef tuple entry
+    cdef unsigned long long low
     largest = None
     for entry in heap:
-        signed = (<list> queues[entry[1]])[entry[2]]
+        low = entry & _LOW_64
+        signed = (<list> queues[<Py_ssize_t> (low >> 32)])[<Py_ssize_t> (low & 0xFFFFFFFF)]
         if _waits(state, block_gas_limit, base_fee, signed, gas_left):
             if largest is None or entry > largest:
                 largest = entry
