@@ -17,7 +17,7 @@ through the general path. `build_receipts` and `combined_bloom` are the twins of
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
-from cpython.object cimport PyObject, PyObject_GenericSetAttr
+from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
 from libc.stdint cimport uint8_t
 from libc.string cimport memset
 import heapq
@@ -105,7 +105,7 @@ cdef void _load():
     _ready = True
 
 
-cdef object _object_new = object.__new__
+cdef tuple _NO_ARGS = ()
 
 
 cdef class _Maker:
@@ -128,13 +128,15 @@ cdef class _Maker:
             and tuple(f.name for f in dataclasses.fields(cls)) == names
             and not hasattr(cls, "__post_init__")
             and "__slots__" in cls.__dict__
+            and cls.__new__ is object.__new__
         )
 
     cdef object make(self, tuple values):
         """cls(*values), every field given."""
         if not self.direct:
             return self.cls(*values)
-        obj = _object_new(self.cls)
+        # object.__new__(cls) through the type's slot (what the call does, without the wrapper)
+        obj = (<PyTypeObject *> self.cls).tp_new(self.cls, <PyObject *> _NO_ARGS, NULL)
         cdef Py_ssize_t i
         for i in range(len(self.names)):
             PyObject_GenericSetAttr(obj, self.names[i], values[i])
@@ -194,6 +196,36 @@ def apply_transfer(state, env, signed_tx, gas_left):
     return _apply(_State(state), env.gas_limit, env.base_fee, env.coinbase, signed_tx, gas_left)
 
 
+cdef dict _asset_keys = {}  # token address -> token_asset_key(token): the few token addresses in use
+
+
+cdef object _asset_key_of(object token):
+    """token_asset_key(token), kept here: a dict lookup instead of the LRU wrapper's call."""
+    cdef PyObject *found = PyDict_GetItem(_asset_keys, token)
+    if found != NULL:
+        return <object> found
+    key = _token_asset_key(token)
+    if len(_asset_keys) >= 4096:
+        _asset_keys.clear()
+    _asset_keys[token] = key
+    return key
+
+
+cdef tuple _coinbase_cache = (None, None)  # (the last coinbase, its account key): one per block
+
+
+cdef object _coinbase_key(object coinbase):
+    """account_key(coinbase) (raising as it does), the last one kept: every transfer of a block pays
+    the same coinbase. One tuple, so that a reader on another thread never pairs two blocks' halves."""
+    global _coinbase_cache
+    cdef tuple cached = _coinbase_cache
+    if cached[0] is coinbase:
+        return cached[1]
+    key = _account_key(coinbase)
+    _coinbase_cache = (coinbase, key)
+    return key
+
+
 cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes coinbase, object signed_tx,
                    object gas_left):
     tx = signed_tx.tx
@@ -245,7 +277,7 @@ cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes 
             or dst == _ZERO_ADDRESS
             or state.get(_allowlist_key(dst)) != 1
             or amount > state.get(src_key)
-            or state.get(_token_asset_key(to))
+            or state.get(_asset_key_of(to))
         ):
             return None
     price = min(max_fee, base_fee + tip_cap)
@@ -266,7 +298,7 @@ cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes 
             return None
     if not (
         _credit(state, sender_key, (gas_limit - gas_used) * price)
-        and _credit(state, _account_key(coinbase), gas_used * (price - base_fee))
+        and _credit(state, _coinbase_key(coinbase), gas_used * (price - base_fee))
     ):
         state.overlay.revert(snapshot)
         return None
