@@ -11,7 +11,7 @@ It reads and writes a `StateOverlay`'s dictionaries and journal directly (the ve
 `fill_from_queues` is the native twin of jovay.stf.block.fill_from_queues: the sequencer's loop that
 picks pooled transactions by tip and runs them, with the fast path inlined; once the block's gas is
 spent, the pooled transactions left that would only wait (NotYetValid) are passed over here, not
-through the general path. `build_receipts` and `combined_bloom` are the twins of jovay.stf.block's
+through the general path, and set aside from the heap in one pass rather than popped one by one. `build_receipts` and `combined_bloom` are the twins of jovay.stf.block's
 `pure_build_receipts` and `pure_combined_bloom`: log blooms hashed in C (keccak.c).
 """
 
