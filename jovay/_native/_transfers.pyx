@@ -11,13 +11,13 @@ It reads and writes a `StateOverlay`'s dictionaries and journal directly (the ve
 `fill_from_queues` is the native twin of jovay.stf.block.fill_from_queues: the sequencer's loop that
 picks pooled transactions by tip and runs them, with the fast path inlined; once the block's gas is
 spent, the pooled transactions left that would only wait (NotYetValid) are passed over here, not
-through the general path. `build_receipts` and `combined_bloom` are the twins of jovay.stf.block's
+through the general path, and set aside from the heap in one pass rather than popped one by one. `build_receipts` and `combined_bloom` are the twins of jovay.stf.block's
 `pure_build_receipts` and `pure_combined_bloom`: log blooms hashed in C (keccak.c).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
-from cpython.object cimport PyObject, PyObject_GenericSetAttr
+from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
 from libc.stdint cimport uint8_t
 from libc.string cimport memset
 import heapq
@@ -105,7 +105,7 @@ cdef void _load():
     _ready = True
 
 
-cdef object _object_new = object.__new__
+cdef tuple _NO_ARGS = ()
 
 
 cdef class _Maker:
@@ -128,13 +128,15 @@ cdef class _Maker:
             and tuple(f.name for f in dataclasses.fields(cls)) == names
             and not hasattr(cls, "__post_init__")
             and "__slots__" in cls.__dict__
+            and cls.__new__ is object.__new__
         )
 
     cdef object make(self, tuple values):
         """cls(*values), every field given."""
         if not self.direct:
             return self.cls(*values)
-        obj = _object_new(self.cls)
+        # object.__new__(cls) through the type's slot (what the call does, without the wrapper)
+        obj = (<PyTypeObject *> self.cls).tp_new(self.cls, <PyObject *> _NO_ARGS, NULL)
         cdef Py_ssize_t i
         for i in range(len(self.names)):
             PyObject_GenericSetAttr(obj, self.names[i], values[i])
@@ -194,6 +196,36 @@ def apply_transfer(state, env, signed_tx, gas_left):
     return _apply(_State(state), env.gas_limit, env.base_fee, env.coinbase, signed_tx, gas_left)
 
 
+cdef dict _asset_keys = {}  # token address -> token_asset_key(token): the few token addresses in use
+
+
+cdef object _asset_key_of(object token):
+    """token_asset_key(token), kept here: a dict lookup instead of the LRU wrapper's call."""
+    cdef PyObject *found = PyDict_GetItem(_asset_keys, token)
+    if found != NULL:
+        return <object> found
+    key = _token_asset_key(token)
+    if len(_asset_keys) >= 4096:
+        _asset_keys.clear()
+    _asset_keys[token] = key
+    return key
+
+
+cdef tuple _coinbase_cache = (None, None)  # (the last coinbase, its account key): one per block
+
+
+cdef object _coinbase_key(object coinbase):
+    """account_key(coinbase) (raising as it does), the last one kept: every transfer of a block pays
+    the same coinbase. One tuple, so that a reader on another thread never pairs two blocks' halves."""
+    global _coinbase_cache
+    cdef tuple cached = _coinbase_cache
+    if cached[0] is coinbase:
+        return cached[1]
+    key = _account_key(coinbase)
+    _coinbase_cache = (coinbase, key)
+    return key
+
+
 cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes coinbase, object signed_tx,
                    object gas_left):
     tx = signed_tx.tx
@@ -245,7 +277,7 @@ cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes 
             or dst == _ZERO_ADDRESS
             or state.get(_allowlist_key(dst)) != 1
             or amount > state.get(src_key)
-            or state.get(_token_asset_key(to))
+            or state.get(_asset_key_of(to))
         ):
             return None
     price = min(max_fee, base_fee + tip_cap)
@@ -256,7 +288,8 @@ cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes 
         state.set(src_key, state.get(src_key) - amount)
         dst_key = _token_balance_key(to, dst)
         state.set(dst_key, state.get(dst_key) + amount)
-        logs.append(_Log.make((to, [_TOPIC, _ZERO_12 + sender, _ZERO_12 + dst], amount.to_bytes(32, "big"))))
+        # the recipient's topic and the data are the calldata's words (its address bytes 4:16 are zero)
+        logs.append(_Log.make((to, [_TOPIC, _ZERO_12 + sender, data[4:36]], data[36:])))
     else:
         value = tx.value
         state.set(sender_key, state.get(sender_key) - value)
@@ -265,7 +298,7 @@ cdef object _apply(_State state, object block_gas_limit, object base_fee, bytes 
             return None
     if not (
         _credit(state, sender_key, (gas_limit - gas_used) * price)
-        and _credit(state, _account_key(coinbase), gas_used * (price - base_fee))
+        and _credit(state, _coinbase_key(coinbase), gas_used * (price - base_fee))
     ):
         state.overlay.revert(snapshot)
         return None
@@ -350,8 +383,37 @@ cdef inline object _tip(object signed, object base_fee):
     return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
 
 
+cdef object _LOW_64 = (1 << 64) - 1
+
+
+cdef inline object _heap_key(object signed, object base_fee, Py_ssize_t queue, Py_ssize_t pos):
+    """The pure fill's heap entry `(-tip, queue, pos)` as one int that orders the same way
+    (`-tip * 2^64 + queue * 2^32 + pos`; queue and pos < 2^32): an int comparison instead of a
+    tuple's, which with equal tips compared two items per step, and no tuple per entry."""
+    return (-_tip(signed, base_fee) << 64) | (<unsigned long long> queue << 32 | <unsigned long long> pos)
+
+
+cdef Py_ssize_t _purge_min_heap = 64  # smaller pools are passed over one pop at a time
+cdef Py_ssize_t _PURGE_PERIOD = 8  # another purge once the pops since the last reach len(heap) / 8
+
+
+def _set_purge_min_heap(Py_ssize_t size):
+    """Tests: the smallest heap `fill_from_queues` purges (so small pools exercise it); the old value."""
+    global _purge_min_heap
+    old, _purge_min_heap = _purge_min_heap, size
+    return old
+
+
 def fill_from_queues(execution, queues, limit):
-    """jovay.stf.block.fill_from_queues (same signature and results), the transfer fast path inlined."""
+    """jovay.stf.block.fill_from_queues (same signature and results), the transfer fast path inlined.
+
+    Once a pooled transaction can only wait (`_waits`), the heap is purged of every entry whose
+    next transaction can only wait too, in one pass, instead of popping each in turn: a full token
+    block leaves most of the pool to the next one, and popping it cost ~2 us per pooled transaction
+    per block. Waiting stays true for the rest of the block (the gas left only shrinks, the base fee
+    and a transaction's static rules do not change, tokens are only ever added), and an entry that
+    waits has no effect (no write, its sender's later transactions not tried), so the block's
+    transactions, drops and order are those of the plain loop; `stopped` is too (`_purged_left`)."""
     if not _ready:
         _load()
     overlay = execution.state
@@ -365,15 +427,31 @@ def fill_from_queues(execution, queues, limit):
     block_gas_limit = env.gas_limit
     cdef bytes coinbase = env.coinbase
     cdef list executed = execution.executed
-    cdef list heap = [(-_tip(queue[0], base_fee), i, 0) for i, queue in enumerate(queues)]
+    if len(queues) >= (<Py_ssize_t> 1 << 32):  # (the heap keys' bound; a pool never comes near it)
+        from jovay.stf import block
+
+        return block.pure_fill_from_queues(execution, queues, limit)
+    cdef Py_ssize_t i
+    cdef list heap = [_heap_key(queue[0], base_fee, i, 0) for i, queue in enumerate(queues)]
     _heapify(heap)
     cdef list included = []
     cdef list dropped = []
     cdef Py_ssize_t max_count = limit
     cdef Py_ssize_t pos
     cdef list queue
+    cdef unsigned long long low
+    cdef list purged_largest = []  # per purge: the largest heap entry it set aside
+    cdef list purged_marks = []  # per purge: how many entries had been popped after the first purge
+    cdef list popped = []  # the heap entries popped since the first purge
+    cdef Py_ssize_t pops_since_purge = 0
     while heap and len(included) < max_count and block_gas_limit - execution.gas_used >= _TX_BASE_GAS:
-        _, i, pos = _heappop(heap)
+        entry = _heappop(heap)
+        if purged_largest:
+            popped.append(entry)
+        pops_since_purge += 1
+        low = entry & _LOW_64
+        i = <Py_ssize_t> (low >> 32)
+        pos = <Py_ssize_t> (low & 0xFFFFFFFF)
         queue = queues[i]
         signed = queue[pos]
         gas_left = block_gas_limit - execution.gas_used
@@ -384,7 +462,16 @@ def fill_from_queues(execution, queues, limit):
             executed.append(_ExecutedTx.make((signed.raw, signed.hash, signed.sender, signed, outcome)))
             included.append(signed)
         elif _waits(state, block_gas_limit, base_fee, signed, gas_left):
-            continue  # NotYetValid, as below, decided without the general path's call and exception
+            # NotYetValid, as below, decided without the general path's call and exception
+            if len(heap) >= _purge_min_heap and (
+                not purged_largest or pops_since_purge * _PURGE_PERIOD >= len(heap)
+            ):
+                heap, largest = _purge(state, heap, queues, block_gas_limit, base_fee, gas_left)
+                pops_since_purge = 0
+                if largest is not None:
+                    purged_largest.append(largest)
+                    purged_marks.append(len(popped))
+            continue
         else:
             try:
                 execution.add_transaction(signed)
@@ -397,8 +484,50 @@ def fill_from_queues(execution, queues, limit):
             else:
                 included.append(signed)
         if pos + 1 < len(queue):
-            _heappush(heap, (-_tip(queue[pos + 1], base_fee), i, pos + 1))
-    return included, dropped, bool(heap)
+            _heappush(heap, _heap_key(queue[pos + 1], base_fee, i, pos + 1))
+    if heap or not purged_largest:
+        return included, dropped, bool(heap)
+    if len(included) < max_count and block_gas_limit - execution.gas_used >= _TX_BASE_GAS:
+        return included, dropped, False  # the plain loop would pop the set-aside entries (all wait)
+    return included, dropped, _purged_left(purged_largest, purged_marks, popped)
+
+
+cdef tuple _purge(_State state, list heap, list queues, object block_gas_limit, object base_fee,
+                  object gas_left):
+    """(the heap without the entries whose next transaction can only wait, re-heapified; the largest
+    entry set aside, None when none was)."""
+    cdef list kept = []
+    cdef unsigned long long low
+    largest = None
+    for entry in heap:
+        low = entry & _LOW_64
+        signed = (<list> queues[<Py_ssize_t> (low >> 32)])[<Py_ssize_t> (low & 0xFFFFFFFF)]
+        if _waits(state, block_gas_limit, base_fee, signed, gas_left):
+            if largest is None or entry > largest:
+                largest = entry
+        else:
+            kept.append(entry)
+    if largest is None:
+        return heap, None
+    _heapify(kept)
+    return kept, largest
+
+
+cdef bint _purged_left(list purged_largest, list purged_marks, list popped) except -1:
+    """Whether the plain loop, stopped by a limit, would still hold an entry a purge set aside. The
+    loop pops an entry once it is the smallest left, so an entry set aside is gone by the time the
+    loop stops if and only if an entry larger than it was popped after its purge."""
+    largest_after = None
+    cdef Py_ssize_t k = len(popped)
+    cdef Py_ssize_t b
+    for b in range(len(purged_largest) - 1, -1, -1):
+        while k > <Py_ssize_t> purged_marks[b]:
+            k -= 1
+            if largest_after is None or popped[k] > largest_after:
+                largest_after = popped[k]
+        if largest_after is None or purged_largest[b] > largest_after:
+            return True
+    return False
 
 
 cdef dict _bloom_bits = {}  # value -> its three bloom bit numbers, 11 bits each

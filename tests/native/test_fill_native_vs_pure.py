@@ -10,6 +10,8 @@ in C) are the pure ones."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from jovay.codec.blocks import EMPTY_BLOOM, Log, Receipt, logs_bloom
 from jovay.codec.transactions import DynamicFeeTx, SignedTx
 from jovay.errors import NonceTooLow
 from jovay.params import MIN_BASE_FEE
+from jovay.state.keys import account_key, allowlist_key, pack_account, token_balance_key
 from jovay.state.overlay import StateOverlay
 from jovay.stf import block
 from jovay.stf.block import BlockExecution, ExecutedTx
@@ -262,3 +265,112 @@ def test_native_built_objects_are_the_dataclasses_themselves() -> None:
     native.fill_from_queues(execution, [[eth]], 10)
     plain = execution.executed[-1].outcome
     assert plain == TxOutcome(1, 21_000, plain.effective_gas_price) and plain.logs is not outcome.logs
+
+
+@contextmanager
+def purging_every_heap() -> Iterator[None]:
+    """The native fill purges waiting entries from a heap of any size (64 entries at least otherwise),
+    so that the few senders of a hypothesis pool go through the purge and its `stopped` bookkeeping."""
+    assert native is not None
+    old = native._set_purge_min_heap(1)
+    try:
+        yield
+    finally:
+        native._set_purge_min_heap(old)
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(queues=pools(), limit=st.sampled_from([1, 2, 3, 1_000]), full=st.booleans())
+def test_native_fill_with_purges_equals_pure_fill(
+    queues: list[list[SignedTx]], limit: int, full: bool
+) -> None:
+    """Every wait purges the heap of the entries that can only wait: the same transactions, drops,
+    order, writes and `stopped` as popping each in turn (the pure twin), in roomy and in full blocks."""
+    assert native is not None
+    env = FULL_ENV if full else ENV
+    with purging_every_heap():
+        assert fill_report(native.fill_from_queues, queues, limit, env) == fill_report(
+            block.pure_fill_from_queues, queues, limit, env
+        )
+
+
+def _eth(sender: int, nonce: int, tip: int, gas: int = 21_000, max_fee: int = 2 * MIN_BASE_FEE) -> SignedTx:
+    tx = DynamicFeeTx(1, nonce, tip, max_fee, gas, USERS[1], 1, b"")
+    return SignedTx(tx, USERS[sender], b"", b"")
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("fitting_tip", "stopped"),
+    [
+        (1, False),  # popped after every set-aside entry: the plain loop drained the heap
+        (8, True),  # popped before the set-aside tip-7 entry: the plain loop stops holding it
+    ],
+)
+def test_purged_entries_count_for_stopped_as_the_plain_loop_would_hold_them(
+    fitting_tip: int, stopped: bool
+) -> None:
+    """A count limit of 2: a plain transfer is included, then two entries wait for gas (the first wait
+    purges the other), and the sender's next transfer, which fits, hits the limit. Whether the plain
+    loop would still hold the purged entry then depends on the tips: `stopped` says so in both."""
+    assert native is not None
+    env = dataclasses.replace(ENV, gas_limit=60_000)
+    waiting = [_eth(0, 0, 9, gas=50_000), _eth(2, 1, 7, gas=50_000)]  # 50,000 > the 39,000 left after
+    first = _eth(1, 5, 10, gas=21_000)  # ... this one, included first
+    fitting = _eth(1, 6, fitting_tip)
+    queues = [[waiting[0]], [first, fitting], [waiting[1]]]
+    leaves = genesis_state()
+    with purging_every_heap():
+        for fill in (native.fill_from_queues, block.pure_fill_from_queues):
+            execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), env)
+            included, dropped, got_stopped = fill(execution, queues, 2)
+            assert (included, dropped, got_stopped) == ([first, fitting], [], stopped)
+
+
+def _many_holders(count: int) -> tuple[list[bytes], dict[int, int]]:
+    """`count` funded, allowlisted holders of TOKEN, as leaves."""
+    holders = [(0x1000 + i).to_bytes(20, "big") for i in range(count)]
+    leaves = genesis_state()
+    for holder in holders:
+        leaves[account_key(holder)] = pack_account(0, 10**21)
+        leaves[allowlist_key(holder)] = 1
+        leaves[token_balance_key(TOKEN, holder)] = 1_000
+    return holders, leaves
+
+
+@needs_native
+@pytest.mark.parametrize("limit", [40, 1_000])
+def test_a_full_token_block_over_a_large_pool_equals_the_pure_fill(limit: int) -> None:
+    """The benchmark's shape at the default purge size: 300 holders each send a token transfer (some
+    with a low fee, some sending a plain transfer after it), the block has room for 50 token
+    transfers; the rest of the pool waits, purged natively, with the pure twin's results."""
+    assert native is not None
+    holders, leaves = _many_holders(300)
+    env = dataclasses.replace(ENV, gas_limit=50 * 51_600)
+    queues = []
+    for i, holder in enumerate(holders):
+        max_fee = MIN_BASE_FEE - 1 if i % 37 == 0 else 2 * MIN_BASE_FEE
+        data = transfer_data(holders[(i + 1) % len(holders)], 1)
+        token = DynamicFeeTx(1, 0, 1 + i % 7, max_fee, 80_000, TOKEN, 0, data)
+        queue = [SignedTx(token, holder, b"", b"")]
+        if i % 5 == 0:
+            eth = DynamicFeeTx(1, 1, 3, 2 * MIN_BASE_FEE, 21_000, USERS[1], 1, b"")
+            queue.append(SignedTx(eth, holder, b"", b""))
+        queues.append(queue)
+    reports = []
+    for fill in (native.fill_from_queues, block.pure_fill_from_queues):
+        execution = BlockExecution(StateOverlay(lambda key: leaves.get(key, 0)), env)
+        included, dropped, stopped = fill(execution, queues, limit)
+        reports.append(
+            (
+                [id(s) for s in included],
+                [(id(s), str(e)) for s, e in dropped],
+                stopped,
+                [outcome_fields(item.outcome) for item in execution.executed],
+                list(execution.state.writes().items()),
+            )
+        )
+    assert reports[0] == reports[1]
+    included, dropped = reports[0][0], reports[0][1]
+    assert len(included) >= 40 and len(included) + len(dropped) < 300  # filled up; most of the pool waits
