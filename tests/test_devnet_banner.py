@@ -40,3 +40,16 @@ def test_banner_lists_l1_contracts_and_every_l2_system_contract(capsys: pytest.C
         ("feeVault", params.FEE_VAULT),
     ]:
         assert f"{name}:" in out and Web3.to_checksum_address(address) in out
+
+
+def test_devnet_services_run_with_malloc_arenas_capped() -> None:
+    from jovay.devnet import MALLOC_ARENAS, service_env
+
+    env = service_env({"PATH": "/usr/bin"})
+    assert env == {"PATH": "/usr/bin", "MALLOC_ARENA_MAX": MALLOC_ARENAS}
+
+
+def test_devnet_services_keep_a_malloc_arena_max_the_caller_chose() -> None:
+    from jovay.devnet import service_env
+
+    assert service_env({"MALLOC_ARENA_MAX": "8"})["MALLOC_ARENA_MAX"] == "8"

@@ -5,16 +5,26 @@ Runs last among the end-to-end modules (file order) because it restarts the shar
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 from web3 import Web3
 
-from jovay.devnet import Devnet
+from jovay.devnet import MALLOC_ARENAS, Devnet
 from tests.e2e.l2 import send
 
 pytestmark = pytest.mark.e2e
+
+
+def test_devnet_services_run_with_capped_malloc_arenas(devnet_processes: Devnet) -> None:
+    """Each spawned service (node, batcher, proposer...) has MALLOC_ARENA_MAX in its environment."""
+    for name, process in devnet_processes.processes.items():
+        environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
+        expected = os.environ.get("MALLOC_ARENA_MAX", MALLOC_ARENAS).encode()
+        assert b"MALLOC_ARENA_MAX=" + expected in environ, name
 
 
 def test_node_survives_kill_9(devnet_processes: Devnet, devnet: dict) -> None:

@@ -302,7 +302,6 @@ def test_lmdb_node_store_same_pending_and_stale(
     assert results[0] == results[1]
 
 
-
 class PureWalkTree(SparseMerkleTree):
     """The tree with the Python walk, which calls the store's `get` and `put` for every node."""
 
