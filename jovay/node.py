@@ -27,6 +27,7 @@ from jovay.l1.derivation import Deriver
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
 from jovay.l1.watcher import L1Watcher
+from jovay.memory import prepare_process_memory
 from jovay.rpc.api import connect_events, rpc_methods
 from jovay.rpc.events import EventHub
 from jovay.rpc.server import create_app
@@ -62,6 +63,7 @@ def load_deployment(path: Path) -> L1Deployment:
 
 def run_node(config: NodeConfig) -> None:
     """Serve JSON-RPC over a chain that is either sequenced here or derived from L1."""
+    prepare_process_memory()  # malloc arenas capped before any thread starts
     apply_gc_policy()  # before any work: full collections would otherwise cost ~30 us CPU per tx
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
@@ -119,6 +121,7 @@ def check_faulty_allowed(w3: Web3, devnet: bool) -> None:
 
 def run_batcher(config: BatcherRoleConfig) -> None:
     """Commit batches; with a genesis file, also propose each batch's output and defend it."""
+    prepare_process_memory()  # malloc arenas capped before any thread starts
     apply_gc_policy()  # the proposer's replay holds every unfinalized batch's items and tree nodes
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
@@ -167,6 +170,7 @@ class ChallengerRoleConfig:
 
 def run_challenger(config: ChallengerRoleConfig) -> None:
     """Watch outputs, dispute wrong ones and play the games to the end (prover/fault/challenger.py)."""
+    prepare_process_memory()  # malloc arenas capped before any thread starts
     apply_gc_policy()  # as the proposer: full collections would walk the replay's items and tree nodes
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
