@@ -8,9 +8,10 @@ them for itself at start (before it starts threads), so `jovay node` run directl
 docker-compose gets the same as the devnet, which also sets MALLOC_ARENA_MAX for its services.
 
 `install_tracemalloc_dumps`: with JOVAY_TRACEMALLOC=DIR set, a role traces Python allocations from
-start and, on every SIGUSR1, writes DIR/tracemalloc-N.txt: the process's anonymous RSS, the traced
+start and, on every SIGUSR1, writes DIR/tracemalloc-PID-N.txt: the process's anonymous RSS, the traced
 total, and the allocation sites that grew most since the previous dump (by line, then with their
-tracebacks). Off by default: tracing costs CPU on every allocation. Use:
+tracebacks when JOVAY_TRACEMALLOC_FRAMES asks for more than one frame: slow). Off by default: tracing
+costs CPU and memory on every allocation, and a dump holds the process for seconds. Use:
     JOVAY_TRACEMALLOC=/tmp/trace jovay node ...;  kill -USR1 <pid>  (twice, minutes apart)
 """
 
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 MALLOC_ARENAS = 2
 M_ARENA_MAX = -8  # glibc malloc.h
 TRACEMALLOC_ENV = "JOVAY_TRACEMALLOC"
-TRACE_FRAMES = 8  # frames kept per allocation: enough to see who called a generic helper
+FRAMES_ENV = "JOVAY_TRACEMALLOC_FRAMES"
+TRACE_FRAMES = 1  # frames kept per allocation by default: cheap; more shows who called a generic helper
 TOP_SITES = 25
 
 
@@ -83,7 +85,7 @@ class TracemallocDumps:
         with self._lock:
             current = self._snapshot()
             self.count += 1
-            path = self.directory / f"tracemalloc-{self.count}.txt"
+            path = self.directory / f"tracemalloc-{os.getpid()}-{self.count}.txt"
             traced, peak = tracemalloc.get_traced_memory()
             lines = [
                 f"anonymous RSS {anonymous_rss() / 2**20:.1f} MiB; "
@@ -91,10 +93,11 @@ class TracemallocDumps:
             ]
             lines.append(f"\n# top {TOP_SITES} sites by growth since the previous dump (by line)")
             lines += [str(stat) for stat in current.compare_to(self._previous, "lineno")[:TOP_SITES]]
-            lines.append(f"\n# top {TOP_SITES // 2} by growth, with their tracebacks")
-            for stat in current.compare_to(self._previous, "traceback")[: TOP_SITES // 2]:
-                lines.append(str(stat))
-                lines += ["    " + line for line in stat.traceback.format()]
+            if tracemalloc.get_traceback_limit() > 1:  # (grouping by traceback is slow: only when asked)
+                lines.append(f"\n# top {TOP_SITES // 2} by growth, with their tracebacks")
+                for stat in current.compare_to(self._previous, "traceback")[: TOP_SITES // 2]:
+                    lines.append(str(stat))
+                    lines += ["    " + line for line in stat.traceback.format()]
             path.write_text("\n".join(lines) + "\n")
             self._previous = current
             return path
@@ -118,7 +121,7 @@ def install_tracemalloc_dumps(environ: Mapping[str, str] = os.environ) -> Tracem
     directory = environ.get(TRACEMALLOC_ENV)
     if not directory:
         return None
-    dumps = TracemallocDumps(Path(directory))
+    dumps = TracemallocDumps(Path(directory), int(environ.get(FRAMES_ENV, TRACE_FRAMES)))
 
     def on_signal(*_: object) -> None:
         threading.Thread(target=_dump_logged, args=(dumps,), name="tracemalloc-dump", daemon=True).start()

@@ -35,6 +35,7 @@ from jovay.sequencer.gc_policy import apply_gc_policy
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import DEFAULT_MAX_HISTORY_NODES, DEFAULT_RETENTION_BLOCKS, Chain, StateRetention
+from jovay.vitals import SealVitals
 from prover.fault.challenger import Challenger
 from prover.fault.execution import ItemRules
 from prover.fault.faulty import DEVNET_L1_CHAIN_ID, FaultyMode
@@ -82,6 +83,8 @@ def run_node(config: NodeConfig) -> None:
         sequencer_config = SequencerConfig(block_time_s=config.block_time_ms / 1000)
         sequencer = Sequencer(chain, sequencer_config, deposits=watcher.deposits)
     connect_events(chain, sequencer, hub)
+    if sequencer is not None:
+        chain.listeners.append(SealVitals())  # a log line every 30 s: cadence, CPU per tx, memory
     app = create_app(rpc_methods(chain, sequencer, watcher, hub), hub)
     for part in (watcher, sequencer, deriver):
         if part is not None:

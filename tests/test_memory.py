@@ -120,7 +120,7 @@ def test_dump_names_the_site_that_grew(tmp_path: Path) -> None:
         held += grow(10)
         second = dumps.dump().read_text()  # growth since the previous dump only
         assert "(+20001)" not in second
-        assert (tmp_path / "tracemalloc-2.txt").exists() and len(held) == 20_010
+        assert (tmp_path / f"tracemalloc-{os.getpid()}-2.txt").exists() and len(held) == 20_010
     finally:
         if not was_tracing:
             tracemalloc.stop()
@@ -138,10 +138,10 @@ def test_sigusr1_writes_a_dump(tmp_path: Path) -> None:
         assert dumps is not None and tracemalloc.is_tracing()
         os.kill(os.getpid(), signal.SIGUSR1)
         deadline = time.monotonic() + 30
-        while not (tmp_path / "tracemalloc-1.txt").exists() and time.monotonic() < deadline:
+        while not (tmp_path / f"tracemalloc-{os.getpid()}-1.txt").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.2)
-        assert "anonymous RSS" in (tmp_path / "tracemalloc-1.txt").read_text()
+        assert "anonymous RSS" in (tmp_path / f"tracemalloc-{os.getpid()}-1.txt").read_text()
     finally:
         signal.signal(signal.SIGUSR1, previous)
         if not was_tracing:
