@@ -11,7 +11,8 @@ docker-compose gets the same as the devnet, which also sets MALLOC_ARENA_MAX for
 start and, on every SIGUSR1, writes DIR/tracemalloc-PID-N.txt: the process's anonymous RSS, the traced
 total, and the allocation sites that grew most since the previous dump (by line, then with their
 tracebacks when JOVAY_TRACEMALLOC_FRAMES asks for more than one frame: slow). Off by default: tracing
-costs CPU and memory on every allocation, and a dump holds the process for seconds. Use:
+costs CPU and memory on every allocation, and a dump holds the GIL for seconds (a minute with the
+node at full load: millions of live objects). Use:
     JOVAY_TRACEMALLOC=/tmp/trace jovay node ...;  kill -USR1 <pid>  (twice, minutes apart)
 """
 
