@@ -24,8 +24,9 @@ import logging
 import os
 import signal
 import threading
+import time
 import tracemalloc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ TRACEMALLOC_ENV = "JOVAY_TRACEMALLOC"
 FRAMES_ENV = "JOVAY_TRACEMALLOC_FRAMES"
 TRACE_FRAMES = 1  # frames kept per allocation by default: cheap; more shows who called a generic helper
 TOP_SITES = 25
+TRIM_EVERY_S = 30.0
 
 
 def cap_malloc_arenas(environ: Mapping[str, str] = os.environ, arenas: int = MALLOC_ARENAS) -> bool:
@@ -51,6 +53,38 @@ def cap_malloc_arenas(environ: Mapping[str, str] = os.environ, arenas: int = MAL
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_ARENA_MAX, arenas))
+
+
+def release_free_heap() -> bool:
+    """Give the pages of free heap memory back to the OS (glibc `malloc_trim(0)`: the arenas' whole free
+    pages, not only the top of the heap). True when some were released; False off glibc."""
+    malloc_trim = glibc_function("malloc_trim")
+    if malloc_trim is None:
+        return False
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim.restype = ctypes.c_int
+    return bool(malloc_trim(0))
+
+
+class HeapTrim:
+    """Chain listener that releases free heap pages every `every_s` seconds of sealing.
+
+    Blocks vary in size, and a large one leaves its freed memory spread over the heap, where glibc
+    keeps it (only the top of the heap is returned by itself): in the soak the node's free heap grew
+    4 -> 15 MiB as blocks grew. A trim every 30 s costs a few milliseconds."""
+
+    def __init__(self, every_s: float = TRIM_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self.last = clock()
+        self.trims = 0
+
+    def __call__(self, *_: object) -> None:
+        now = self.clock()
+        if now - self.last >= self.every_s:
+            self.last = now
+            release_free_heap()
+            self.trims += 1
 
 
 def glibc_function(name: str) -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]

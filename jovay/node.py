@@ -27,7 +27,7 @@ from jovay.l1.derivation import Deriver
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
 from jovay.l1.watcher import L1Watcher
-from jovay.memory import prepare_process_memory
+from jovay.memory import HeapTrim, prepare_process_memory
 from jovay.rpc.api import connect_events, rpc_methods
 from jovay.rpc.events import EventHub
 from jovay.rpc.server import create_app
@@ -83,6 +83,7 @@ def run_node(config: NodeConfig) -> None:
         sequencer_config = SequencerConfig(block_time_s=config.block_time_ms / 1000)
         sequencer = Sequencer(chain, sequencer_config, deposits=watcher.deposits)
     connect_events(chain, sequencer, hub)
+    chain.listeners.append(HeapTrim())  # free heap pages back to the OS every 30 s
     if sequencer is not None:
         chain.listeners.append(SealVitals())  # a log line every 30 s: cadence, CPU per tx, memory
     app = create_app(rpc_methods(chain, sequencer, watcher, hub), hub)
