@@ -5,14 +5,16 @@ It listens to sealed blocks on the thread that seals them (a chain listener), so
 deltas between two blocks are that thread's CPU for one cycle (fill + seal). A node that falls behind
 its cadence shows it here: the interval passes the block time while blocks grow, and the CPU per
 transaction tells whether sealing got dearer (the store) or the thread got less of the CPU (other
-threads, other processes). The memory part splits glibc malloc's heap into bytes in use and free bytes
-it holds: a leak grows the first; fragmentation (freed memory the allocator cannot return) the second.
+threads, other processes). The memory part counts the interpreter's live allocations (Python objects,
+mostly: `sys.getallocatedblocks`) and splits glibc malloc's heap into bytes in use and free bytes it
+holds: a leak grows the first two; fragmentation (freed memory the allocator keeps) the last.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +97,8 @@ def vitals_line(head: int, window: Window, now: float, cpu: float) -> str:
     """One line of vitals for the blocks sealed in `window`, up to `head`."""
     wall = now - window.started
     per_tx = 1e6 * (cpu - window.cpu) / window.txs if window.txs else 0.0
-    memory = f"anon RSS {anonymous_rss() / 2**20:.0f} MiB"
+    python_blocks = sys.getallocatedblocks() / 1e6
+    memory = f"anon RSS {anonymous_rss() / 2**20:.0f} MiB, {python_blocks:.2f} M Python blocks"
     use = malloc_use()
     if use is not None:
         memory += f", malloc in use {use.in_use / 2**20:.0f} MiB, free {use.free / 2**20:.0f} MiB"

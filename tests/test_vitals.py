@@ -29,7 +29,7 @@ def test_logs_cadence_and_cpu_per_tx_once_per_window() -> None:
     assert "head 61, 60 blocks in 30.0 s (500 ms apart)" in line
     assert "2067 tx/s" in line and "1033 txs/block (max 3000)" in line
     assert re.search(r"sealing thread 0\.20 cores, 97 us CPU/tx", line), line
-    assert "anon RSS" in line
+    assert "anon RSS" in line and "M Python blocks" in line
     seal(vitals, 62, 10)  # a new window: nothing until 30 s more
     assert len(lines) == 1
 
