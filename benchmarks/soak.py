@@ -105,6 +105,13 @@ def cpu_seconds_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def node_vitals(log_path: Path) -> list[str]:
+    """The node's periodic vitals lines (jovay/vitals.py: cadence, sealing CPU per tx, malloc in use
+    and free) from its log, which goes away with the devnet's directory."""
+    with open(log_path, errors="replace") as lines:
+        return [line.strip() for line in lines if "vitals:" in line]
+
+
 def accepted_runs(stream: TransferStream, log: SendLog) -> tuple[list[int], int]:
     """Per sender, the nonces the chain must reach: the sender's transactions sent, up to its first
     refused one. Also how many accepted transactions follow a refused one of their sender (they wait
@@ -252,6 +259,7 @@ def main() -> None:
                 time.sleep(1)
             samples.append(sample(rpc, node_pid, addresses, go))
             cpu_after = devnet_cpu(devnet)
+            vitals = node_vitals(config.data_dir / "node.log")
             rpc.close()
         finally:
             devnet.stop()
@@ -286,6 +294,7 @@ def main() -> None:
         "private_start_bytes": samples[0].private,
         "private_end_bytes": samples[-1].private,
         "private_slope_mib_per_min": slope_mib_per_min(samples, "private"),
+        "node_vitals": vitals,
         "samples": [asdict(s) for s in samples],
     }
     print(
@@ -312,6 +321,7 @@ def main() -> None:
         "cores used per devnet process: "
         + ", ".join(f"{k} {v:.2f}" for k, v in result["cores_by_process"].items())
     )
+    print("node vitals (every 30 s):\n  " + "\n  ".join(vitals))
     failures = verdict(result)
     result["passed"] = not failures
     result["failures"] = failures

@@ -27,6 +27,7 @@ from jovay.l1.derivation import Deriver
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
 from jovay.l1.watcher import L1Watcher
+from jovay.memory import HeapTrim, prepare_process_memory
 from jovay.rpc.api import connect_events, rpc_methods
 from jovay.rpc.events import EventHub
 from jovay.rpc.server import create_app
@@ -34,6 +35,7 @@ from jovay.sequencer.gc_policy import apply_gc_policy
 from jovay.sequencer.sequencer import Sequencer, SequencerConfig
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import DEFAULT_MAX_HISTORY_NODES, DEFAULT_RETENTION_BLOCKS, Chain, StateRetention
+from jovay.vitals import SealVitals
 from prover.fault.challenger import Challenger
 from prover.fault.execution import ItemRules
 from prover.fault.faulty import DEVNET_L1_CHAIN_ID, FaultyMode
@@ -62,6 +64,7 @@ def load_deployment(path: Path) -> L1Deployment:
 
 def run_node(config: NodeConfig) -> None:
     """Serve JSON-RPC over a chain that is either sequenced here or derived from L1."""
+    prepare_process_memory()  # malloc arenas capped before any thread starts
     apply_gc_policy()  # before any work: full collections would otherwise cost ~30 us CPU per tx
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
@@ -80,6 +83,9 @@ def run_node(config: NodeConfig) -> None:
         sequencer_config = SequencerConfig(block_time_s=config.block_time_ms / 1000)
         sequencer = Sequencer(chain, sequencer_config, deposits=watcher.deposits)
     connect_events(chain, sequencer, hub)
+    chain.listeners.append(HeapTrim())  # free heap pages back to the OS every 30 s
+    if sequencer is not None:
+        chain.listeners.append(SealVitals())  # a log line every 30 s: cadence, CPU per tx, memory
     app = create_app(rpc_methods(chain, sequencer, watcher, hub), hub)
     for part in (watcher, sequencer, deriver):
         if part is not None:
@@ -119,6 +125,7 @@ def check_faulty_allowed(w3: Web3, devnet: bool) -> None:
 
 def run_batcher(config: BatcherRoleConfig) -> None:
     """Commit batches; with a genesis file, also propose each batch's output and defend it."""
+    prepare_process_memory()  # malloc arenas capped before any thread starts
     apply_gc_policy()  # the proposer's replay holds every unfinalized batch's items and tree nodes
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)
@@ -167,6 +174,7 @@ class ChallengerRoleConfig:
 
 def run_challenger(config: ChallengerRoleConfig) -> None:
     """Watch outputs, dispute wrong ones and play the games to the end (prover/fault/challenger.py)."""
+    prepare_process_memory()  # malloc arenas capped before any thread starts
     apply_gc_policy()  # as the proposer: full collections would walk the replay's items and tree nodes
     w3 = connect_l1(config.l1_rpc)
     deployment = load_deployment(config.l1_contracts_path)

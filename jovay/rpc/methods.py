@@ -30,7 +30,15 @@ from jovay.storage.chain import Chain, StoredReceipt
 
 MAX_FEE_HISTORY_BLOCKS = 1024
 BLOCK_CACHE_ENTRIES = 128
-BLOCK_CACHE_BYTES = 16 * 2**20  # of stored block RLP; decoded, a block takes a few times its stored size
+BLOCK_CACHE_BYTES = 16 * 2**20  # of memory, as `LoadedBlock.footprint` estimates it
+# Python memory per transaction of a cached block, beyond its stored bytes (measured with tracemalloc on
+# blocks of ETH transfers, tests/rpc/test_block_cache.py holds the estimate above the measurement): the
+# raw transaction's bytes object and list slot, and its hash (114 B); decoded, a transaction (640 B) and
+# a receipt (580 B, plus each log's address, topics and data objects).
+LOADED_TX_BYTES = 128
+DECODED_TX_BYTES = 700
+DECODED_RECEIPT_BYTES = 640
+DECODED_LOG_BYTES = 400
 
 
 class HeadTracker(Protocol):
@@ -62,6 +70,21 @@ class LoadedBlock:
     def receipts(self) -> list[StoredReceipt]:
         return self.read_receipts()
 
+    def footprint(self) -> int:
+        """Estimated bytes of memory this block takes now: its stored bytes and per-transaction objects,
+        more once its transactions or receipts are decoded (`txs`, `receipts`, on first use)."""
+        count = len(self.raw_txs)
+        total = self.size + count * LOADED_TX_BYTES
+        if "txs" in self.__dict__:
+            total += count * DECODED_TX_BYTES
+        if "receipts" in self.__dict__:
+            total += count * DECODED_RECEIPT_BYTES + self._log_count * DECODED_LOG_BYTES
+        return total
+
+    @functools.cached_property
+    def _log_count(self) -> int:
+        return sum(len(stored.receipt.logs) for stored in self.receipts)
+
     def receipt_json(self, index: int, first_log_index: int) -> dict[str, Any]:
         """Receipt `index` as RPC serves it; `first_log_index` counts the logs of earlier receipts."""
         return format_receipt(
@@ -76,10 +99,13 @@ class LoadedBlock:
 
 
 class BlockCache:
-    """Recently served blocks, least recently used out first, bounded by count AND by their stored size:
-    a count alone lets memory follow block size (128 blocks of 10,000 transfers are ~300 MB decoded, and
-    every poll of "latest" on a busy chain caches another one). Thread-safe (RPC handlers run on threads);
-    a block is loaded outside the lock, so two threads may load the same one once each."""
+    """Recently served blocks, least recently used out first, bounded by count AND by the memory they
+    take (`LoadedBlock.footprint`): a count alone lets memory follow block size (128 blocks of 10,000
+    transfers are ~300 MB decoded, and every poll of "latest" on a busy chain caches another one), and
+    their stored size alone undercounts it (loaded, a block takes twice its stored size; with its
+    transactions and receipts decoded, about twelve times). A block decoded after it was cached weighs
+    more from the next insertion on, which evicts down to the bound again. Thread-safe (RPC handlers
+    run on threads); a block is loaded outside the lock, so two threads may load the same one once each."""
 
     def __init__(
         self,
@@ -91,7 +117,7 @@ class BlockCache:
         self._entries: OrderedDict[tuple[int, bytes], LoadedBlock] = OrderedDict()
         self._max_entries = max_entries
         self._max_bytes = max_bytes
-        self.bytes = 0  # stored size of the cached blocks
+        self.bytes = 0  # estimated memory of the cached blocks, as of the last insertion
         self._lock = threading.Lock()
 
     def get(self, number: int, head_hash: bytes) -> LoadedBlock | None:
@@ -102,18 +128,25 @@ class BlockCache:
                 self._entries.move_to_end(key)
                 return found
         block = self._load(number, head_hash)
-        if block is not None and block.size <= self._max_bytes:
+        if block is not None and block.footprint() <= self._max_bytes:
             with self._lock:
                 if key not in self._entries:
                     self._entries[key] = block
-                    self.bytes += block.size
                     self._evict()
         return block
 
     def _evict(self) -> None:
-        while len(self._entries) > self._max_entries or self.bytes > self._max_bytes:
-            _, old = self._entries.popitem(last=False)
-            self.bytes -= old.size
+        """Drop the least recently used blocks until both bounds hold (the caller holds the lock)."""
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        sizes = [block.footprint() for block in self._entries.values()]
+        total = sum(sizes)
+        dropped = 0
+        while total > self._max_bytes:
+            self._entries.popitem(last=False)
+            total -= sizes[dropped]
+            dropped += 1
+        self.bytes = total
 
     def __len__(self) -> int:
         return len(self._entries)
