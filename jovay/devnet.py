@@ -29,6 +29,7 @@ from jovay.l1.anvil import Anvil
 from jovay.l1.contracts import FaultProofParams, deploy
 from jovay.l1.solc import compile_contracts
 from jovay.l1.txmanager import L1TxManager
+from jovay.memory import MALLOC_ARENAS
 from jovay.params import DEFAULT_L1_CHAIN_ID, DEFAULT_L2_CHAIN_ID
 from jovay.stf.genesis import Genesis
 from jovay.storage.chain import Chain
@@ -282,18 +283,12 @@ def _rpc(url: str, method: str, params: list[object]) -> object:
     return body.get("result")
 
 
-MALLOC_ARENAS = "2"
-"""glibc malloc arenas per devnet service. By default glibc gives each thread that allocates its own
-arena (up to 8 per core); the node's RPC worker and decode threads then spread freed memory over many
-arenas that are never given back. In the 10-minute soak at 5,000 tx/s (benchmarks/soak.py) the node's
-anonymous memory grew +10.6 MiB/min over the second half with the default and +1.1 MiB/min with 2."""
-
-
 def service_env(base: Mapping[str, str]) -> dict[str, str]:
     """The environment a devnet service runs in: the caller's, with glibc's malloc arenas capped at
-    MALLOC_ARENAS unless the caller chose a MALLOC_ARENA_MAX itself."""
+    MALLOC_ARENAS (jovay/memory.py says why) unless the caller chose a MALLOC_ARENA_MAX itself. The
+    Python roles also cap them for themselves at start; the variable covers them from the first thread."""
     env = dict(base)
-    env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+    env.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
     return env
 
 

@@ -43,10 +43,11 @@ def test_banner_lists_l1_contracts_and_every_l2_system_contract(capsys: pytest.C
 
 
 def test_devnet_services_run_with_malloc_arenas_capped() -> None:
-    from jovay.devnet import MALLOC_ARENAS, service_env
+    from jovay.devnet import service_env
+    from jovay.memory import MALLOC_ARENAS
 
     env = service_env({"PATH": "/usr/bin"})
-    assert env == {"PATH": "/usr/bin", "MALLOC_ARENA_MAX": MALLOC_ARENAS}
+    assert env == {"PATH": "/usr/bin", "MALLOC_ARENA_MAX": str(MALLOC_ARENAS)}
 
 
 def test_devnet_services_keep_a_malloc_arena_max_the_caller_chose() -> None:

@@ -42,4 +42,3 @@ def test_malloc_use_counts_what_is_allocated() -> None:
     after = malloc_use()
     assert after is not None and after.in_use - before.in_use >= 7 * 2**20
     assert len(held) == 2_000
-

@@ -13,7 +13,8 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from jovay.devnet import MALLOC_ARENAS, Devnet
+from jovay.devnet import Devnet
+from jovay.memory import MALLOC_ARENAS
 from tests.e2e.l2 import send
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +24,7 @@ def test_devnet_services_run_with_capped_malloc_arenas(devnet_processes: Devnet)
     """Each spawned service (node, batcher, proposer...) has MALLOC_ARENA_MAX in its environment."""
     for name, process in devnet_processes.processes.items():
         environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
-        expected = os.environ.get("MALLOC_ARENA_MAX", MALLOC_ARENAS).encode()
+        expected = os.environ.get("MALLOC_ARENA_MAX", str(MALLOC_ARENAS)).encode()
         assert b"MALLOC_ARENA_MAX=" + expected in environ, name
 
 
