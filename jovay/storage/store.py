@@ -136,7 +136,7 @@ class MappedFile:
     """
 
     MADV_DONTNEED = 4
-    RESIDENT_LIMIT = 1 << 15  # pages (of 4 KiB): at most ~128 MiB of the file mapped, checked every:
+    RESIDENT_LIMIT = 1 << 17  # pages (of 4 KiB): at most ~512 MiB of the file mapped, checked every:
     CHECK_EVERY = 1 << 12  # pages counted by `touched` (reads of /proc/self/statm are ~10 us each)
 
     def __init__(self, path: Path) -> None:
@@ -452,7 +452,12 @@ class ChainStore:
     def node(self, node_hash: int) -> bytes | None:
         """A node of the head's tree: its encoding (smt.encode_node), None when the head has no such node."""
         with self.env.begin() as txn:
-            node = txn.get(key32(node_hash), db=self._nodes)
+            return self.node_in(txn, node_hash)
+
+    def node_in(self, txn: lmdb.Transaction, node_hash: int) -> bytes | None:
+        """`node` within a read transaction the caller holds (`reader`): a block's tree update reads its
+        cache misses in one transaction, instead of beginning one per node (~1.5 us each)."""
+        node = cast(bytes | None, txn.get(key32(node_hash), db=self._nodes))  # not opened with buffers
         self._mapped.touched()
         return node
 
