@@ -33,7 +33,9 @@ from jovay.stf.transaction import BlockEnv
 from jovay.storage.records import batches, encode_receipts, select
 from jovay.storage.store import BlockWrite, ChainStore
 
-NODE_CACHE_SIZE = 1 << 20  # decoded nodes kept in memory: ~0.3 KiB each, so ~300 MiB at most
+# Decoded nodes kept in memory: ~0.3 KiB each, so ~300 MiB at most. 100,000 token holders make a tree of
+# ~730,000 nodes: 2^19 missed ~7 nodes per token transfer, 2^20 ~4 (benchmarks/seal_scale.py).
+NODE_CACHE_SIZE = 1 << 20
 DEFAULT_RETENTION_BLOCKS = 128  # recent states kept, as geth
 DEFAULT_MAX_HISTORY_NODES = 1 << 20  # ~160 MiB of old tree nodes in LMDB at most (unless finalized)
 

@@ -132,7 +132,10 @@ class MappedFile:
     `CHECK_EVERY` pages read or written (a bulk block reads and rewrites most of the node table).
     Releasing only when over the limit, not after every block, keeps the pages that every block
     writes again (the live tree's, the leaves') mapped: each release costs a fault per page on the
-    next access. A no-op where /proc or madvise is missing.
+    next access. The limit sits above the pages a block works on at 100,000 accounts with a token
+    (~300,000 leaves: the node table alone is ~130 MiB, the file ~550 MiB): at 128 MiB the whole map
+    was released ~8 times per block and faulted back (56 faults per token transfer, 18 at 512 MiB,
+    benchmarks/seal_scale.py). A no-op where /proc or madvise is missing.
     """
 
     MADV_DONTNEED = 4
