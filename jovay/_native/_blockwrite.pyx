@@ -456,7 +456,7 @@ def encode_bytes_list(items) -> bytes:
 
 
 def drop_keys(dict mapping, keys) -> None:
-    """Remove `keys` from `mapping` where present (the node cache forgetting a block's stale nodes)."""
+    """Remove `keys` from `mapping` where present (the node cache forgetting a block's stale nodes): one
+    lookup per key (a 256-bit int's hash is not cached, and the entry is a cache miss in a big dict)."""
     for key in keys:
-        if key in mapping:
-            del mapping[key]
+        mapping.pop(key, None)

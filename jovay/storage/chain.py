@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+
+import lmdb
 
 from jovay.codec._rlp import decode as decode_rlp
 from jovay.codec.blocks import Header, Log, Receipt, block_hash, decode_block, encode_block
@@ -30,7 +33,9 @@ from jovay.stf.transaction import BlockEnv
 from jovay.storage.records import batches, encode_receipts, select
 from jovay.storage.store import BlockWrite, ChainStore
 
-NODE_CACHE_SIZE = 1 << 19  # decoded nodes kept in memory: ~0.3 KiB each, so ~150 MiB at most
+# Decoded nodes kept in memory: ~0.3 KiB each, so ~300 MiB at most. 100,000 token holders make a tree of
+# ~730,000 nodes: 2^19 missed ~7 nodes per token transfer, 2^20 ~4 (benchmarks/seal_scale.py).
+NODE_CACHE_SIZE = 1 << 20
 DEFAULT_RETENTION_BLOCKS = 128  # recent states kept, as geth
 DEFAULT_MAX_HISTORY_NODES = 1 << 20  # ~160 MiB of old tree nodes in LMDB at most (unless finalized)
 
@@ -98,6 +103,7 @@ class LmdbNodeStore:
         self._old: dict[int, tuple] = {}
         self._generation_size = max(1, cache_size // 2)
         self.lmdb_reads = 0  # nodes read from LMDB (cache misses): the cache's hit rate, measured
+        self._txn: lmdb.Transaction | None = None  # the read transaction of `reading`, while open
 
     def get(self, node_hash: int) -> tuple | None:
         node = self.pending.get(node_hash) or self._young.get(node_hash)
@@ -125,7 +131,19 @@ class LmdbNodeStore:
 
     def _read(self, node_hash: int) -> bytes | None:
         """A node of the head's tree from LMDB (the writer's tree is the head's)."""
-        return self._store.node(node_hash)
+        txn = self._txn
+        return self._store.node(node_hash) if txn is None else self._store.node_in(txn, node_hash)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Read the misses of one tree update in a single LMDB read transaction. Only while the head
+        does not move (the writer, between two of its commits): the transaction sees the head's nodes."""
+        with self._store.reader() as txn:
+            self._txn = txn
+            try:
+                yield
+            finally:
+                self._txn = None
 
     def put(self, node_hash: int, node: tuple) -> None:
         self.pending[node_hash] = node
@@ -257,7 +275,8 @@ class Chain:
         with self._write_lock:
             if execution.env.number != self.head.number + 1:
                 raise CriticalError(f"sealing block {execution.env.number} on head {self.head.number}")
-            header, receipts = seal_block(self.head_hash, execution, self.tree)
+            with self.nodes.reading():
+                header, receipts = seal_block(self.head_hash, execution, self.tree)
             self._store_block(header, execution.executed, receipts, execution.state.writes())
         for listener in self.listeners:
             listener(header, execution.executed)

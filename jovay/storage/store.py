@@ -132,11 +132,14 @@ class MappedFile:
     `CHECK_EVERY` pages read or written (a bulk block reads and rewrites most of the node table).
     Releasing only when over the limit, not after every block, keeps the pages that every block
     writes again (the live tree's, the leaves') mapped: each release costs a fault per page on the
-    next access. A no-op where /proc or madvise is missing.
+    next access. The limit sits above the pages a block works on at 100,000 accounts with a token
+    (~300,000 leaves: the node table alone is ~130 MiB, the file ~550 MiB): at 128 MiB the whole map
+    was released ~8 times per block and faulted back (56 faults per token transfer, 18 at 512 MiB,
+    benchmarks/seal_scale.py). A no-op where /proc or madvise is missing.
     """
 
     MADV_DONTNEED = 4
-    RESIDENT_LIMIT = 1 << 15  # pages (of 4 KiB): at most ~128 MiB of the file mapped, checked every:
+    RESIDENT_LIMIT = 1 << 17  # pages (of 4 KiB): at most ~512 MiB of the file mapped, checked every:
     CHECK_EVERY = 1 << 12  # pages counted by `touched` (reads of /proc/self/statm are ~10 us each)
 
     def __init__(self, path: Path) -> None:
@@ -452,7 +455,12 @@ class ChainStore:
     def node(self, node_hash: int) -> bytes | None:
         """A node of the head's tree: its encoding (smt.encode_node), None when the head has no such node."""
         with self.env.begin() as txn:
-            node = txn.get(key32(node_hash), db=self._nodes)
+            return self.node_in(txn, node_hash)
+
+    def node_in(self, txn: lmdb.Transaction, node_hash: int) -> bytes | None:
+        """`node` within a read transaction the caller holds (`reader`): a block's tree update reads its
+        cache misses in one transaction, instead of beginning one per node (~1.5 us each)."""
+        node = cast(bytes | None, txn.get(key32(node_hash), db=self._nodes))  # not opened with buffers
         self._mapped.touched()
         return node
 

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from jovay.codec.blocks import block_hash
 from jovay.state.overlay import StateOverlay
 from jovay.state.smt import MemoryNodeStore, SparseMerkleTree, root_to_bytes
@@ -145,6 +147,50 @@ def test_a_tiny_node_cache_gives_the_same_chain(tmp_path: Path) -> None:
     assert chains[1].head.state_root == root_of_leaves(chains[1])
     for chain in chains:
         chain.close()
+
+
+def test_a_seal_reads_its_cache_misses_in_one_read_transaction(tmp_path: Path, monkeypatch) -> None:
+    """With a cache of 4 nodes, every node a seal reads from LMDB comes through one read transaction per
+    block (not one per node), and the chain is the same as with the default cache."""
+    reference = Chain(tmp_path / "default", make_genesis())
+    chain = Chain(tmp_path / "tiny", make_genesis(), node_cache_size=4)
+    transactions: list[list[object]] = []
+    node_in = chain.store.node_in
+
+    def recording_node_in(txn: object, node_hash: int) -> bytes | None:
+        transactions[-1].append(txn)
+        return node_in(txn, node_hash)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chain.store, "node_in", recording_node_in)
+    monkeypatch.setattr(chain.store, "node", lambda node_hash: pytest.fail("a node read outside the block's"))
+    for nonce in range(3):
+        for target in (reference, chain):
+            execution = target.new_execution(target.head.timestamp + 1)
+            execution.add_transaction(signed_tx(KEYS[0], nonce=nonce, to=BOB, value=nonce + 1))
+            for key in range(nonce * 5, nonce * 5 + 30):
+                execution.state.set(key + 1, key * nonce + 1)
+            if target is chain:
+                transactions.append([])
+                reads = chain.nodes.lmdb_reads
+            target.seal(execution)
+        assert len(transactions[-1]) == chain.nodes.lmdb_reads - reads > 0
+        assert len({id(txn) for txn in transactions[-1]}) == 1
+    assert chain.head == reference.head
+    assert chain.nodes._txn is None  # closed after each seal
+    reference.close()
+    chain.close()
+
+
+def test_a_failed_seal_closes_its_read_transaction(tmp_path: Path) -> None:
+    chain = Chain(tmp_path, make_genesis(), node_cache_size=4)
+    with pytest.raises(RuntimeError, match="boom"):
+        with chain.nodes.reading():
+            assert chain.nodes._txn is not None
+            raise RuntimeError("boom")
+    assert chain.nodes._txn is None
+    seal_transfer(chain, 0, 1)  # the writer goes on
+    assert chain.head.number == 1
+    chain.close()
 
 
 def test_the_node_cache_is_bounded_and_forgets_stale_nodes(tmp_path: Path) -> None:
