@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sequencer_tps as bench  # noqa: E402
 
 from jovay.codec.transactions import SignedTx, decode_many  # noqa: E402
+from jovay.sequencer import admission as admission_module  # noqa: E402
 from jovay.sequencer import sequencer as sequencer_module  # noqa: E402
 from jovay.sequencer.sequencer import Sequencer  # noqa: E402
 from jovay.state.overlay import StateOverlay  # noqa: E402
@@ -112,7 +113,7 @@ def instrument(seq: Sequencer, clock: Clock) -> None:
     )
     seq.mempool.remove = clock.wrap("pool remove", seq.mempool.remove)  # type: ignore[method-assign]
     seq.mempool.add = clock.wrap("pool add", seq.mempool.add)  # type: ignore[method-assign]
-    sequencer_module.check_admission = clock.wrap("admission checks", sequencer_module.check_admission)
+    admission_module.check_admission = clock.wrap("admission checks", admission_module.check_admission)
     seq.produce_block = clock.wrap("produce_block, rest", seq.produce_block)  # type: ignore[method-assign]
     seq.submit_many = clock.wrap("submit_many, rest", seq.submit_many)  # type: ignore[method-assign]
 
@@ -129,7 +130,7 @@ def run(seq: Sequencer, raws: list[bytes], clock: Clock) -> tuple[int, int]:
         state = StateOverlay(seq.chain.store.leaf)
         for signed in decoded:
             assert type(signed) is SignedTx, signed
-            nonce = sequencer_module.check_admission(state, env, signed)
+            nonce = admission_module.check_admission(state, env, signed)
             seq.mempool.add(signed, nonce)
     while len(seq.mempool):
         before = seq.chain.head.number
@@ -217,7 +218,7 @@ _WRAPPED = [
     (block_module, "transactions_root"),
     (chain_module, "seal_block"),
     (sequencer_module, "fill_from_queues"),
-    (sequencer_module, "check_admission"),
+    (admission_module, "check_admission"),
 ]
 for _module, _name in _WRAPPED:
     _ORIGINALS[f"{_module.__name__}.{_name}"] = getattr(_module, _name)
