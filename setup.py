@@ -77,6 +77,7 @@ def native_extensions() -> list[Extension]:
         return []
     extensions = [
         _native_extension("_poseidon", c_sources=["poseidon.c"], threads=True),
+        _native_extension("_maker"),  # cimported by _txcodec and _transfers (_maker.pxd)
         _native_extension("_txcodec", c_sources=["keccak.c"]),
         _native_extension("_blockroots", c_sources=["keccak.c"]),
         _native_extension("_transfers", c_sources=["keccak.c"]),  # log blooms

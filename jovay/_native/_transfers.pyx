@@ -17,21 +17,25 @@ through the general path, and set aside from the heap in one pass rather than po
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
-from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
-from libc.stdint cimport uint8_t
-from libc.string cimport memset
+from cpython.object cimport PyObject
+from libc.stdint cimport uint8_t, uint16_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp, memcpy, memset
 import heapq
+
+from jovay._native._maker cimport Maker
 
 cdef extern from "keccak.h":
     void jovay_keccak256(const uint8_t *data, size_t length, uint8_t *out) nogil
 
 cdef enum:
     BLOOM_BYTES = 256
+    BLOOM_VALUE_MAX = 32  # the longest value the bloom-bits cache holds: a topic (an address: 20)
 
-cdef _Maker _TxOutcome = None
-cdef _Maker _Log = None
-cdef _Maker _ExecutedTx = None
-cdef _Maker _Receipt = None
+cdef Maker _TxOutcome = None
+cdef Maker _Log = None
+cdef Maker _ExecutedTx = None
+cdef Maker _Receipt = None
 cdef object _StateOverlay = None
 cdef object _NotYetValid = None
 cdef object _InvalidTransaction = None
@@ -61,6 +65,7 @@ cdef object _NONZERO_GAS = 0
 cdef object _MAX_NONCE = 0
 cdef object _MAX_UINT128 = 0
 cdef object _ACCOUNT_LIMIT = 0
+cdef Py_ssize_t _BLOOM_SLOTS = 1 << 18  # jovay.codec.blocks.BLOOM_CACHE_SIZE, read by _load
 cdef bint _ready = False
 _heappop = heapq.heappop
 _heappush = heapq.heappush
@@ -73,7 +78,7 @@ cdef void _load():
     global _pure_apply, _pure_check_admission, _account_key, _allowlist_key, _token_balance_key, _token_asset_key, _ABSENT
     global _token_count_key, _FIXED, _PREFIX, _SELECTOR, _TOPIC, _RETURN, _TX_BASE_GAS, _TRANSFER_GAS
     global _ZERO_GAS, _NONZERO_GAS, _MAX_NONCE, _MAX_UINT128, _ACCOUNT_LIMIT, _ready
-    global _Receipt, _EMPTY_BLOOM, _pure_logs_bloom, _pure_combined_bloom
+    global _Receipt, _EMPTY_BLOOM, _pure_logs_bloom, _pure_combined_bloom, _BLOOM_SLOTS
     from jovay.codec import blocks as codec_blocks
     from jovay.errors import InvalidTransaction, NonceTooLow, NotYetValid
     from jovay.state import overlay
@@ -83,9 +88,9 @@ cdef void _load():
     from jovay.stf import transaction
     from jovay.stf.transaction import TxOutcome
 
-    _TxOutcome = _Maker(TxOutcome, ("status", "gas_used", "effective_gas_price", "logs", "return_data"))
-    _Log = _Maker(pure.Log, ("address", "topics", "data"))
-    _ExecutedTx = _Maker(ExecutedTx, ("encoded", "tx_hash", "sender", "tx", "outcome"))
+    _TxOutcome = Maker(TxOutcome, ("status", "gas_used", "effective_gas_price", "logs", "return_data"))
+    _Log = Maker(pure.Log, ("address", "topics", "data"))
+    _ExecutedTx = Maker(ExecutedTx, ("encoded", "tx_hash", "sender", "tx", "outcome"))
     _StateOverlay, _ABSENT = overlay.StateOverlay, overlay._ABSENT
     _NotYetValid, _InvalidTransaction, _NonceTooLow = NotYetValid, InvalidTransaction, NonceTooLow
     _pure_apply = pure.apply_transfer
@@ -99,48 +104,11 @@ cdef void _load():
     _TX_BASE_GAS, _TRANSFER_GAS = pure.TX_BASE_GAS, pure.TRANSFER_GAS
     _ZERO_GAS, _NONZERO_GAS = pure.TX_DATA_ZERO_GAS, pure.TX_DATA_NONZERO_GAS
     _MAX_NONCE, _MAX_UINT128, _ACCOUNT_LIMIT = pure.MAX_NONCE, pure.MAX_UINT128, pure.ACCOUNT_VALUE_LIMIT
-    _Receipt = _Maker(codec_blocks.Receipt, ("tx_type", "status", "cumulative_gas_used", "logs", "bloom"))
+    _Receipt = Maker(codec_blocks.Receipt, ("tx_type", "status", "cumulative_gas_used", "logs", "bloom"))
     _EMPTY_BLOOM = codec_blocks.EMPTY_BLOOM
     _pure_logs_bloom, _pure_combined_bloom = codec_blocks.logs_bloom, block.pure_combined_bloom
+    _BLOOM_SLOTS = codec_blocks.BLOOM_CACHE_SIZE
     _ready = True
-
-
-cdef tuple _NO_ARGS = ()
-
-
-cdef class _Maker:
-    """Builds instances of a slots dataclass the way its generated __init__ does (object.__setattr__
-    of each field, in order, which also serves frozen ones) without a Python-level call: ~1 us saved
-    per outcome, log, executed transaction and receipt. Where the class is not of the shape expected
-    (other fields, a __post_init__, no slots) it calls the class as usual."""
-
-    cdef object cls
-    cdef tuple names
-    cdef bint direct
-
-    def __cinit__(self, cls, tuple names):
-        import dataclasses
-
-        self.cls = cls
-        self.names = names
-        self.direct = (
-            dataclasses.is_dataclass(cls)
-            and tuple(f.name for f in dataclasses.fields(cls)) == names
-            and not hasattr(cls, "__post_init__")
-            and "__slots__" in cls.__dict__
-            and cls.__new__ is object.__new__
-        )
-
-    cdef object make(self, tuple values):
-        """cls(*values), every field given."""
-        if not self.direct:
-            return self.cls(*values)
-        # object.__new__(cls) through the type's slot (what the call does, without the wrapper)
-        obj = (<PyTypeObject *> self.cls).tp_new(self.cls, <PyObject *> _NO_ARGS, NULL)
-        cdef Py_ssize_t i
-        for i in range(len(self.names)):
-            PyObject_GenericSetAttr(obj, self.names[i], values[i])
-        return obj
 
 
 cdef class _State:
@@ -530,32 +498,92 @@ cdef bint _purged_left(list purged_largest, list purged_marks, list popped) exce
     return False
 
 
-cdef dict _bloom_bits = {}  # value -> its three bloom bit numbers, 11 bits each
-cdef Py_ssize_t _BLOOM_CACHE_SIZE = 1 << 16  # then it starts again empty: token addresses and topics
-# come back in every block, holder words within one (a recipient sends next)
+cdef struct bloom_slot:
+    uint8_t value[BLOOM_VALUE_MAX]  # the address or topic, its first `length` bytes
+    uint16_t bits[3]  # its three bloom bit numbers (< 2048)
+    uint8_t length  # 0: an empty slot (an empty value is never cached)
+
+
+cdef bloom_slot *_bloom_slots = NULL  # the bloom-bits cache: direct-mapped, allocated on first use
+cdef Py_ssize_t _bloom_slot_count = 0  # its size, a power of two (BLOOM_CACHE_SIZE of jovay.codec.blocks)
+cdef unsigned long long _bloom_hits = 0
+cdef unsigned long long _bloom_misses = 0
+
+
+cdef bint _bloom_table(Py_ssize_t slots) except -1:
+    """(Re)allocate the bloom-bits cache with `slots` empty slots (a power of two); False when the
+    memory is not there (every value is then hashed)."""
+    global _bloom_slots, _bloom_slot_count
+    free(_bloom_slots)
+    _bloom_slots = <bloom_slot *> calloc(slots, sizeof(bloom_slot))
+    _bloom_slot_count = slots if _bloom_slots != NULL else 0
+    return _bloom_slots != NULL
+
+
+def _set_bloom_cache_slots(Py_ssize_t slots):
+    """Tests and benchmarks: a fresh, empty bloom-bits cache of `slots` slots (a power of two >= 1)."""
+    if slots < 1 or slots & (slots - 1):
+        raise ValueError(f"bloom cache slots must be a power of two, not {slots}")
+    _bloom_table(slots)
+
+
+def _bloom_cache_stats():
+    """(hits, misses) of the bloom-bits cache since the process started (benchmarks)."""
+    return _bloom_hits, _bloom_misses
+
+
+cdef inline size_t _bloom_slot_of(const uint8_t *value, size_t length) noexcept:
+    """The slot of a value of at most BLOOM_VALUE_MAX bytes: its bytes mixed 8 at a time (an
+    address's or a holder word's varying bytes are at its end, so all of them count)."""
+    cdef uint8_t padded[BLOOM_VALUE_MAX]
+    cdef uint64_t lane, h = length * 0x9E3779B97F4A7C15ULL
+    cdef int i
+    memset(padded, 0, BLOOM_VALUE_MAX)
+    memcpy(padded, value, length)
+    for i in range(0, BLOOM_VALUE_MAX, 8):
+        memcpy(&lane, padded + i, 8)
+        h = (h ^ lane) * 0xFF51AFD7ED558CCDULL
+        h ^= h >> 32
+    return <size_t> (h & <uint64_t> (_bloom_slot_count - 1))
+
+
+cdef inline void _bloom_bits_of(const uint8_t *value, size_t length, uint16_t bits[3]) noexcept:
+    """The three bloom bit numbers of a value (yellow paper M3:2048): keccak.c."""
+    cdef uint8_t digest[32]
+    cdef int i
+    jovay_keccak256(value, length, digest)
+    for i in range(3):
+        bits[i] = ((<uint16_t> digest[2 * i] << 8) | digest[2 * i + 1]) & 2047
 
 
 cdef void _bloom_add(uint8_t *bloom, bytes value) except *:
-    """Set the three bloom bits of one address or topic (yellow paper M3:2048) in a big-endian bloom;
-    keccak.c costs ~1 us a value, so the bit numbers of recent values are kept."""
-    cdef uint8_t digest[32]
-    cdef unsigned long packed
-    cdef unsigned int bit
+    """Set the three bloom bits of one address or topic in a big-endian bloom. A keccak costs ~0.5 us,
+    so the bit numbers of recent values are kept in a direct-mapped table of plain C slots (a slot
+    holds the value itself, so a hit is exact; a collision only evicts): the token addresses and
+    topics come back in every block, a holder's word whenever it transfers again, and with 100k
+    holders the dictionary that cleared itself at 2^16 entries missed most of them."""
+    global _bloom_hits, _bloom_misses
+    cdef const uint8_t *data = <const uint8_t *> PyBytes_AS_STRING(value)
+    cdef size_t length = <size_t> PyBytes_GET_SIZE(value)
+    cdef uint16_t computed[3]
+    cdef const uint16_t *bits = computed
+    cdef bloom_slot *slot = NULL
     cdef int i
-    cdef PyObject *found = PyDict_GetItem(_bloom_bits, value)
-    if found != NULL:
-        packed = <object> found
+    if 0 < length <= BLOOM_VALUE_MAX and (_bloom_slots != NULL or _bloom_table(_BLOOM_SLOTS)):
+        slot = &_bloom_slots[_bloom_slot_of(data, length)]
+        if slot.length == length and memcmp(slot.value, data, length) == 0:
+            _bloom_hits += 1
+            bits = slot.bits
+        else:
+            _bloom_misses += 1
+            _bloom_bits_of(data, length, slot.bits)
+            memcpy(slot.value, data, length)
+            slot.length = <uint8_t> length
+            bits = slot.bits
     else:
-        jovay_keccak256(<const uint8_t *> PyBytes_AS_STRING(value), <size_t> PyBytes_GET_SIZE(value), digest)
-        packed = 0
-        for i in range(3):
-            packed |= (((<unsigned long> digest[2 * i] << 8) | digest[2 * i + 1]) & 2047) << (11 * i)
-        if len(_bloom_bits) >= _BLOOM_CACHE_SIZE:
-            _bloom_bits.clear()
-        _bloom_bits[value] = packed
+        _bloom_bits_of(data, length, computed)
     for i in range(3):
-        bit = (packed >> (11 * i)) & 2047
-        bloom[BLOOM_BYTES - 1 - (bit >> 3)] |= <uint8_t> (1 << (bit & 7))
+        bloom[BLOOM_BYTES - 1 - (bits[i] >> 3)] |= <uint8_t> (1 << (bits[i] & 7))
 
 
 cdef object _logs_bloom(object logs):

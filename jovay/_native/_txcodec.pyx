@@ -13,13 +13,11 @@ unusual goes to the pure decoder, which raises the exact error (or decodes it) i
 either decoded to the object the pure code builds, or handed to the pure code.
 """
 
-from cpython.object cimport PyObject_GenericSetAttr
 from libc.stdint cimport uint8_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
-cdef extern from "Python.h":
-    void PyObject_GC_UnTrack(void *op)
+from jovay._native._maker cimport Maker
 
 # Field shapes of the RLP items: where the payload starts and ends in the raw bytes.
 cdef struct span:
@@ -32,47 +30,11 @@ cdef enum:
     MAX_TX_SIZE = 128 * 1024  # jovay.params.MAX_TX_SIZE; larger inputs go to the pure path
 
 cdef object _pure = None
-cdef object _object_new = object.__new__
 
 
-cdef class _Maker:
-    """Builds instances of a frozen slots dataclass the way its generated __init__ does (the fields set
-    in order), without the Python-level call, and leaves them out of the cyclic GC: a decoded
-    transaction holds only ints, bytes, None and tuples of bytes, so it can never be part of a cycle,
-    and each young collection would otherwise walk the pool's transactions (reference counting frees
-    them as before). Where the class is not of the shape expected, it calls the class as usual."""
-
-    cdef object cls
-    cdef tuple names
-    cdef bint direct
-
-    def __cinit__(self, cls, tuple names):
-        import dataclasses
-
-        self.cls = cls
-        self.names = names
-        self.direct = (
-            dataclasses.is_dataclass(cls)
-            and tuple(f.name for f in dataclasses.fields(cls)) == names
-            and not hasattr(cls, "__post_init__")
-            and "__slots__" in cls.__dict__
-        )
-
-    cdef object make(self, tuple values):
-        """cls(*values), every field given."""
-        if not self.direct:
-            return self.cls(*values)
-        obj = _object_new(self.cls)
-        cdef Py_ssize_t i
-        for i in range(len(self.names)):
-            PyObject_GenericSetAttr(obj, self.names[i], values[i])
-        PyObject_GC_UnTrack(<void *> obj)
-        return obj
-
-
-cdef _Maker _DynamicFeeTx = None
-cdef _Maker _LegacyTx = None
-cdef _Maker _SignedTx = None
+cdef Maker _DynamicFeeTx = None
+cdef Maker _LegacyTx = None
+cdef Maker _SignedTx = None
 
 
 cdef object _pure_module():
@@ -80,12 +42,13 @@ cdef object _pure_module():
     if _pure is None:
         from jovay.codec import transactions  # lazily: that module consults jovay._native
 
-        _DynamicFeeTx = _Maker(transactions.DynamicFeeTx, (
+        _DynamicFeeTx = Maker(transactions.DynamicFeeTx, (
             "chain_id", "nonce", "max_priority_fee_per_gas", "max_fee_per_gas", "gas_limit", "to", "value",
-            "data", "access_list", "y_parity", "r", "s"))
-        _LegacyTx = _Maker(transactions.LegacyTx, (
-            "nonce", "gas_price", "gas_limit", "to", "value", "data", "chain_id", "y_parity", "r", "s"))
-        _SignedTx = _Maker(transactions.SignedTx, ("tx", "sender", "hash", "raw"))
+            "data", "access_list", "y_parity", "r", "s"), untrack=True)
+        _LegacyTx = Maker(transactions.LegacyTx, (
+            "nonce", "gas_price", "gas_limit", "to", "value", "data", "chain_id", "y_parity", "r", "s"),
+            untrack=True)
+        _SignedTx = Maker(transactions.SignedTx, ("tx", "sender", "hash", "raw"), untrack=True)
         _pure = transactions
     return _pure
 

@@ -57,7 +57,10 @@ EMPTY_TRIE_ROOT = keccak256(b"\x80")  # keccak(rlp(b"")) = 0x56e81f17...
 BLOOM_BYTES = 256
 EMPTY_BLOOM = bytes(BLOOM_BYTES)
 _HEADER_FIELDS = 16
-BLOOM_CACHE_SIZE = 1 << 16  # bloom bits of recent addresses and topics (~200 bytes an entry)
+# Bloom bits of recent addresses and topics kept: the native cache's slots (40 bytes each, 10 MiB;
+# jovay/_native/_transfers.pyx), the pure twin's LRU entries. 2^16 missed most holder words with 100k
+# token holders (each transfer logs two).
+BLOOM_CACHE_SIZE = 1 << 18
 
 
 # --- headers ----------------------------------------------------------------------------------------

@@ -64,7 +64,10 @@ NODE_SIZE = 65  # smt.encode_node: a tag byte, then two 32-byte field elements
 HISTORY_PER_PAGE = 4096 // (HASH_SIZE + NODE_SIZE)  # history records per 4 KiB page (fixed-size duplicates)
 WRITE_CHUNK = 1 << 14  # nodes per putmulti call, so that mapped pages are released within a big block
 MAP_SIZE = 1 << 38  # 256 GiB of address space; the file only grows as it is used
-LEAF_CACHE_SIZE = 1 << 18  # latest leaf values kept in memory (~0.2 KiB each)
+# Latest leaf values kept in memory (~140 bytes each, ~150 MiB full): a block's working set. With 100k
+# token holders (~300k leaves: account, allowlist entry, balance) 2^18 missed 400k of 900k reads in
+# benchmarks/token_phases.py and the token fill cost 66 us/tx; 2^20: 100k misses, 34 us/tx.
+LEAF_CACHE_SIZE = 1 << 20
 
 Pairs = list[tuple[bytes, bytes]]  # (LMDB key, value) pairs of one table
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jovay._native import transfers_impl
-from jovay.codec.blocks import EMPTY_BLOOM, Log, Receipt, logs_bloom
+from jovay.codec.blocks import BLOOM_CACHE_SIZE, EMPTY_BLOOM, Log, Receipt, logs_bloom
 from jovay.codec.transactions import DynamicFeeTx, SignedTx
 from jovay.errors import NonceTooLow
 from jovay.params import MIN_BASE_FEE
@@ -188,6 +188,51 @@ def test_native_receipts_and_blooms_equal_the_pure_ones(executed: list[ExecutedT
         block.pure_build_receipts, executed
     )
     assert native.combined_bloom(receipts) == block.pure_combined_bloom(receipts)
+
+
+@contextmanager
+def bloom_cache_slots(slots: int) -> Iterator[None]:
+    """The native bloom-bits cache with `slots` slots meanwhile (fresh and empty), then a fresh one of
+    the configured size."""
+    assert native is not None
+    native._set_bloom_cache_slots(slots)
+    try:
+        yield
+    finally:
+        native._set_bloom_cache_slots(BLOOM_CACHE_SIZE)
+
+
+@needs_native
+@settings(max_examples=100, deadline=None)
+@given(executed=executed_blocks(), slots=st.sampled_from([1, 2, 8]))
+def test_native_blooms_stay_exact_when_the_cache_evicts(executed: list[ExecutedTx], slots: int) -> None:
+    """A bloom-bits cache of a few slots: values of every length (empty, address, topic, longer than a
+    slot holds) keep colliding and evicting each other, and every bloom is still the pure one, built
+    twice (the second time from what the first left cached)."""
+    assert native is not None
+    with bloom_cache_slots(slots):
+        for _ in range(2):
+            assert receipts_report(native.build_receipts, executed) == receipts_report(
+                block.pure_build_receipts, executed
+            )
+
+
+@needs_native
+def test_native_bloom_cache_hits_repeated_values() -> None:
+    """A token transfer's address and topics come back: the second receipt is built from the cache."""
+    assert native is not None
+    token_log = Log(TOKEN, [bytes(32), bytes(12) + USERS[0], bytes(12) + USERS[1]], b"")
+    signed = SignedTx(DynamicFeeTx(1, 0, 1, 2, 21_000, USERS[0], 0, b""), USERS[0], b"", b"")
+    item = ExecutedTx(b"", bytes(32), USERS[0], signed, TxOutcome(1, 5, 7, [token_log]))
+    with bloom_cache_slots(1 << 10):
+        hits, misses = native._bloom_cache_stats()
+        (first,) = native.build_receipts([item])
+        (second,) = native.build_receipts([item])
+        after_hits, after_misses = native._bloom_cache_stats()
+    assert first.bloom == second.bloom == logs_bloom([token_log])
+    assert after_hits - hits >= 4 and after_misses - misses <= 4
+    with pytest.raises(ValueError, match="power of two"):
+        native._set_bloom_cache_slots(3)
 
 
 @needs_native
