@@ -87,7 +87,7 @@ def test_the_operators_malloc_arena_max_stands() -> None:
 
 
 @pytest.mark.parametrize("role", ["node", "batcher", "challenger"])
-def test_every_role_prepares_memory_before_anything_else(
+def test_every_role_sets_its_memory_and_gc_policies_before_anything_else(
     role: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     steps: list[str] = []
@@ -100,6 +100,7 @@ def test_every_role_prepares_memory_before_anything_else(
         raise Stop
 
     monkeypatch.setattr(jovay.node, "prepare_process_memory", lambda: steps.append("memory"))
+    monkeypatch.setattr(jovay.node, "apply_gc_policy", lambda: steps.append("gc policy"))
     monkeypatch.setattr(jovay.node, "connect_l1", connect)
     url, deployment = "http://127.0.0.1:1", tmp_path / "l1.json"
     with pytest.raises(Stop):
@@ -109,7 +110,7 @@ def test_every_role_prepares_memory_before_anything_else(
             run_batcher(BatcherRoleConfig(url, deployment, url, "0x" + "11" * 32))
         else:
             run_challenger(ChallengerRoleConfig(url, deployment, tmp_path / "genesis.json", "0x" + "11" * 32))
-    assert steps == ["memory", "connect"]
+    assert steps == ["memory", "gc policy", "connect"]
 
 
 def grow(count: int) -> list[bytes]:

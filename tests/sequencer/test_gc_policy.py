@@ -1,16 +1,14 @@
-"""The node's GC policy: applied at start-up, full collections spaced out, cyclic garbage still freed."""
+"""The node's GC policy: full collections spaced out, cyclic garbage still freed (that every role applies
+it at start-up, right after the memory policy: tests/test_memory.py)."""
 
 from __future__ import annotations
 
 import gc
 import weakref
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-import jovay.node
-from jovay.node import NodeConfig, run_node
 from jovay.sequencer.gc_policy import GC_THRESHOLDS, apply_gc_policy
 
 
@@ -45,21 +43,3 @@ def test_cyclic_garbage_is_still_collected_without_explicit_collect(restore_gc: 
     survivors = sum(1 for ref in alive if ref() is not None)
     # the young collections (every 700 allocations) free the cycles: only the last few wait
     assert survivors < made // 10, f"{survivors} of {made} garbage cycles still alive"
-
-
-def test_node_startup_applies_the_policy_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    steps: list[str] = []
-
-    class Stop(Exception):
-        pass
-
-    def connect(url: str) -> None:
-        steps.append("connect")
-        raise Stop
-
-    monkeypatch.setattr(jovay.node, "apply_gc_policy", lambda: steps.append("gc policy"))
-    monkeypatch.setattr(jovay.node, "connect_l1", connect)
-    config = NodeConfig(tmp_path, tmp_path / "genesis.json", "http://127.0.0.1:1", tmp_path / "l1.json")
-    with pytest.raises(Stop):
-        run_node(config)
-    assert steps == ["gc policy", "connect"]
